@@ -1,0 +1,115 @@
+//! Administrative operations shared by the `citadel admin` CLI (directly on the database
+//! when the server is stopped) and the CLI endpoint (when it runs).
+
+use citadel_storage::now_ms;
+use citadel_storage::registration_tokens::RegistrationToken;
+use serde::{Deserialize, Serialize};
+
+use crate::api::error::{Error, Result};
+use crate::app::AppState;
+use crate::auth::{password, session, token, username};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    CreateUser {
+        username: String,
+        password: String,
+        admin: bool,
+    },
+    ResetPassword {
+        username: String,
+        password: String,
+    },
+    CreateRegistrationToken {
+        token: Option<String>,
+        uses_allowed: Option<u64>,
+        expiry_time: Option<u64>,
+    },
+}
+
+/// Carries out an action and returns a human-readable result line.
+pub async fn run(state: &AppState, action: Action) -> Result<String> {
+    match action {
+        Action::CreateUser {
+            username: name,
+            password: pw,
+            admin,
+        } => {
+            let localpart = username::localpart_for(&name, state.server_name())?;
+            let user_id = state.user_id(&localpart);
+            let hash = password::hash(pw).await?;
+            crate::api::client::register::create_account(
+                state,
+                &user_id,
+                &localpart,
+                Some(hash),
+                admin,
+            )
+            .await?;
+            tracing::info!(%user_id, admin, "user created by an admin");
+            Ok(format!(
+                "created {user_id}{}",
+                if admin { " (admin)" } else { "" }
+            ))
+        }
+        Action::ResetPassword {
+            username: name,
+            password: pw,
+        } => {
+            let user_id = if name.starts_with('@') {
+                name.to_ascii_lowercase()
+            } else {
+                state.user_id(&name.to_ascii_lowercase())
+            };
+            let hash = password::hash(pw).await?;
+            let updated = state
+                .storage
+                .users
+                .update(&user_id, |r| r.password_hash = Some(hash.clone()))?;
+            if updated.is_none() {
+                return Err(Error::not_found(format!("no such user {user_id}")));
+            }
+            // A reset password means the old sessions are not to be trusted.
+            let mut batch = state.storage.batch();
+            for (device_id, _) in state.storage.devices.list(&user_id)? {
+                session::remove_device(state, &mut batch, &user_id, &device_id)?;
+            }
+            state.storage.commit(batch).await?;
+            tracing::info!(%user_id, "password reset by an admin");
+            Ok(format!(
+                "password of {user_id} reset; all its devices were logged out"
+            ))
+        }
+        Action::CreateRegistrationToken {
+            token: wanted,
+            uses_allowed,
+            expiry_time,
+        } => {
+            let token = wanted.unwrap_or_else(|| token::generate("")[..16].to_owned());
+            if token.is_empty()
+                || token.len() > 64
+                || !token
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+            {
+                return Err(Error::invalid_param(
+                    "Registration tokens are 1-64 characters of [A-Za-z0-9._~-]",
+                ));
+            }
+            let record = RegistrationToken {
+                uses_allowed,
+                completed: 0,
+                expiry_time,
+                created_ts: now_ms(),
+            };
+            if !state.storage.registration_tokens.create(&token, &record)? {
+                return Err(Error::invalid_param(format!(
+                    "registration token {token} already exists"
+                )));
+            }
+            state.storage.flush().await?;
+            Ok(token)
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The account itself: `/account/whoami`, `/account/password`, `/account/deactivate`,
+//! `/account/3pid`.
+
+use actix_web::http::Method;
+use actix_web::{HttpResponse, web};
+use ruma::api::client::account::{ThirdPartyIdRemovalStatus, change_password, deactivate, whoami};
+use serde_json::json;
+
+use crate::api::Routes;
+use crate::api::error::{Error, Result};
+use crate::api::extract::{Authed, Ruma};
+use crate::app::AppState;
+use crate::auth::uiaa::{self, Requirement};
+use crate::auth::{password, session};
+
+pub fn routes(routes: &mut Routes<'_>) {
+    routes
+        .ruma(whoami)
+        .ruma(change_password)
+        .ruma(deactivate)
+        .raw(Method::GET, "/_matrix/client/v3/account/3pid", get_3pids)
+        .raw(Method::GET, "/_matrix/client/r0/account/3pid", get_3pids);
+}
+
+/// `GET /_matrix/client/v3/account/whoami`
+async fn whoami(
+    _state: web::Data<AppState>,
+    req: Ruma<whoami::v3::Request>,
+) -> Result<whoami::v3::Response> {
+    let sender = req.sender()?;
+    let mut response = whoami::v3::Response::new(sender.user_id.clone(), false);
+    response.device_id = Some(sender.device_id.clone());
+    Ok(response)
+}
+
+/// `POST /_matrix/client/v3/account/password`
+///
+/// By default every other device is logged out (`logout_devices`), so a stolen session
+/// does not survive a password change.
+async fn change_password(
+    state: web::Data<AppState>,
+    req: Ruma<change_password::v3::Request>,
+) -> Result<change_password::v3::Response> {
+    let sender = req.sender()?;
+    let user_id = sender.user_id.as_str();
+    let need = Requirement {
+        operation: "change_password",
+        user_id: Some(user_id),
+        flows: vec![vec![uiaa::PASSWORD]],
+    };
+    uiaa::authorize(&state, &need, req.body.auth.as_ref()).await?;
+
+    let hash = password::hash(req.body.new_password.clone()).await?;
+    state
+        .storage
+        .users
+        .update(user_id, |record| record.password_hash = Some(hash.clone()))?
+        .ok_or_else(|| Error::internal("authenticated user has no account record"))?;
+    let mut batch = state.storage.batch();
+    if req.body.logout_devices {
+        for (device_id, _) in state.storage.devices.list(user_id)? {
+            if device_id != sender.device_id.as_str() {
+                session::remove_device(&state, &mut batch, user_id, &device_id)?;
+            }
+        }
+    }
+    state.storage.commit(batch).await?;
+    tracing::info!(%user_id, "password changed");
+    Ok(change_password::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/account/deactivate`
+///
+/// The account can never log in again and its ID is never reissued; its devices, tokens
+/// and profile are removed.
+async fn deactivate(
+    state: web::Data<AppState>,
+    req: Ruma<deactivate::v3::Request>,
+) -> Result<deactivate::v3::Response> {
+    let sender = req.sender()?;
+    let user_id = sender.user_id.as_str();
+    let need = Requirement {
+        operation: "deactivate",
+        user_id: Some(user_id),
+        flows: vec![vec![uiaa::PASSWORD]],
+    };
+    uiaa::authorize(&state, &need, req.body.auth.as_ref()).await?;
+    deactivate_account(&state, user_id).await?;
+    tracing::info!(%user_id, "account deactivated");
+    Ok(deactivate::v3::Response::new(
+        ThirdPartyIdRemovalStatus::NoSupport,
+    ))
+}
+
+pub async fn deactivate_account(state: &AppState, user_id: &str) -> Result<()> {
+    state.storage.users.update(user_id, |record| {
+        record.deactivated = true;
+    })?;
+    let mut batch = state.storage.batch();
+    for (device_id, _) in state.storage.devices.list(user_id)? {
+        session::remove_device(state, &mut batch, user_id, &device_id)?;
+    }
+    for field in state.storage.users.profile(user_id)?.keys() {
+        state
+            .storage
+            .users
+            .remove_profile_field(&mut batch, user_id, field);
+    }
+    state.storage.commit(batch).await?;
+    Ok(())
+}
+
+/// `GET /_matrix/client/v3/account/3pid`: third-party identifiers are not supported, so
+/// the list is always empty (spelled out, as Synapse does; ruma's type would omit it).
+async fn get_3pids(_sender: Authed) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "threepids": [] }))
+}

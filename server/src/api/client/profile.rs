@@ -1,0 +1,145 @@
+//! User profiles: `/profile/{userId}` and its fields (`displayname`, `avatar_url` and the
+//! extended fields of v1.16).
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use ruma::UserId;
+use ruma::api::client::profile::{
+    delete_profile_field, get_profile, get_profile_field, set_profile_field,
+};
+use ruma::profile::ProfileFieldValue;
+use serde_json::Value;
+
+use crate::api::Routes;
+use crate::api::error::{Error, Result};
+use crate::api::extract::Ruma;
+use crate::app::AppState;
+
+pub fn routes(routes: &mut Routes<'_>) {
+    routes
+        .ruma(get_profile)
+        .ruma(get_profile_field)
+        .ruma(set_profile_field)
+        .ruma(delete_profile_field);
+}
+
+/// The spec's bound on a whole profile, serialised.
+const MAX_PROFILE_BYTES: usize = 64 * 1024;
+/// The spec's bound on a profile key.
+const MAX_KEY_BYTES: usize = 255;
+/// Longest display name accepted (Synapse's limit).
+const MAX_DISPLAYNAME_CHARS: usize = 256;
+
+fn no_profile() -> Error {
+    Error::not_found("Profile was not found")
+}
+
+/// Profiles of local users only, for now; remote profiles come with federation.
+fn require_known_user(state: &AppState, user_id: &UserId) -> Result<()> {
+    if user_id.server_name().as_str() != state.server_name()
+        || !state.storage.users.exists(user_id.as_str())?
+    {
+        return Err(no_profile());
+    }
+    Ok(())
+}
+
+/// `GET /_matrix/client/v3/profile/{userId}`
+async fn get_profile(
+    state: web::Data<AppState>,
+    req: Ruma<get_profile::v3::Request>,
+) -> Result<get_profile::v3::Response> {
+    require_known_user(&state, &req.body.user_id)?;
+    let mut response = get_profile::v3::Response::new();
+    for (field, value) in state.storage.users.profile(req.body.user_id.as_str())? {
+        response.data.set(field, value);
+    }
+    Ok(response)
+}
+
+/// `GET /_matrix/client/v3/profile/{userId}/{keyName}`
+async fn get_profile_field(
+    state: web::Data<AppState>,
+    req: Ruma<get_profile_field::v3::Request>,
+) -> Result<get_profile_field::v3::Response> {
+    require_known_user(&state, &req.body.user_id)?;
+    let field = req.body.field.as_str();
+    let value = state
+        .storage
+        .users
+        .profile_field(req.body.user_id.as_str(), field)?
+        .ok_or_else(no_profile)?;
+    let value = ProfileFieldValue::new(field, value).map_err(Error::internal)?;
+    Ok(get_profile_field::v3::Response::new(value))
+}
+
+/// `PUT /_matrix/client/v3/profile/{userId}/{keyName}`
+async fn set_profile_field(
+    state: web::Data<AppState>,
+    req: Ruma<set_profile_field::v3::Request>,
+) -> Result<set_profile_field::v3::Response> {
+    let user_id = req.sender()?.user_id.as_str();
+    if req.body.user_id.as_str() != user_id {
+        return Err(Error::forbidden("Cannot set another user's profile"));
+    }
+    let field = req.body.value.field_name();
+    let field = field.as_str();
+    if field.len() > MAX_KEY_BYTES {
+        return Err(Error::new(
+            StatusCode::BAD_REQUEST,
+            "M_KEY_TOO_LARGE",
+            "Profile keys are at most 255 bytes",
+        ));
+    }
+    let value = req.body.value.value().into_owned();
+    if field == "displayname"
+        && value
+            .as_str()
+            .is_some_and(|n| n.chars().count() > MAX_DISPLAYNAME_CHARS)
+    {
+        return Err(Error::invalid_param(format!(
+            "Display name is longer than {MAX_DISPLAYNAME_CHARS} characters"
+        )));
+    }
+    let mut profile = state.storage.users.profile(user_id)?;
+    profile.insert(field.to_owned(), value.clone());
+    if serde_json::to_vec(&profile).map_or(0, |b| b.len()) > MAX_PROFILE_BYTES {
+        return Err(Error::new(
+            StatusCode::BAD_REQUEST,
+            "M_PROFILE_TOO_LARGE",
+            "Profiles are at most 64 KiB",
+        ));
+    }
+    let mut batch = state.storage.batch();
+    if value == Value::Null {
+        state
+            .storage
+            .users
+            .remove_profile_field(&mut batch, user_id, field);
+    } else {
+        state
+            .storage
+            .users
+            .set_profile_field(&mut batch, user_id, field, &value);
+    }
+    state.storage.commit(batch).await?;
+    Ok(set_profile_field::v3::Response::new())
+}
+
+/// `DELETE /_matrix/client/v3/profile/{userId}/{keyName}`
+async fn delete_profile_field(
+    state: web::Data<AppState>,
+    req: Ruma<delete_profile_field::v3::Request>,
+) -> Result<delete_profile_field::v3::Response> {
+    let user_id = req.sender()?.user_id.as_str();
+    if req.body.user_id.as_str() != user_id {
+        return Err(Error::forbidden("Cannot change another user's profile"));
+    }
+    let mut batch = state.storage.batch();
+    state
+        .storage
+        .users
+        .remove_profile_field(&mut batch, user_id, req.body.field.as_str());
+    state.storage.commit(batch).await?;
+    Ok(delete_profile_field::v3::Response::new())
+}

@@ -1,0 +1,195 @@
+//! Account registration: `/register`, `/register/available` and registration-token
+//! validity.
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use citadel_storage::now_ms;
+use citadel_storage::users::UserRecord;
+use ruma::api::client::account::{
+    check_registration_token_validity, get_username_availability, register,
+};
+use std::time::Duration;
+
+use crate::api::Routes;
+use crate::api::error::{Error, Result};
+use crate::api::extract::Ruma;
+use crate::app::AppState;
+use crate::auth::uiaa::{self, Requirement};
+use crate::auth::{password, session, username};
+use crate::config::RegistrationMode;
+
+pub fn routes(routes: &mut Routes<'_>) {
+    routes
+        .ruma(register)
+        .ruma(get_username_availability)
+        .ruma(check_registration_token_validity);
+}
+
+/// `POST /_matrix/client/v3/register`
+async fn register(
+    state: web::Data<AppState>,
+    req: Ruma<register::v3::Request>,
+) -> Result<register::v3::Response> {
+    state.registration_limiter.check(&req.ip.to_string())?;
+    let body = &req.body;
+    if body.kind == register::RegistrationKind::Guest {
+        return Err(Error::new(
+            StatusCode::FORBIDDEN,
+            "M_GUEST_ACCESS_FORBIDDEN",
+            "Guest access is disabled",
+        ));
+    }
+    let flows = match state.config.registration.mode {
+        RegistrationMode::Closed => return Err(Error::forbidden("Registration has been disabled")),
+        RegistrationMode::Token => vec![vec![uiaa::REGISTRATION_TOKEN]],
+        RegistrationMode::Open => vec![vec![uiaa::DUMMY]],
+    };
+
+    // Check the name before authentication, so nobody completes the auth stages only to
+    // learn that the name was never available.
+    let localpart = match &body.username {
+        Some(name) => {
+            let localpart = username::localpart_for(name, state.server_name())?;
+            if state.storage.users.exists(&state.user_id(&localpart))? {
+                return Err(Error::user_in_use());
+            }
+            Some(localpart)
+        }
+        None => None,
+    };
+    if body.auth.is_some() && body.password.is_none() {
+        return Err(Error::missing_param("Missing password"));
+    }
+
+    let need = Requirement {
+        operation: "register",
+        user_id: None,
+        flows,
+    };
+    let finished = uiaa::authorize(&state, &need, body.auth.as_ref()).await?;
+
+    let password_hash = match &body.password {
+        Some(p) => Some(password::hash(p.clone()).await?),
+        None => return Err(Error::missing_param("Missing password")),
+    };
+    if let Some(token) = &finished.registration_token
+        && !state.storage.registration_tokens.consume(token, now_ms())?
+    {
+        return Err(Error::new(
+            StatusCode::UNAUTHORIZED,
+            "M_UNAUTHORIZED",
+            "Registration token is no longer valid",
+        ));
+    }
+    let localpart = match localpart {
+        Some(l) => l,
+        None => generated_localpart(&state)?,
+    };
+    let user_id = state.user_id(&localpart);
+    create_account(&state, &user_id, &localpart, password_hash, false).await?;
+    tracing::info!(%user_id, "registered");
+
+    let user_id_parsed = ruma::OwnedUserId::try_from(user_id.clone()).map_err(Error::internal)?;
+    if body.inhibit_login {
+        return Ok(register::v3::Response::new(user_id_parsed));
+    }
+    let new = session::start(
+        &state,
+        &user_id,
+        body.device_id.as_ref().map(|d| d.to_string()),
+        body.initial_device_display_name.clone(),
+        body.refresh_token,
+        req.ip,
+    )
+    .await?;
+    let mut response = register::v3::Response::new(user_id_parsed);
+    response.access_token = Some(new.access_token);
+    response.device_id = Some(new.device_id.into());
+    response.refresh_token = new.refresh_token;
+    response.expires_in = new.expires_in_ms.map(Duration::from_millis);
+    Ok(response)
+}
+
+/// Creates an account with the localpart as its initial display name (as Synapse does),
+/// durably. Fails with `M_USER_IN_USE` if the ID was taken meanwhile.
+pub async fn create_account(
+    state: &AppState,
+    user_id: &str,
+    localpart: &str,
+    password_hash: Option<String>,
+    admin: bool,
+) -> Result<()> {
+    let record = UserRecord {
+        password_hash,
+        admin,
+        deactivated: false,
+        created_ts: now_ms(),
+        user_type: None,
+    };
+    if !state.storage.users.create(user_id, &record)? {
+        return Err(Error::user_in_use());
+    }
+    let mut batch = state.storage.batch();
+    state
+        .storage
+        .users
+        .set_profile_field(&mut batch, user_id, "displayname", &localpart.into());
+    state.storage.commit(batch).await?;
+    Ok(())
+}
+
+/// A free numeric localpart for registrations that did not ask for a name.
+fn generated_localpart(state: &AppState) -> Result<String> {
+    loop {
+        let candidate = state.storage.next_id()?.to_string();
+        if !state.storage.users.exists(&state.user_id(&candidate))? {
+            return Ok(candidate);
+        }
+    }
+}
+
+/// `GET /_matrix/client/v3/register/available`
+async fn get_username_availability(
+    state: web::Data<AppState>,
+    req: Ruma<get_username_availability::v3::Request>,
+) -> Result<get_username_availability::v3::Response> {
+    state.registration_limiter.check(&req.ip.to_string())?;
+    if state.config.registration.mode == RegistrationMode::Closed {
+        return Err(Error::forbidden("Registration has been disabled"));
+    }
+    let localpart = username::localpart_for(&req.body.username, state.server_name())?;
+    if state.storage.users.exists(&state.user_id(&localpart))? {
+        return Err(Error::user_in_use());
+    }
+    Ok(get_username_availability::v3::Response::new(true))
+}
+
+/// `GET /_matrix/client/v1/register/m.login.registration_token/validity`
+async fn check_registration_token_validity(
+    state: web::Data<AppState>,
+    req: Ruma<check_registration_token_validity::v1::Request>,
+) -> Result<check_registration_token_validity::v1::Response> {
+    state.registration_limiter.check(&req.ip.to_string())?;
+    if state.config.registration.mode != RegistrationMode::Token {
+        return Err(Error::forbidden(
+            "Registration tokens are not in use on this server",
+        ));
+    }
+    let token = &req.body.token;
+    if token.is_empty()
+        || token.len() > 64
+        || !token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+    {
+        return Err(Error::invalid_param(
+            "Registration tokens are 1-64 characters of [A-Za-z0-9._~-]",
+        ));
+    }
+    let valid = state
+        .storage
+        .registration_tokens
+        .get(token)?
+        .is_some_and(|t| t.is_valid(now_ms()));
+    Ok(check_registration_token_validity::v1::Response::new(valid))
+}

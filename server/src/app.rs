@@ -1,0 +1,113 @@
+//! The state every handler receives explicitly (no global singletons).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use citadel_federation::signing::ServerSigningKey;
+use citadel_storage::{EngineOptions, Storage, StorageError, now_ms};
+
+use crate::config::Config;
+use crate::policy::rate_limit::RateLimiter;
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub storage: Storage,
+    pub signing_key: ServerSigningKey,
+    pub login_limiter: RateLimiter,
+    pub registration_limiter: RateLimiter,
+    /// Single-use nonces of the shared-secret admin APIs, with their issue time.
+    pub shared_secret_nonces: Mutex<HashMap<String, u64>>,
+    /// When each device's "last seen" was last written, to write it at most once a minute.
+    last_seen_written: Mutex<HashMap<(String, String), u64>>,
+}
+
+/// How often a device's last-seen time and address are written back.
+const LAST_SEEN_WRITE_INTERVAL_MS: u64 = 60_000;
+
+impl AppState {
+    /// Opens the database and loads (or creates) the signing key.
+    pub fn open(config: Config) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            OpenError::Other(format!(
+                "cannot create data_dir {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+        let options = EngineOptions {
+            cache_bytes: config.database.cache_mb * 1024 * 1024,
+        };
+        let storage = Storage::open(&config.database_path(), &options).map_err(|e| match e {
+            StorageError::Locked(path) => OpenError::Locked(path),
+            other => OpenError::Other(other.to_string()),
+        })?;
+        let signing_key = ServerSigningKey::load_or_generate(&storage, &config.server_name)
+            .map_err(|e| OpenError::Other(e.to_string()))?;
+        let enabled = config.rate_limits.enabled;
+        Ok(Self {
+            login_limiter: RateLimiter::new(enabled, &config.rate_limits.login),
+            registration_limiter: RateLimiter::new(enabled, &config.rate_limits.registration),
+            config: Arc::new(config),
+            storage,
+            signing_key,
+            shared_secret_nonces: Mutex::new(HashMap::new()),
+            last_seen_written: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn server_name(&self) -> &str {
+        &self.config.server_name
+    }
+
+    /// `@localpart:server_name`.
+    pub fn user_id(&self, localpart: &str) -> String {
+        format!("@{localpart}:{}", self.config.server_name)
+    }
+
+    /// Records that a device made a request, writing it through at most once a minute.
+    pub fn note_device_seen(&self, user_id: &str, device_id: &str, ip: IpAddr) {
+        let now = now_ms();
+        {
+            let Ok(mut written) = self.last_seen_written.lock() else {
+                return;
+            };
+            let key = (user_id.to_owned(), device_id.to_owned());
+            if written
+                .get(&key)
+                .is_some_and(|t| now.saturating_sub(*t) < LAST_SEEN_WRITE_INTERVAL_MS)
+            {
+                return;
+            }
+            if written.len() > 100_000 {
+                written.clear();
+            }
+            written.insert(key, now);
+        }
+        if let Err(e) = self
+            .storage
+            .devices
+            .touch(user_id, device_id, &ip.to_string(), now)
+        {
+            tracing::warn!(error = %e, "could not record device last-seen");
+        }
+    }
+}
+
+/// Why the server state could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another process (a running server) holds the database.
+    Locked(String),
+    Other(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Locked(path) => {
+                write!(f, "the database at {path} is in use by another process")
+            }
+            OpenError::Other(message) => f.write_str(message),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Authentication: password hashing, token secrets, login sessions and
+//! user-interactive authentication (UIAA).
+
+pub mod password;
+pub mod session;
+pub mod token;
+pub mod uiaa;
+pub mod username;

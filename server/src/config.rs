@@ -1,0 +1,454 @@
+//! The server configuration: one TOML file, one serde struct.
+//!
+//! Every field has a default equal to what `config.example.toml` documents, so the server
+//! runs with no file at all (`cargo run --release`). Unknown keys are rejected so that a
+//! typo is an error rather than a silently ignored setting. `CITADEL_SECTION__KEY=value`
+//! environment variables override the file (the value is read as TOML, falling back to a
+//! plain string). [`Config::validate`] reports every problem at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The domain in every user ID (`@alice:<server_name>`). Cannot change later.
+    pub server_name: String,
+    /// Public URL clients use to reach this server; derived from the first bind address
+    /// when unset.
+    pub public_baseurl: Option<String>,
+    /// Where the database and other state live.
+    pub data_dir: PathBuf,
+    /// Log filter (`tracing` env-filter syntax); `RUST_LOG` wins when set.
+    pub log: String,
+    pub http: HttpConfig,
+    pub tls: Option<TlsConfig>,
+    pub database: DatabaseConfig,
+    pub registration: RegistrationConfig,
+    pub auth: AuthConfig,
+    pub rate_limits: RateLimitsConfig,
+    pub well_known: WellKnownConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Plain-HTTP listen addresses (put a TLS-terminating proxy in front, or use `[tls]`).
+    pub bind: Vec<String>,
+    /// Largest request body accepted, in bytes; larger ones get `M_TOO_LARGE`.
+    pub max_request_bytes: usize,
+    /// Worker threads; 0 means one per CPU core.
+    pub workers: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub bind: String,
+    /// PEM certificate chain.
+    pub certificate: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub private_key: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Upper bound of the database page cache, in MiB.
+    pub cache_mb: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Only admins create accounts (CLI or admin API).
+    Closed,
+    /// Anyone holding a registration token may register.
+    Token,
+    /// Anyone may register.
+    Open,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    pub mode: RegistrationMode,
+    /// Secret for the Synapse-compatible shared-secret registration API and for the
+    /// `citadel admin` CLI while the server runs. Unset disables both.
+    pub shared_secret: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Lifetime of access tokens issued together with a refresh token.
+    pub refreshable_access_token_lifetime_ms: u64,
+    /// Lifetime of `m.login.token` login tokens.
+    pub login_token_lifetime_ms: u64,
+    /// How long a user-interactive-auth session stays usable.
+    pub uiaa_session_lifetime_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    pub enabled: bool,
+    /// Login attempts per client IP address.
+    pub login: RateLimit,
+    /// Registration attempts per client IP address.
+    pub registration: RateLimit,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub per_second: f64,
+    /// Requests allowed in a burst before the sustained rate applies.
+    pub burst: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WellKnownConfig {
+    /// `m.server` in `/.well-known/matrix/server` (`host:port` of the federation
+    /// endpoint); `<server_name>:443` is assumed when unset and TLS is configured.
+    pub server: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server_name: "localhost".into(),
+            public_baseurl: None,
+            data_dir: PathBuf::from("./data"),
+            log: "info".into(),
+            http: HttpConfig::default(),
+            tls: None,
+            database: DatabaseConfig::default(),
+            registration: RegistrationConfig::default(),
+            auth: AuthConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
+            well_known: WellKnownConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            bind: vec!["127.0.0.1:8008".into()],
+            max_request_bytes: 10 * 1024 * 1024,
+            workers: 0,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { cache_mb: 64 }
+    }
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            mode: RegistrationMode::Closed,
+            shared_secret: None,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            refreshable_access_token_lifetime_ms: 5 * 60 * 1000,
+            login_token_lifetime_ms: 2 * 60 * 1000,
+            uiaa_session_lifetime_ms: 15 * 60 * 1000,
+        }
+    }
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            login: RateLimit {
+                per_second: 0.5,
+                burst: 10,
+            },
+            registration: RateLimit {
+                per_second: 0.2,
+                burst: 5,
+            },
+        }
+    }
+}
+
+/// Why a configuration could not be loaded: every problem found, one per entry.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Loads the file (or the built-in defaults when `path` is `None`), applies
+    /// `CITADEL_…` environment overrides and validates the result.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigErrors> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| ConfigErrors(vec![format!("cannot read {}: {e}", p.display())]))?,
+            None => String::new(),
+        };
+        let mut table: toml::Table = toml::from_str(&text)
+            .map_err(|e| ConfigErrors(vec![format!("not valid TOML: {e}")]))?;
+        let mut problems = Vec::new();
+        apply_env_overrides(&mut table, env, &mut problems);
+        let config = match Config::deserialize(toml::Value::Table(table)) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(e.to_string().trim().to_owned());
+                None
+            }
+        };
+        if let Some(config) = &config {
+            problems.extend(config.validate());
+        }
+        match config {
+            Some(c) if problems.is_empty() => Ok(c),
+            _ => Err(ConfigErrors(problems)),
+        }
+    }
+
+    /// Every problem with the configuration; empty when it is usable.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Err(e) = <&ruma::ServerName>::try_from(self.server_name.as_str()) {
+            problems.push(format!(
+                "server_name {:?} is not a valid server name: {e}",
+                self.server_name
+            ));
+        }
+        if let Some(url) = &self.public_baseurl
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            problems.push(format!(
+                "public_baseurl {url:?} must start with http:// or https://"
+            ));
+        }
+        if self.http.bind.is_empty() && self.tls.is_none() {
+            problems.push(
+                "http.bind is empty and there is no [tls] listener: nothing to serve on".into(),
+            );
+        }
+        for addr in &self.http.bind {
+            if addr.parse::<SocketAddr>().is_err() {
+                problems.push(format!("http.bind {addr:?} is not an IP:port address"));
+            }
+        }
+        if self.http.max_request_bytes < 64 * 1024 {
+            problems.push("http.max_request_bytes must be at least 65536 (one event)".into());
+        }
+        if let Some(tls) = &self.tls {
+            if tls.bind.parse::<SocketAddr>().is_err() {
+                problems.push(format!("tls.bind {:?} is not an IP:port address", tls.bind));
+            }
+            for (what, path) in [
+                ("tls.certificate", &tls.certificate),
+                ("tls.private_key", &tls.private_key),
+            ] {
+                if !path.is_file() {
+                    problems.push(format!(
+                        "{what} {} does not exist or is not a file",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        if self.database.cache_mb == 0 {
+            problems.push("database.cache_mb must be at least 1".into());
+        }
+        if let Some(secret) = &self.registration.shared_secret
+            && secret.len() < 16
+        {
+            problems.push("registration.shared_secret must be at least 16 characters".into());
+        }
+        for (name, value) in [
+            (
+                "auth.refreshable_access_token_lifetime_ms",
+                self.auth.refreshable_access_token_lifetime_ms,
+            ),
+            (
+                "auth.login_token_lifetime_ms",
+                self.auth.login_token_lifetime_ms,
+            ),
+            (
+                "auth.uiaa_session_lifetime_ms",
+                self.auth.uiaa_session_lifetime_ms,
+            ),
+        ] {
+            if value == 0 {
+                problems.push(format!("{name} must be greater than 0"));
+            }
+        }
+        for (name, limit) in [
+            ("login", &self.rate_limits.login),
+            ("registration", &self.rate_limits.registration),
+        ] {
+            if !(limit.per_second.is_finite() && limit.per_second > 0.0) {
+                problems.push(format!(
+                    "rate_limits.{name}.per_second must be a positive number"
+                ));
+            }
+            if limit.burst == 0 {
+                problems.push(format!("rate_limits.{name}.burst must be at least 1"));
+            }
+        }
+        problems
+    }
+
+    /// The base URL clients should use, for `/.well-known/matrix/client`.
+    pub fn client_base_url(&self) -> String {
+        match &self.public_baseurl {
+            Some(url) => url.trim_end_matches('/').to_owned() + "/",
+            None => match (&self.tls, self.http.bind.first()) {
+                (Some(_), _) => format!("https://{}/", self.server_name),
+                (None, Some(bind)) => {
+                    let port = bind.rsplit(':').next().unwrap_or("8008");
+                    format!("http://{}:{port}/", self.server_name)
+                }
+                (None, None) => format!("https://{}/", self.server_name),
+            },
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("db")
+    }
+}
+
+/// Applies `CITADEL_A__B=value` as `a.b = value`. `CITADEL_CONFIG` names the file and is
+/// not a setting.
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+    problems: &mut Vec<String>,
+) {
+    for (name, raw) in env {
+        let Some(path) = name.strip_prefix("CITADEL_") else {
+            continue;
+        };
+        if path == "CONFIG" || path.is_empty() {
+            continue;
+        }
+        let keys: Vec<String> = path.split("__").map(|k| k.to_ascii_lowercase()).collect();
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.clone()));
+        if let Err(key) = set_path(table, &keys, value) {
+            problems.push(format!("{name}: {key} is not a section"));
+        }
+    }
+}
+
+/// Sets `keys[0].keys[1]…` in the table, creating sections on the way; fails with the
+/// key that already holds a non-table value.
+fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Result<(), String> {
+    match keys {
+        [] => Ok(()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(Default::default()));
+            match entry {
+                toml::Value::Table(section) => set_path(section, rest, value),
+                _ => Err(first.clone()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    #[test]
+    fn example_file_parses_and_equals_the_built_in_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.example.toml");
+        let config = Config::load(Some(&path), no_env()).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "server_nmae = \"x\"\n").unwrap();
+        let err = Config::load(Some(&path), no_env()).unwrap_err();
+        assert!(err.0[0].contains("server_nmae"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "server_name = \"bad name!\"\n[http]\nbind = [\"nonsense\"]\n[registration]\nshared_secret = \"short\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path), no_env()).unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+    }
+
+    #[test]
+    fn env_overrides_apply_typed_and_string_values() {
+        let env = vec![
+            ("CITADEL_SERVER_NAME".to_owned(), "example.org".to_owned()),
+            ("CITADEL_REGISTRATION__MODE".to_owned(), "open".to_owned()),
+            (
+                "CITADEL_HTTP__BIND".to_owned(),
+                "[\"127.0.0.1:9000\"]".to_owned(),
+            ),
+            (
+                "CITADEL_RATE_LIMITS__ENABLED".to_owned(),
+                "false".to_owned(),
+            ),
+            ("CITADEL_CONFIG".to_owned(), "/ignored".to_owned()),
+            ("HOME".to_owned(), "/root".to_owned()),
+        ];
+        let config = Config::load(None, env).unwrap();
+        assert_eq!(config.server_name, "example.org");
+        assert_eq!(config.registration.mode, RegistrationMode::Open);
+        assert_eq!(config.http.bind, ["127.0.0.1:9000"]);
+        assert!(!config.rate_limits.enabled);
+    }
+
+    #[test]
+    fn env_override_with_unknown_key_is_an_error() {
+        let env = vec![("CITADEL_REGISTRATION__MOOD".to_owned(), "open".to_owned())];
+        assert!(Config::load(None, env).is_err());
+    }
+}

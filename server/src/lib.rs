@@ -1,0 +1,130 @@
+//! Citadel, a Matrix homeserver: HTTP APIs, rooms, sync and policy.
+//!
+//! [`start`] opens the database and binds the listeners; the returned [`Running`] server
+//! is awaited by `main` (or stopped by tests).
+
+pub mod admin;
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod policy;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpServer, web};
+
+use crate::app::AppState;
+use crate::config::Config;
+
+/// A started server.
+pub struct Running {
+    pub handle: ServerHandle,
+    /// Where it listens, in the order of the configuration (plain HTTP first).
+    pub addrs: Vec<SocketAddr>,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Running {
+    /// Serves until stopped (SIGINT/SIGTERM or the handle), then makes every write durable.
+    pub async fn wait(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        if let Err(e) = self.state.storage.flush_blocking() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        // Worker threads drop their handles on the state a moment after the server future
+        // resolves. Wait (briefly) for that, so that when this returns the database is
+        // closed and could be opened again, e.g. by a restarted server in the same process.
+        let state = self.state.into_inner();
+        for _ in 0..500 {
+            if Arc::strong_count(&state) == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        drop(state);
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// Installs rustls' process-wide crypto provider (ring) once; later calls are no-ops.
+pub fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Opens the database and starts listening. Must run inside an actix system.
+pub fn start(config: Config) -> Result<Running, String> {
+    init_crypto();
+    let state = web::Data::new(AppState::open(config).map_err(|e| e.to_string())?);
+    let config = Arc::clone(&state.config);
+    let app_state = state.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("Access-Control-Allow-Origin", "*"))
+                    .add((
+                        "Access-Control-Allow-Methods",
+                        "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+                    ))
+                    .add((
+                        "Access-Control-Allow-Headers",
+                        "X-Requested-With, Content-Type, Authorization, Date",
+                    )),
+            )
+            .wrap(actix_web::middleware::from_fn(api::log_request))
+            .configure(api::configure)
+            .default_service(web::to(api::not_found))
+    })
+    .shutdown_timeout(10);
+    if config.http.workers > 0 {
+        server = server.workers(config.http.workers);
+    }
+    for bind in &config.http.bind {
+        server = server
+            .bind(bind)
+            .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    }
+    if let Some(tls) = &config.tls {
+        let rustls_config = tls_config(tls)?;
+        server = server
+            .bind_rustls_0_23(&tls.bind, rustls_config)
+            .map_err(|e| format!("cannot listen on {}: {e}", tls.bind))?;
+    }
+    let addrs = server.addrs();
+    let server = server.run();
+    for addr in &addrs {
+        tracing::info!(%addr, server_name = %config.server_name, "listening");
+    }
+    Ok(Running {
+        handle: server.handle(),
+        addrs,
+        server,
+        state,
+    })
+}
+
+fn tls_config(tls: &config::TlsConfig) -> Result<rustls::ServerConfig, String> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let certs = rustls_pemfile::certs(&mut read(&tls.certificate)?.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("bad certificate {}: {e}", tls.certificate.display()))?;
+    let key = rustls_pemfile::private_key(&mut read(&tls.private_key)?.as_slice())
+        .map_err(|e| format!("bad private key {}: {e}", tls.private_key.display()))?
+        .ok_or_else(|| format!("no private key in {}", tls.private_key.display()))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("TLS certificate and key do not work together: {e}"))
+}

@@ -1,0 +1,271 @@
+//! Test harness: real servers on loopback ports with temporary databases, and a client
+//! that speaks the HTTP API.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use citadel::config::{Config, RegistrationMode};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const SHARED_SECRET: &str = "test-shared-secret-0123456789";
+
+/// The configuration tests start from: open registration, no rate limits, port 0.
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config {
+        data_dir: data_dir.to_path_buf(),
+        ..Config::default()
+    };
+    config.http.bind = vec!["127.0.0.1:0".into()];
+    config.http.workers = 2;
+    config.registration.mode = RegistrationMode::Open;
+    config.registration.shared_secret = Some(SHARED_SECRET.into());
+    config.rate_limits.enabled = false;
+    config.database.cache_mb = 8;
+    config
+}
+
+/// A Citadel running in this process on a loopback port.
+pub struct TestServer {
+    pub base: String,
+    pub data_dir: PathBuf,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<JoinHandle<()>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    pub fn spawn() -> Self {
+        Self::spawn_with(|_| {})
+    }
+
+    pub fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::spawn_in(temp.path(), adjust);
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Starts a server on an existing data directory (for restart tests).
+    pub fn spawn_in(data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config(data_dir);
+        adjust(&mut config);
+        assert!(config.validate().is_empty(), "{:?}", config.validate());
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                match citadel::start(config) {
+                    Ok(running) => {
+                        tx.send(Ok((running.addrs[0], running.handle.clone()))).ok();
+                        running.wait().await.ok();
+                    }
+                    Err(e) => {
+                        tx.send(Err(e)).ok();
+                    }
+                }
+            })
+        });
+        let (addr, handle) = rx.recv().expect("server thread").expect("server start");
+        Self {
+            base: format!("http://{addr}"),
+            data_dir: data_dir.to_path_buf(),
+            handle,
+            thread: Some(thread),
+            _temp: None,
+        }
+    }
+
+    pub fn client(&self) -> TestClient {
+        citadel::init_crypto();
+        TestClient {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+            token: None,
+        }
+    }
+
+    /// Stops the server gracefully and waits until it has flushed.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            // `stop` sends the command right away; the returned future only waits for it.
+            drop(self.handle.stop(true));
+            thread.join().ok();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A client of the HTTP API, optionally logged in.
+#[derive(Clone)]
+pub struct TestClient {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: Option<String>,
+}
+
+/// A registered, logged-in user.
+#[derive(Clone)]
+pub struct User {
+    pub user_id: String,
+    pub device_id: String,
+    pub password: String,
+    pub client: TestClient,
+}
+
+impl TestClient {
+    pub fn with_token(&self, token: &str) -> TestClient {
+        TestClient {
+            token: Some(token.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// Sends a request with an optional JSON body; returns the status and the JSON body
+    /// (`Value::Null` when the body is not JSON).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let response = req.send().await.expect("request sent");
+        let status = response.status();
+        let bytes = response.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Sends raw bytes as the body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: &'static [u8],
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .body(body);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let response = req.send().await.expect("request sent");
+        let status = response.status();
+        let bytes = response.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.request(Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(Method::PUT, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(Method::DELETE, path, Some(body)).await
+    }
+
+    /// Registers through the dummy UIAA flow and returns the logged-in user.
+    pub async fn register(&self, username: &str, password: &str) -> User {
+        let (status, body) = self
+            .post(
+                "/_matrix/client/v3/register",
+                json!({"username": username, "password": password, "auth": {"type": "m.login.dummy"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "register {username}: {body}");
+        User {
+            user_id: body["user_id"].as_str().unwrap().to_owned(),
+            device_id: body["device_id"].as_str().unwrap().to_owned(),
+            password: password.to_owned(),
+            client: self.with_token(body["access_token"].as_str().unwrap()),
+        }
+    }
+
+    /// Logs in with a password and returns the raw login response.
+    pub async fn login(&self, user: &str, password: &str) -> (StatusCode, Value) {
+        self.post(
+            "/_matrix/client/v3/login",
+            json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password}),
+        )
+        .await
+    }
+}
+
+/// Asserts a Matrix error response.
+#[track_caller]
+pub fn assert_error(response: &(StatusCode, Value), status: u16, errcode: &str) {
+    assert_eq!(
+        response.0.as_u16(),
+        status,
+        "unexpected status, body: {}",
+        response.1
+    );
+    assert_eq!(response.1["errcode"], errcode, "body: {}", response.1);
+    assert!(
+        response.1["error"].is_string(),
+        "error message missing: {}",
+        response.1
+    );
+}
+
+/// The UIAA auth dict for a password stage.
+pub fn password_auth(user_id: &str, password: &str, session: Option<&str>) -> Value {
+    let mut auth = json!({
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": user_id},
+        "password": password,
+    });
+    if let Some(session) = session {
+        auth["session"] = json!(session);
+    }
+    auth
+}
+
+/// Runs an admin action through the running server's CLI endpoint, as `citadel admin`
+/// does while the server runs.
+pub async fn admin_action(
+    server: &TestServer,
+    action: citadel::admin::Action,
+) -> (StatusCode, Value) {
+    use hmac::Mac;
+    let client = server.client();
+    let (_, nonce) = client.get("/_citadel/admin/v1/cli").await;
+    let nonce = nonce["nonce"].as_str().unwrap().to_owned();
+    let mac = citadel::api::admin::cli::mac(SHARED_SECRET, &nonce, &action)
+        .unwrap()
+        .finalize()
+        .into_bytes();
+    let body = serde_json::to_value(citadel::api::admin::cli::SignedAction {
+        nonce,
+        action,
+        mac: hex::encode(mac),
+    })
+    .unwrap();
+    client.post("/_citadel/admin/v1/cli", body).await
+}

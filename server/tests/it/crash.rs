@@ -1,0 +1,219 @@
+//! The real binary under SIGKILL and SIGTERM: everything acknowledged survives.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::*;
+
+/// A `citadel` command with the given config file.
+pub fn citadel_command(config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_citadel"));
+    command
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .env_remove("CITADEL_CONFIG");
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes a config file for a binary server in `dir` and returns its path.
+pub fn write_config(dir: &Path, registration: &str) -> PathBuf {
+    let path = dir.join("citadel.toml");
+    let text = format!(
+        "server_name = \"localhost\"\ndata_dir = {data:?}\n[http]\nbind = [\"127.0.0.1:{port}\"]\nworkers = 2\n\
+         [registration]\nmode = \"{registration}\"\nshared_secret = \"{SHARED_SECRET}\"\n[rate_limits]\nenabled = false\n",
+        data = dir.join("data").display().to_string(),
+        port = free_port(),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A `citadel` process.
+pub struct BinaryServer {
+    child: Child,
+    base: String,
+}
+
+impl BinaryServer {
+    pub async fn start(config: &Path) -> Self {
+        let text = std::fs::read_to_string(config).unwrap();
+        let bind = text
+            .split("bind = [\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let child = citadel_command(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let server = Self {
+            child,
+            base: format!("http://{bind}"),
+        };
+        let client = server.client();
+        for _ in 0..300 {
+            if let Ok(r) = client
+                .http
+                .get(format!("{}/_matrix/client/versions", server.base))
+                .send()
+                .await
+                && r.status() == 200
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("citadel did not come up on {}", server.base);
+    }
+
+    pub fn client(&self) -> TestClient {
+        citadel::init_crypto();
+        TestClient {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+            token: None,
+        }
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child.kill().ok();
+        panic!("citadel did not stop on SIGTERM");
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_accounts_devices_and_tokens_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "open");
+    let server = BinaryServer::start(&config).await;
+    let client = server.client();
+
+    let mut sessions = Vec::new();
+    for i in 0..5 {
+        let user = client
+            .register(&format!("user{i}"), &format!("pw-{i}-secret"))
+            .await;
+        let (_, second) = client.login(&user.user_id, &user.password).await;
+        let second_device = second["device_id"].as_str().unwrap().to_owned();
+        let path = format!("/_matrix/client/v3/devices/{second_device}");
+        assert_eq!(
+            user.client
+                .put(&path, json!({"display_name": format!("device of {i}")}))
+                .await
+                .0,
+            200
+        );
+        let put = user
+            .client
+            .put(
+                &format!(
+                    "/_matrix/client/v3/user/{}/account_data/org.example.n",
+                    user.user_id
+                ),
+                json!({"n": i}),
+            )
+            .await;
+        assert_eq!(put.0, 200);
+        sessions.push((
+            user,
+            second_device,
+            second["access_token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    // The last acknowledged write is the one right before the kill.
+    server.kill();
+
+    let server = BinaryServer::start(&config).await;
+    let client = server.client();
+    for (i, (user, second_device, second_token)) in sessions.iter().enumerate() {
+        let (status, me) = user.client.get("/_matrix/client/v3/account/whoami").await;
+        assert_eq!(status, 200, "{me}");
+        assert_eq!(me["device_id"], user.device_id.as_str());
+        let (_, me) = client
+            .with_token(second_token)
+            .get("/_matrix/client/v3/account/whoami")
+            .await;
+        assert_eq!(me["device_id"], second_device.as_str());
+        let (_, devices) = user.client.get("/_matrix/client/v3/devices").await;
+        let named = devices["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device_id"] == second_device.as_str())
+            .unwrap();
+        assert_eq!(named["display_name"], format!("device of {i}"));
+        let (_, data) = user
+            .client
+            .get(&format!(
+                "/_matrix/client/v3/user/{}/account_data/org.example.n",
+                user.user_id
+            ))
+            .await;
+        assert_eq!(data, json!({"n": i}));
+        assert_eq!(client.login(&user.user_id, &user.password).await.0, 200);
+    }
+    assert_error(
+        &client
+            .post(
+                "/_matrix/client/v3/register",
+                json!({"username": "user0", "password": "x"}),
+            )
+            .await,
+        400,
+        "M_USER_IN_USE",
+    );
+
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_graceful_restart_keeps_sessions_and_the_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::spawn_in(dir.path(), |_| {});
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let data_dir = server.data_dir.clone();
+    server.stop();
+
+    let server = TestServer::spawn_in(&data_dir, |_| {});
+    let client = server
+        .client()
+        .with_token(alice.client.token.as_deref().unwrap());
+    let (status, me) = client.get("/_matrix/client/v3/account/whoami").await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["user_id"], alice.user_id);
+}

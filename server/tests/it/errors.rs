@@ -1,0 +1,191 @@
+//! Error paths shared by every endpoint.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn unknown_endpoints_and_methods_are_unrecognized() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    assert_error(
+        &client.get("/_matrix/client/v3/no_such_endpoint").await,
+        404,
+        "M_UNRECOGNIZED",
+    );
+    assert_error(&client.get("/elsewhere").await, 404, "M_UNRECOGNIZED");
+    assert_error(
+        &client
+            .request(Method::DELETE, "/_matrix/client/v3/account/whoami", None)
+            .await,
+        405,
+        "M_UNRECOGNIZED",
+    );
+    assert_error(
+        &client.get("/_matrix/client/v3/register").await,
+        405,
+        "M_UNRECOGNIZED",
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_not_json_bad_json_and_missing_param() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let login = "/_matrix/client/v3/login";
+    assert_error(
+        &client.raw(Method::POST, login, b"{\"type\": ").await,
+        400,
+        "M_NOT_JSON",
+    );
+    assert_error(
+        &client.raw(Method::POST, login, b"not json at all").await,
+        400,
+        "M_NOT_JSON",
+    );
+    assert_error(
+        &client.raw(Method::POST, login, b"[1, 2]").await,
+        400,
+        "M_BAD_JSON",
+    );
+    assert_error(
+        &client
+            .post(
+                login,
+                json!({"type": "m.login.password", "user": 5, "password": "x"}),
+            )
+            .await,
+        400,
+        "M_BAD_JSON",
+    );
+    // A body without "type" once made ruma's parser panic; it must be a plain 400.
+    let response = client.post(login, json!({"password": "x"})).await;
+    assert_eq!(response.0, 400, "{}", response.1);
+    // The server is still fine afterwards.
+    assert_eq!(client.get("/_matrix/client/versions").await.0, 200);
+
+    let alice = client.register("alice", "pw-alice-1").await;
+    assert_error(
+        &alice
+            .client
+            .post("/_matrix/client/v3/refresh", json!({}))
+            .await,
+        400,
+        "M_MISSING_PARAM",
+    );
+    assert_error(
+        &alice
+            .client
+            .put(
+                "/_matrix/client/v3/devices/NOPE",
+                json!({"display_name": 7}),
+            )
+            .await,
+        400,
+        "M_BAD_JSON",
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_too_large() {
+    let server = TestServer::spawn_with(|c| c.http.max_request_bytes = 65_536);
+    let client = server.client();
+    let big = "x".repeat(70_000);
+    let response = client
+        .post(
+            "/_matrix/client/v3/login",
+            json!({"type": "m.login.password", "password": big}),
+        )
+        .await;
+    assert_error(&response, 413, "M_TOO_LARGE");
+}
+
+#[tokio::test]
+async fn tokens_are_checked_from_header_and_query() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let whoami = "/_matrix/client/v3/account/whoami";
+    assert_error(&client.get(whoami).await, 401, "M_MISSING_TOKEN");
+    let unknown = client.with_token("cit_not_a_real_token").get(whoami).await;
+    assert_error(&unknown, 401, "M_UNKNOWN_TOKEN");
+    assert!(unknown.1.get("soft_logout").is_none() || unknown.1["soft_logout"] == false);
+
+    let alice = client.register("alice", "pw-alice-1").await;
+    let token = alice.client.token.clone().unwrap();
+    let (status, body) = client.get(&format!("{whoami}?access_token={token}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user_id"], alice.user_id);
+
+    // A non-Bearer Authorization header is not a token.
+    let response = client
+        .http
+        .get(format!("{}{whoami}", server.base))
+        .header("Authorization", format!("Basic {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn cors_headers_on_answers_and_preflight() {
+    let server = TestServer::spawn();
+    let http = reqwest::Client::new();
+    let preflight = http
+        .request(
+            Method::OPTIONS,
+            format!("{}/_matrix/client/v3/login", server.base),
+        )
+        .header("Origin", "https://app.element.io")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(
+        preflight.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("Authorization")
+    );
+    let error = http
+        .get(format!("{}/_matrix/client/v3/account/whoami", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error.status(), 401);
+    assert_eq!(error.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn login_and_registration_are_rate_limited_per_ip() {
+    let server = TestServer::spawn_with(|c| {
+        c.rate_limits.enabled = true;
+        c.rate_limits.login = citadel::config::RateLimit {
+            per_second: 0.01,
+            burst: 2,
+        };
+        c.rate_limits.registration = citadel::config::RateLimit {
+            per_second: 0.01,
+            burst: 1,
+        };
+    });
+    let client = server.client();
+    for _ in 0..2 {
+        assert_error(&client.login("nobody", "x").await, 403, "M_FORBIDDEN");
+    }
+    let limited = client.login("nobody", "x").await;
+    assert_error(&limited, 429, "M_LIMIT_EXCEEDED");
+    assert!(limited.1["retry_after_ms"].as_u64().unwrap() > 0);
+
+    client.register("first", "pw-first-1").await;
+    let limited = client
+        .post(
+            "/_matrix/client/v3/register",
+            json!({"username": "second", "password": "x", "auth": {"type": "m.login.dummy"}}),
+        )
+        .await;
+    assert_error(&limited, 429, "M_LIMIT_EXCEEDED");
+}

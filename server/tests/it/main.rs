@@ -1,0 +1,16 @@
+//! Integration tests: real Citadel servers on loopback ports, driven over HTTP.
+//! One test binary for the whole suite keeps link time and CI wall time down.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod account;
+mod account_data;
+mod admin;
+mod crash;
+mod devices;
+mod discovery;
+mod errors;
+mod login;
+mod profile;
+mod registration;

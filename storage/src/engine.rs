@@ -1,0 +1,249 @@
+//! The ordered key-value engine behind every domain module.
+//!
+//! This is the only file that names sled. Callers see [`Engine`], [`Tree`] and [`Batch`]:
+//! byte keys and values, prefix and range scans, compare-and-swap, a monotonic counter and
+//! atomic multi-tree batches. A second backend (PostgreSQL, for several processes sharing
+//! one database) slots in by giving these three types another variant, not by changing
+//! the domain modules.
+
+use std::ops::RangeBounds;
+use std::path::Path;
+
+use crate::StorageError;
+
+/// An open database.
+#[derive(Clone)]
+pub struct Engine {
+    db: sled::Db,
+}
+
+/// One named keyspace ("tree") of the database.
+#[derive(Clone)]
+pub struct Tree {
+    tree: sled::Tree,
+}
+
+/// A set of writes across trees that lands atomically: all of it or none of it.
+#[derive(Default)]
+pub struct Batch {
+    ops: Vec<(Tree, Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// Options for opening the engine.
+pub struct EngineOptions {
+    /// Upper bound of the page cache, in bytes (sled's own default is 1 GiB).
+    pub cache_bytes: u64,
+}
+
+impl Engine {
+    /// Opens (or creates) the database in `path`. Fails with [`StorageError::Locked`]
+    /// when another process holds it open.
+    pub fn open(path: &Path, options: &EngineOptions) -> Result<Self, StorageError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(options.cache_bytes)
+            // Durability comes from the explicit flush after every acknowledged write
+            // (`Engine::flush`); the background flush only bounds what an unacknowledged
+            // write could lose.
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StorageError::Locked(path.display().to_string())
+                }
+                other => map_err(other),
+            })?;
+        Ok(Self { db })
+    }
+
+    /// Opens the named tree, creating it when it does not exist.
+    pub fn tree(&self, name: &str) -> Result<Tree, StorageError> {
+        Ok(Tree {
+            tree: self.db.open_tree(name).map_err(map_err)?,
+        })
+    }
+
+    /// A strictly increasing number, unique across restarts.
+    pub fn next_id(&self) -> Result<u64, StorageError> {
+        self.db.generate_id().map_err(map_err)
+    }
+
+    /// Applies every write of the batch atomically.
+    pub fn apply(&self, batch: Batch) -> Result<(), StorageError> {
+        if batch.ops.is_empty() {
+            return Ok(());
+        }
+        // Group the writes by tree: sled's multi-tree transaction takes a list of trees.
+        let mut trees: Vec<sled::Tree> = Vec::new();
+        let mut ops: Vec<(usize, Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(batch.ops.len());
+        for (tree, key, value) in batch.ops {
+            let index = match trees.iter().position(|t| t.name() == tree.tree.name()) {
+                Some(i) => i,
+                None => {
+                    trees.push(tree.tree);
+                    trees.len() - 1
+                }
+            };
+            ops.push((index, key, value));
+        }
+        use sled::Transactional;
+        trees
+            .as_slice()
+            .transaction(|txs| {
+                for (index, key, value) in &ops {
+                    match value {
+                        Some(v) => {
+                            txs[*index].insert(key.as_slice(), v.as_slice())?;
+                        }
+                        None => {
+                            txs[*index].remove(key.as_slice())?;
+                        }
+                    }
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => map_err(e),
+                sled::transaction::TransactionError::Abort(()) => {
+                    StorageError::Io("transaction aborted".into())
+                }
+            })
+    }
+
+    /// Makes every write so far durable. Concurrent callers share one disk sync.
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        self.db.flush_async().await.map(|_| ()).map_err(map_err)
+    }
+
+    /// Synchronous flush, for shutdown paths that are not async.
+    pub fn flush_blocking(&self) -> Result<(), StorageError> {
+        self.db.flush().map(|_| ()).map_err(map_err)
+    }
+}
+
+impl Tree {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.tree.get(key).map_err(map_err)?.map(|v| v.to_vec()))
+    }
+
+    pub fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
+        self.tree.contains_key(key).map_err(map_err)
+    }
+
+    pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+        self.tree.insert(key, value).map(|_| ()).map_err(map_err)
+    }
+
+    /// Removes the key and returns what it held, atomically: of two concurrent callers
+    /// only one gets the value (single-use tokens rely on this).
+    pub fn take(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.tree.remove(key).map_err(map_err)?.map(|v| v.to_vec()))
+    }
+
+    /// Replaces `old` with `new` only if the key still holds `old`; `None` means absent.
+    /// Returns whether the swap happened.
+    pub fn compare_and_swap(
+        &self,
+        key: &[u8],
+        old: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StorageError> {
+        let result = self.tree.compare_and_swap(key, old, new).map_err(map_err)?;
+        Ok(result.is_ok())
+    }
+
+    /// Every entry whose key starts with `prefix`, in key order.
+    pub fn scan_prefix(
+        &self,
+        prefix: &[u8],
+    ) -> impl DoubleEndedIterator<Item = Result<(Vec<u8>, Vec<u8>), StorageError>> + use<> {
+        self.tree
+            .scan_prefix(prefix)
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(map_err))
+    }
+
+    /// Every entry in the key range, in key order.
+    pub fn range<R: RangeBounds<Vec<u8>>>(
+        &self,
+        range: R,
+    ) -> impl DoubleEndedIterator<Item = Result<(Vec<u8>, Vec<u8>), StorageError>> + use<R> {
+        self.tree
+            .range(range)
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(map_err))
+    }
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, tree: &Tree, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push((tree.clone(), key, Some(value)));
+    }
+
+    pub fn remove(&mut self, tree: &Tree, key: Vec<u8>) {
+        self.ops.push((tree.clone(), key, None));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+fn map_err(e: sled::Error) -> StorageError {
+    match e {
+        sled::Error::Corruption { .. } => StorageError::Corrupt(e.to_string()),
+        other => StorageError::Io(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(
+            dir.path(),
+            &EngineOptions {
+                cache_bytes: 1 << 20,
+            },
+        )
+        .unwrap();
+        (dir, engine)
+    }
+
+    #[test]
+    fn batch_spans_trees() {
+        let (_dir, engine) = open();
+        let a = engine.tree("a").unwrap();
+        let b = engine.tree("b").unwrap();
+        a.insert(b"gone", b"x").unwrap();
+        let mut batch = Batch::new();
+        batch.insert(&a, b"k1".to_vec(), b"v1".to_vec());
+        batch.insert(&b, b"k2".to_vec(), b"v2".to_vec());
+        batch.remove(&a, b"gone".to_vec());
+        engine.apply(batch).unwrap();
+        assert_eq!(a.get(b"k1").unwrap().as_deref(), Some(&b"v1"[..]));
+        assert_eq!(b.get(b"k2").unwrap().as_deref(), Some(&b"v2"[..]));
+        assert_eq!(a.get(b"gone").unwrap(), None);
+    }
+
+    #[test]
+    fn take_is_single_use() {
+        let (_dir, engine) = open();
+        let t = engine.tree("t").unwrap();
+        t.insert(b"k", b"v").unwrap();
+        assert_eq!(t.take(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(t.take(b"k").unwrap(), None);
+    }
+
+    #[test]
+    fn ids_increase() {
+        let (_dir, engine) = open();
+        let a = engine.next_id().unwrap();
+        let b = engine.next_id().unwrap();
+        assert!(b > a);
+    }
+}

@@ -1,0 +1,194 @@
+//! Citadel's storage: the only crate that touches the database.
+//!
+//! [`Storage`] opens the engine, runs schema migrations and hands out one typed struct per
+//! domain (users, devices, tokens …). Records are JSON-encoded serde structs; keys are built
+//! with [`codec`]. Writes that must land together are collected in a [`Batch`] and committed
+//! with [`Storage::commit`], which also makes them durable before it returns.
+
+pub mod account_data;
+pub mod codec;
+pub mod devices;
+mod engine;
+pub mod registration_tokens;
+pub mod server_keys;
+pub mod tokens;
+pub mod uiaa;
+pub mod users;
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use engine::{Batch, EngineOptions};
+use engine::{Engine, Tree};
+
+/// The schema version this build writes. Bump it together with a migration step in
+/// [`Storage::migrate`].
+pub const SCHEMA_VERSION: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("the database at {0} is in use by another process")]
+    Locked(String),
+    #[error("database I/O error: {0}")]
+    Io(String),
+    #[error("database corruption: {0}")]
+    Corrupt(String),
+    #[error("database schema version {found} is newer than this build understands ({supported})")]
+    TooNew { found: u64, supported: u64 },
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// The whole database, split by domain.
+#[derive(Clone)]
+pub struct Storage {
+    engine: Engine,
+    pub users: users::Users,
+    pub devices: devices::Devices,
+    pub tokens: tokens::Tokens,
+    pub registration_tokens: registration_tokens::RegistrationTokens,
+    pub uiaa: uiaa::UiaaSessions,
+    pub account_data: account_data::AccountData,
+    pub server_keys: server_keys::ServerKeys,
+}
+
+impl Storage {
+    /// Opens the database directory, creating and migrating it as needed.
+    pub fn open(path: &Path, options: &EngineOptions) -> Result<Self> {
+        let engine = Engine::open(path, options)?;
+        let storage = Self {
+            users: users::Users::open(&engine)?,
+            devices: devices::Devices::open(&engine)?,
+            tokens: tokens::Tokens::open(&engine)?,
+            registration_tokens: registration_tokens::RegistrationTokens::open(&engine)?,
+            uiaa: uiaa::UiaaSessions::open(&engine)?,
+            account_data: account_data::AccountData::open(&engine)?,
+            server_keys: server_keys::ServerKeys::open(&engine)?,
+            engine,
+        };
+        storage.migrate()?;
+        Ok(storage)
+    }
+
+    /// Brings an older database up to [`SCHEMA_VERSION`], refusing one from a newer build.
+    fn migrate(&self) -> Result<()> {
+        let meta = self.engine.tree("meta")?;
+        let found = match meta.get(b"schema_version")? {
+            Some(bytes) => decode::<u64>(&bytes)?,
+            None => {
+                // A fresh database starts at the current version.
+                meta.insert(b"schema_version", &encode(&SCHEMA_VERSION))?;
+                self.engine.flush_blocking()?;
+                return Ok(());
+            }
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StorageError::TooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let mut version = found;
+        while version < SCHEMA_VERSION {
+            // Each future step: `version => migrate_vN_to_vN1(&self.engine)?`.
+            tracing::info!(
+                from = version,
+                to = version + 1,
+                "migrating database schema"
+            );
+            version += 1;
+            meta.insert(b"schema_version", &encode(&version))?;
+        }
+        self.engine.flush_blocking()
+    }
+
+    /// A new, empty batch of writes.
+    pub fn batch(&self) -> Batch {
+        Batch::new()
+    }
+
+    /// Applies the batch atomically and waits until it is on disk.
+    pub async fn commit(&self, batch: Batch) -> Result<()> {
+        self.engine.apply(batch)?;
+        self.engine.flush().await
+    }
+
+    /// Waits until every write so far is on disk.
+    pub async fn flush(&self) -> Result<()> {
+        self.engine.flush().await
+    }
+
+    /// Synchronous flush, used on shutdown.
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.engine.flush_blocking()
+    }
+
+    /// A strictly increasing number, unique across restarts (stream positions, IDs).
+    pub fn next_id(&self) -> Result<u64> {
+        self.engine.next_id()
+    }
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising our own plain structs to JSON cannot fail (no maps with non-string keys).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt(format!("bad record: {e}")))
+}
+
+/// Reads and decodes one record.
+pub(crate) fn get<T: DeserializeOwned>(tree: &Tree, key: &[u8]) -> Result<Option<T>> {
+    tree.get(key)?.map(|b| decode(&b)).transpose()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+pub(crate) fn test_storage() -> (tempfile::TempDir, Storage) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(
+        dir.path(),
+        &EngineOptions {
+            cache_bytes: 1 << 20,
+        },
+    )
+    .unwrap();
+    (dir, storage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopening_keeps_schema_version_and_refuses_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = EngineOptions {
+            cache_bytes: 1 << 20,
+        };
+        {
+            let s = Storage::open(dir.path(), &opts).unwrap();
+            let meta = s.engine.tree("meta").unwrap();
+            assert_eq!(meta.get(b"schema_version").unwrap().unwrap(), b"1");
+            meta.insert(b"schema_version", b"99").unwrap();
+            s.flush_blocking().unwrap();
+        }
+        match Storage::open(dir.path(), &opts) {
+            Err(StorageError::TooNew {
+                found: 99,
+                supported: SCHEMA_VERSION,
+            }) => {}
+            other => panic!("expected TooNew, got {:?}", other.err()),
+        }
+    }
+}
