@@ -1,0 +1,91 @@
+//! Third-party client libraries (matrix-nio, matrix-js-sdk) against a real server.
+//!
+//! The pinned libraries are installed on first use into the build directory (PyPI and
+//! npm), so `cargo test` needs only python3 and node on the machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::*;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn run(command: &mut Command, what: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A virtualenv with matrix-nio, created once per build directory.
+fn python_with_nio() -> PathBuf {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join("installed");
+    if !marker.exists() {
+        run(
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+            "python3 -m venv",
+        );
+        run(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
+                .arg(repo_root().join("tests/clients/requirements.txt")),
+            "pip install matrix-nio",
+        );
+        std::fs::write(&marker, b"").unwrap();
+    }
+    python
+}
+
+/// `tests/clients/node_modules` with matrix-js-sdk, from the committed lock file.
+fn node_modules() {
+    let dir = repo_root().join("tests/clients");
+    if !dir.join("node_modules/matrix-js-sdk").exists() {
+        run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                .current_dir(&dir),
+            "npm ci",
+        );
+    }
+}
+
+#[test]
+fn real_client_libraries_manage_accounts() {
+    let python = python_with_nio();
+    node_modules();
+    // Short-lived refreshable tokens, so matrix-js-sdk's automatic refresh is exercised.
+    let server = TestServer::spawn_with(|c| c.auth.refreshable_access_token_lifetime_ms = 1500);
+    let scripts = repo_root().join("tests/clients");
+    run(
+        Command::new(&python)
+            .arg(scripts.join("nio_accounts.py"))
+            .arg(&server.base),
+        "matrix-nio scenario",
+    );
+    run(
+        Command::new("node")
+            .arg(scripts.join("js_sdk_accounts.mjs"))
+            .arg(&server.base),
+        "matrix-js-sdk scenario",
+    );
+}
