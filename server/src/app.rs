@@ -16,6 +16,8 @@ pub struct AppState {
     pub signing_key: ServerSigningKey,
     pub login_limiter: RateLimiter,
     pub registration_limiter: RateLimiter,
+    /// Wrong passwords per account (login and user-interactive auth).
+    pub failed_login_limiter: RateLimiter,
     /// Single-use nonces of the shared-secret admin APIs, with their issue time.
     pub shared_secret_nonces: Mutex<HashMap<String, u64>>,
     /// When each device's "last seen" was last written, to write it at most once a minute.
@@ -47,6 +49,7 @@ impl AppState {
         Ok(Self {
             login_limiter: RateLimiter::new(enabled, &config.rate_limits.login),
             registration_limiter: RateLimiter::new(enabled, &config.rate_limits.registration),
+            failed_login_limiter: RateLimiter::new(enabled, &config.rate_limits.failed_login),
             config: Arc::new(config),
             storage,
             signing_key,

@@ -99,6 +99,9 @@ pub struct RateLimitsConfig {
     pub login: RateLimit,
     /// Registration attempts per client IP address.
     pub registration: RateLimit,
+    /// Failed password attempts per account, from any address: slows down guessing a
+    /// password from many machines at once.
+    pub failed_login: RateLimit,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -181,6 +184,10 @@ impl Default for RateLimitsConfig {
             },
             registration: RateLimit {
                 per_second: 0.2,
+                burst: 5,
+            },
+            failed_login: RateLimit {
+                per_second: 0.1,
                 burst: 5,
             },
         }
@@ -307,6 +314,7 @@ impl Config {
         for (name, limit) in [
             ("login", &self.rate_limits.login),
             ("registration", &self.rate_limits.registration),
+            ("failed_login", &self.rate_limits.failed_login),
         ] {
             if !(limit.per_second.is_finite() && limit.per_second > 0.0) {
                 problems.push(format!(

@@ -138,6 +138,7 @@ async fn complete_stage(
             if !names_user(claimed, expected, state.server_name()) {
                 return Err(invalid());
             }
+            state.failed_login_limiter.peek(expected)?;
             let Some(hash) = state
                 .storage
                 .users
@@ -149,6 +150,7 @@ async fn complete_stage(
             if password::verify(hash, p.password.clone()).await? {
                 Ok(())
             } else {
+                state.failed_login_limiter.record(expected);
                 Err(invalid())
             }
         }

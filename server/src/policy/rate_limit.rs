@@ -34,6 +34,21 @@ impl RateLimiter {
 
     /// Takes one token for `key`, or fails with `M_LIMIT_EXCEEDED` and how long to wait.
     pub fn check(&self, key: &str) -> Result<()> {
+        self.take(key, true)
+    }
+
+    /// Fails like [`check`](Self::check) would, without taking a token: for limits that
+    /// only count failures (wrong passwords), recorded afterwards with [`record`](Self::record).
+    pub fn peek(&self, key: &str) -> Result<()> {
+        self.take(key, false)
+    }
+
+    /// Takes a token for `key` whether or not one is left.
+    pub fn record(&self, key: &str) {
+        let _ = self.take(key, true);
+    }
+
+    fn take(&self, key: &str, consume: bool) -> Result<()> {
         if !self.enabled {
             return Ok(());
         }
@@ -56,7 +71,9 @@ impl RateLimiter {
         bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
         bucket.updated = now;
         if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+            if consume {
+                bucket.tokens -= 1.0;
+            }
             Ok(())
         } else {
             let wait_ms = ((1.0 - bucket.tokens) / self.per_second * 1000.0).ceil() as u64;
@@ -90,6 +107,22 @@ mod tests {
             other => panic!("{other:?}"),
         }
         limiter.check("other-ip").unwrap();
+    }
+
+    #[test]
+    fn peek_does_not_consume() {
+        let limiter = RateLimiter::new(
+            true,
+            &RateLimit {
+                per_second: 0.01,
+                burst: 1,
+            },
+        );
+        for _ in 0..3 {
+            limiter.peek("user").unwrap();
+        }
+        limiter.record("user");
+        assert!(limiter.peek("user").is_err());
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub fn test_config(data_dir: &Path) -> Config {
 /// A Citadel running in this process on a loopback port.
 pub struct TestServer {
     pub base: String,
+    /// Every listening address (plain HTTP first, then TLS).
+    pub addrs: Vec<std::net::SocketAddr>,
     pub data_dir: PathBuf,
     handle: actix_web::dev::ServerHandle,
     thread: Option<JoinHandle<()>>,
@@ -57,7 +59,8 @@ impl TestServer {
             actix_web::rt::System::new().block_on(async move {
                 match citadel::start(config) {
                     Ok(running) => {
-                        tx.send(Ok((running.addrs[0], running.handle.clone()))).ok();
+                        tx.send(Ok((running.addrs.clone(), running.handle.clone())))
+                            .ok();
                         running.wait().await.ok();
                     }
                     Err(e) => {
@@ -66,9 +69,10 @@ impl TestServer {
                 }
             })
         });
-        let (addr, handle) = rx.recv().expect("server thread").expect("server start");
+        let (addrs, handle) = rx.recv().expect("server thread").expect("server start");
         Self {
-            base: format!("http://{addr}"),
+            base: format!("http://{}", addrs[0]),
+            addrs,
             data_dir: data_dir.to_path_buf(),
             handle,
             thread: Some(thread),

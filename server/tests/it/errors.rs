@@ -189,3 +189,40 @@ async fn login_and_registration_are_rate_limited_per_ip() {
         .await;
     assert_error(&limited, 429, "M_LIMIT_EXCEEDED");
 }
+
+#[tokio::test]
+async fn wrong_passwords_are_limited_per_account() {
+    let server = TestServer::spawn_with(|c| {
+        c.rate_limits.enabled = true;
+        c.rate_limits.login = citadel::config::RateLimit {
+            per_second: 100.0,
+            burst: 100,
+        };
+        c.rate_limits.failed_login = citadel::config::RateLimit {
+            per_second: 0.01,
+            burst: 2,
+        };
+    });
+    let client = server.client();
+    let alice = client.register("alice", "pw-alice-1").await;
+    client.register("bob", "pw-bob-1").await;
+    for _ in 0..2 {
+        assert_error(&client.login("alice", "guess").await, 403, "M_FORBIDDEN");
+    }
+    // Even the right password waits now; other accounts are unaffected.
+    assert_error(
+        &client.login("alice", "pw-alice-1").await,
+        429,
+        "M_LIMIT_EXCEEDED",
+    );
+    assert_eq!(client.login("bob", "pw-bob-1").await.0, 200);
+    // Re-authentication for sensitive operations counts against the same budget.
+    let uia = alice
+        .client
+        .post(
+            "/_matrix/client/v3/account/deactivate",
+            json!({"auth": password_auth("alice", "pw-alice-1", None)}),
+        )
+        .await;
+    assert_error(&uia, 429, "M_LIMIT_EXCEEDED");
+}

@@ -15,3 +15,4 @@ mod errors;
 mod login;
 mod profile;
 mod registration;
+mod tls;

@@ -125,12 +125,15 @@ async fn check_password(state: &AppState, claimed: &str, given: &str) -> Result<
     } else {
         state.user_id(&claimed.to_ascii_lowercase())
     };
+    state.failed_login_limiter.peek(&user_id)?;
     let record = state.storage.users.get(&user_id)?;
     let Some(hash) = record.as_ref().and_then(|r| r.password_hash.clone()) else {
         password::burn_equivalent_time().await;
+        state.failed_login_limiter.record(&user_id);
         return Err(invalid_credentials());
     };
     if !password::verify(hash, given.to_owned()).await? {
+        state.failed_login_limiter.record(&user_id);
         return Err(invalid_credentials());
     }
     if record.is_some_and(|r| r.deactivated) {
