@@ -83,6 +83,31 @@ impl ServerSigningKey {
     }
 }
 
+impl ServerSigningKey {
+    /// Adds the content hash and this server's signature to an event (ruma's algorithm,
+    /// which signs the redacted form so signatures survive redaction).
+    pub fn hash_and_sign_event(
+        &self,
+        object: &mut CanonicalJsonObject,
+        rules: &ruma::room_version_rules::RoomVersionRules,
+    ) -> Result<(), crate::pdu::SignError> {
+        ruma::signatures::hash_and_sign_event(
+            &self.server_name,
+            &self.key_pair,
+            object,
+            &rules.redaction,
+        )
+        .map_err(|e| match e {
+            ruma::signatures::JsonError::PduTooLarge => crate::pdu::SignError::TooLarge,
+            other => crate::pdu::SignError::Other(other.to_string()),
+        })
+    }
+
+    pub fn server_name(&self) -> &str {
+        &self.server_name
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,12 @@ pub struct AppState {
     pub failed_login_limiter: RateLimiter,
     /// Single-use nonces of the shared-secret admin APIs, with their issue time.
     pub shared_secret_nonces: Mutex<HashMap<String, u64>>,
+    /// One lock per room: its events are appended one at a time.
+    pub room_locks: crate::rooms::RoomLocks,
+    /// Stream positions in flight, so readers never skip an uncommitted one.
+    pub stream: Arc<crate::rooms::stream::StreamPositions>,
+    /// Wakes long-polling `/sync` requests.
+    pub notifier: crate::sync::notifier::Notifier,
     /// When each device's "last seen" was last written, to write it at most once a minute.
     last_seen_written: Mutex<HashMap<(String, String), u64>>,
 }
@@ -54,6 +60,9 @@ impl AppState {
             storage,
             signing_key,
             shared_secret_nonces: Mutex::new(HashMap::new()),
+            room_locks: Default::default(),
+            stream: Default::default(),
+            notifier: Default::default(),
             last_seen_written: Mutex::new(HashMap::new()),
         })
     }

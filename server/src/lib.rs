@@ -10,6 +10,8 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod policy;
+pub mod rooms;
+pub mod sync;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

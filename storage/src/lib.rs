@@ -9,9 +9,12 @@ pub mod account_data;
 pub mod codec;
 pub mod devices;
 mod engine;
+pub mod filters;
 pub mod registration_tokens;
+pub mod rooms;
 pub mod server_keys;
 pub mod tokens;
+pub mod txn_ids;
 pub mod uiaa;
 pub mod users;
 
@@ -52,6 +55,9 @@ pub struct Storage {
     pub uiaa: uiaa::UiaaSessions,
     pub account_data: account_data::AccountData,
     pub server_keys: server_keys::ServerKeys,
+    pub rooms: rooms::Rooms,
+    pub txn_ids: txn_ids::TxnIds,
+    pub filters: filters::Filters,
 }
 
 impl Storage {
@@ -66,6 +72,9 @@ impl Storage {
             uiaa: uiaa::UiaaSessions::open(&engine)?,
             account_data: account_data::AccountData::open(&engine)?,
             server_keys: server_keys::ServerKeys::open(&engine)?,
+            rooms: rooms::Rooms::open(&engine)?,
+            txn_ids: txn_ids::TxnIds::open(&engine)?,
+            filters: filters::Filters::open(&engine)?,
             engine,
         };
         storage.migrate()?;

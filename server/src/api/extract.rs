@@ -215,7 +215,10 @@ fn to_ruma_request<R: IncomingRequest>(req: &HttpRequest, body: &[u8]) -> Result
                 .into_owned()
         })
         .collect();
-    let path_refs: Vec<&str> = path_args.iter().map(String::as_str).collect();
+    let mut path_refs: Vec<&str> = path_args.iter().map(String::as_str).collect();
+    if req.app_data::<EmptyLastPathArg>().is_some() {
+        path_refs.push("");
+    }
     // ruma's parsers are not all panic-free on hostile input (for example `/login`
     // without a `type` indexes a missing key); a panic must never take a worker down, so
     // it becomes an ordinary bad-request answer.
@@ -227,6 +230,10 @@ fn to_ruma_request<R: IncomingRequest>(req: &HttpRequest, body: &[u8]) -> Result
         Err(_) => Err(Error::bad_json("Malformed request body")),
     }
 }
+
+/// Marks a route registered without its last path segment (an empty state key).
+#[derive(Clone, Copy)]
+pub struct EmptyLastPathArg;
 
 /// A ruma response, serialised by ruma and sent by actix.
 pub struct RumaResponse<T>(pub T);

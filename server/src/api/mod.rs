@@ -47,15 +47,29 @@ impl<'a> Routes<'a> {
     {
         let method = Method::from_bytes(R::METHOD.as_str().as_bytes()).unwrap_or(Method::GET);
         for (_, path) in R::PATH_BUILDER.stable_paths() {
-            let handler = handler.clone();
-            self.paths.insert(path.to_owned());
-            self.cfg
-                .service(web::resource(path).guard(guard::Method(method.clone())).to(
-                    move |state: web::Data<AppState>, req: Ruma<R>| {
+            // State keys may be empty: `…/state/m.room.name/` and `…/state/m.room.name`
+            // both address the empty key, as clients use both.
+            let variants: Vec<(String, bool)> = match path.strip_suffix("/{state_key}") {
+                Some(prefix) => vec![
+                    (format!("{prefix}/{{state_key:.*}}"), false),
+                    (prefix.to_owned(), true),
+                ],
+                None => vec![(path.to_owned(), false)],
+            };
+            for (pattern, empty_last_arg) in variants {
+                let handler = handler.clone();
+                self.paths.insert(pattern.clone());
+                let mut resource = web::resource(pattern).guard(guard::Method(method.clone()));
+                if empty_last_arg {
+                    resource = resource.app_data(extract::EmptyLastPathArg);
+                }
+                self.cfg.service(
+                    resource.to(move |state: web::Data<AppState>, req: Ruma<R>| {
                         let handler = handler.clone();
                         async move { handler(state, req).await.map(RumaResponse) }
-                    },
-                ));
+                    }),
+                );
+            }
         }
         self
     }

@@ -273,3 +273,77 @@ pub async fn admin_action(
     .unwrap();
     client.post("/_citadel/admin/v1/cli", body).await
 }
+
+/// Percent-encodes a path segment (room IDs, event IDs, user IDs).
+pub fn enc(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl User {
+    pub async fn create_room(&self, body: Value) -> String {
+        let (status, response) = self
+            .client
+            .post("/_matrix/client/v3/createRoom", body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "createRoom: {response}");
+        response["room_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn send_text(&self, room_id: &str, text: &str) -> String {
+        let txn = format!("t{}", rand_suffix());
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}",
+            enc(room_id)
+        );
+        let (status, response) = self
+            .client
+            .put(&path, json!({"msgtype": "m.text", "body": text}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "send: {response}");
+        response["event_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn join(&self, room_id: &str) -> (StatusCode, Value) {
+        self.client
+            .post(
+                &format!("/_matrix/client/v3/join/{}", enc(room_id)),
+                json!({}),
+            )
+            .await
+    }
+
+    /// `/sync` with an optional `since` and timeout (ms).
+    pub async fn sync(&self, since: Option<&str>, timeout_ms: u64) -> Value {
+        let mut path = format!("/_matrix/client/v3/sync?timeout={timeout_ms}");
+        if let Some(since) = since {
+            path.push_str(&format!("&since={since}"));
+        }
+        let (status, body) = self.client.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "sync: {body}");
+        body
+    }
+}
+
+pub fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The `type`s of a list of events.
+pub fn types(events: &Value) -> Vec<String> {
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}

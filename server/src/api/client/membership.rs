@@ -1,0 +1,244 @@
+//! Membership: join, leave, invite, kick, ban, unban, forget, and who is in a room.
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use ruma::api::client::membership::{
+    ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_members,
+    joined_rooms, kick_user, leave_room, unban_user,
+};
+use ruma::{OwnedRoomId, OwnedRoomOrAliasId};
+
+use crate::api::Routes;
+use crate::api::error::{Error, Result};
+use crate::api::extract::Ruma;
+use crate::app::AppState;
+use crate::rooms::RoomCtx;
+use crate::rooms::membership::{change_other, join, leave};
+
+pub fn routes(routes: &mut Routes<'_>) {
+    routes
+        .ruma(join_room_by_id)
+        .ruma(join_room_by_id_or_alias)
+        .ruma(leave_room)
+        .ruma(invite_user)
+        .ruma(kick_user)
+        .ruma(ban_user)
+        .ruma(unban_user)
+        .ruma(forget_room)
+        .ruma(joined_rooms)
+        .ruma(joined_members);
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/join`
+async fn join_room_by_id(
+    state: web::Data<AppState>,
+    req: Ruma<join_room_by_id::v3::Request>,
+) -> Result<join_room_by_id::v3::Response> {
+    let user = req.sender()?.user_id.clone();
+    let room_id = join(&state, &req.body.room_id, &user, req.body.reason.as_deref()).await?;
+    Ok(join_room_by_id::v3::Response::new(room_id))
+}
+
+/// `POST /_matrix/client/v3/join/{roomIdOrAlias}`
+async fn join_room_by_id_or_alias(
+    state: web::Data<AppState>,
+    req: Ruma<join_room_by_id_or_alias::v3::Request>,
+) -> Result<join_room_by_id_or_alias::v3::Response> {
+    let user = req.sender()?.user_id.clone();
+    let room_id = resolve(&state, req.body.room_id_or_alias.clone())?;
+    let room_id = join(&state, &room_id, &user, req.body.reason.as_deref()).await?;
+    Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
+}
+
+/// A room ID, or the room a local alias points to.
+pub fn resolve(state: &AppState, id: OwnedRoomOrAliasId) -> Result<OwnedRoomId> {
+    match OwnedRoomId::try_from(id.clone()) {
+        Ok(room_id) => Ok(room_id),
+        Err(alias) => {
+            let record = state
+                .storage
+                .rooms
+                .aliases
+                .get(alias.as_str())?
+                .ok_or_else(|| Error::not_found(format!("Room alias {alias} not found")))?;
+            OwnedRoomId::try_from(record.room_id).map_err(Error::internal)
+        }
+    }
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/leave`
+async fn leave_room(
+    state: web::Data<AppState>,
+    req: Ruma<leave_room::v3::Request>,
+) -> Result<leave_room::v3::Response> {
+    let user = req.sender()?.user_id.clone();
+    leave(&state, &req.body.room_id, &user, req.body.reason.as_deref()).await?;
+    Ok(leave_room::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/invite`
+async fn invite_user(
+    state: web::Data<AppState>,
+    req: Ruma<invite_user::v3::Request>,
+) -> Result<invite_user::v3::Response> {
+    let sender = req.sender()?.user_id.clone();
+    let invite_user::v3::InvitationRecipient::UserId(invitee) = &req.body.recipient else {
+        return Err(Error::new(
+            StatusCode::FORBIDDEN,
+            "M_FORBIDDEN",
+            "Third-party invites are not supported",
+        ));
+    };
+    let reason = invitee.reason.as_deref();
+    change_other(
+        &state,
+        &req.body.room_id,
+        &sender,
+        &invitee.user_id,
+        "invite",
+        reason,
+    )
+    .await?;
+    Ok(invite_user::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/kick`
+async fn kick_user(
+    state: web::Data<AppState>,
+    req: Ruma<kick_user::v3::Request>,
+) -> Result<kick_user::v3::Response> {
+    let sender = req.sender()?.user_id.clone();
+    change_other(
+        &state,
+        &req.body.room_id,
+        &sender,
+        &req.body.user_id,
+        "leave",
+        req.body.reason.as_deref(),
+    )
+    .await?;
+    Ok(kick_user::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/ban`
+async fn ban_user(
+    state: web::Data<AppState>,
+    req: Ruma<ban_user::v3::Request>,
+) -> Result<ban_user::v3::Response> {
+    let sender = req.sender()?.user_id.clone();
+    change_other(
+        &state,
+        &req.body.room_id,
+        &sender,
+        &req.body.user_id,
+        "ban",
+        req.body.reason.as_deref(),
+    )
+    .await?;
+    Ok(ban_user::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/unban`
+async fn unban_user(
+    state: web::Data<AppState>,
+    req: Ruma<unban_user::v3::Request>,
+) -> Result<unban_user::v3::Response> {
+    let sender = req.sender()?.user_id.clone();
+    let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
+    if crate::rooms::membership::membership_of(&state, &room, req.body.user_id.as_str())?.as_deref()
+        != Some("ban")
+    {
+        return Err(Error::forbidden("The user is not banned"));
+    }
+    change_other(
+        &state,
+        &req.body.room_id,
+        &sender,
+        &req.body.user_id,
+        "leave",
+        req.body.reason.as_deref(),
+    )
+    .await?;
+    Ok(unban_user::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/forget`
+async fn forget_room(
+    state: web::Data<AppState>,
+    req: Ruma<forget_room::v3::Request>,
+) -> Result<forget_room::v3::Response> {
+    let user = req.sender()?.user_id.as_str().to_owned();
+    let room_id = req.body.room_id.as_str();
+    match state.storage.rooms.membership.get(&user, room_id)? {
+        Some(record) if record.membership == "join" || record.membership == "invite" => {
+            return Err(Error::unknown(
+                StatusCode::BAD_REQUEST,
+                "You must leave the room before forgetting it",
+            ));
+        }
+        Some(_) => {
+            let mut batch = state.storage.batch();
+            state
+                .storage
+                .rooms
+                .membership
+                .forget(&mut batch, room_id, &user);
+            state.storage.commit(batch).await?;
+        }
+        None => {}
+    }
+    Ok(forget_room::v3::Response::new())
+}
+
+/// `GET /_matrix/client/v3/joined_rooms`
+async fn joined_rooms(
+    state: web::Data<AppState>,
+    req: Ruma<joined_rooms::v3::Request>,
+) -> Result<joined_rooms::v3::Response> {
+    let user = req.sender()?.user_id.as_str();
+    let rooms = state
+        .storage
+        .rooms
+        .membership
+        .rooms(user)?
+        .into_iter()
+        .filter(|(_, record)| record.membership == "join")
+        .filter_map(|(room_id, _)| OwnedRoomId::try_from(room_id).ok())
+        .collect();
+    Ok(joined_rooms::v3::Response::new(rooms))
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/joined_members`
+async fn joined_members(
+    state: web::Data<AppState>,
+    req: Ruma<joined_members::v3::Request>,
+) -> Result<joined_members::v3::Response> {
+    let user = req.sender()?.user_id.as_str();
+    let room_id = req.body.room_id.as_str();
+    let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
+    if state
+        .storage
+        .rooms
+        .membership
+        .get(user, room_id)?
+        .is_none_or(|r| r.membership != "join")
+    {
+        return Err(Error::forbidden("You are not a member of this room"));
+    }
+    let mut joined = std::collections::BTreeMap::new();
+    for (member, record) in state.storage.rooms.membership.members(room_id)? {
+        if record.membership != "join" {
+            continue;
+        }
+        let pdu = crate::rooms::state::current_event(&state, &room, "m.room.member", &member)?;
+        let mut info = joined_members::v3::RoomMember::new();
+        if let Some(pdu) = pdu {
+            info.display_name = crate::rooms::state::content_str(&pdu, "displayname");
+            info.avatar_url = crate::rooms::state::content_str(&pdu, "avatar_url").map(Into::into);
+        }
+        if let Ok(member) = ruma::OwnedUserId::try_from(member) {
+            joined.insert(member, info);
+        }
+    }
+    Ok(joined_members::v3::Response::new(joined))
+}

@@ -1,0 +1,265 @@
+//! Room events: sending (`/send`, `/redact`), reading one (`/event`) and paging through
+//! the timeline (`/messages`).
+
+use std::time::Duration;
+
+use actix_web::web;
+use citadel_federation::pdu::EventContent;
+use citadel_storage::txn_ids::TxnState;
+use ruma::OwnedEventId;
+use ruma::api::Direction;
+use ruma::api::client::message::{get_message_events, send_message_event};
+use ruma::api::client::redact::redact_event;
+use ruma::api::client::room::get_room_event;
+use serde_json::{Value, json};
+
+use crate::api::Routes;
+use crate::api::client::state::to_raw;
+use crate::api::error::{Error, Result};
+use crate::api::extract::Ruma;
+use crate::app::AppState;
+use crate::auth::session::Sender;
+use crate::rooms::create::to_canonical;
+use crate::rooms::{RoomCtx, append_event, parse_stored};
+
+pub fn routes(routes: &mut Routes<'_>) {
+    routes
+        .ruma(send_message_event)
+        .ruma(redact_event)
+        .ruma(get_room_event)
+        .ruma(get_message_events);
+}
+
+/// Sends an event once per transaction ID of the device: a retried request gets the
+/// first one's event ID back.
+async fn send_once(
+    state: &AppState,
+    sender: &Sender,
+    txn_id: &str,
+    room: &RoomCtx,
+    event: EventContent,
+) -> Result<OwnedEventId> {
+    let (user, device) = (sender.user_id.as_str(), sender.device_id.as_str());
+    // Scoped to the room and type too, so one ID reused across endpoints cannot collide.
+    let txn_key = format!("{}|{}|{txn_id}", room.room_id, event.kind);
+    for _ in 0..100 {
+        match state.storage.txn_ids.claim(user, device, &txn_key)? {
+            TxnState::Done(event_id) => {
+                return OwnedEventId::try_from(event_id).map_err(Error::internal);
+            }
+            TxnState::Pending => tokio::time::sleep(Duration::from_millis(50)).await,
+            TxnState::Claimed => {
+                return match append_event(state, room, &sender.user_id, event).await {
+                    Ok((pdu, _)) => {
+                        state.storage.txn_ids.complete(
+                            user,
+                            device,
+                            &txn_key,
+                            pdu.event_id.as_str(),
+                        )?;
+                        Ok(pdu.event_id)
+                    }
+                    Err(e) => {
+                        state.storage.txn_ids.release(user, device, &txn_key)?;
+                        Err(e)
+                    }
+                };
+            }
+        }
+    }
+    Err(Error::unknown(
+        actix_web::http::StatusCode::CONFLICT,
+        "The same transaction is still being sent",
+    ))
+}
+
+/// `PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}`
+async fn send_message_event(
+    state: web::Data<AppState>,
+    req: Ruma<send_message_event::v3::Request>,
+) -> Result<send_message_event::v3::Response> {
+    let sender = req.sender()?;
+    let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
+    let content: Value = serde_json::from_str(req.body.body.json().get())
+        .map_err(|e| Error::bad_json(e.to_string()))?;
+    let event = EventContent {
+        kind: req.body.event_type.to_string(),
+        state_key: None,
+        content: to_canonical(content)?,
+        redacts: None,
+    };
+    let event_id = send_once(&state, sender, req.body.txn_id.as_str(), &room, event).await?;
+    Ok(send_message_event::v3::Response::new(event_id))
+}
+
+/// `PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}`
+async fn redact_event(
+    state: web::Data<AppState>,
+    req: Ruma<redact_event::v3::Request>,
+) -> Result<redact_event::v3::Response> {
+    let sender = req.sender()?;
+    let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
+    // From room version 3 the authorization rules accept any redaction and leave it to
+    // servers to apply only permitted ones; refuse the others up front, as Synapse does.
+    if let Some(target) = crate::rooms::load_pdu(&state, req.body.event_id.as_str())?
+        && target.room_id == room.room_id
+        && target.sender != sender.user_id
+    {
+        let (_, map) = crate::rooms::state::current(&state, &room)?;
+        let (level, needed) = crate::rooms::state::power_levels(
+            &state,
+            &room,
+            &map,
+            sender.user_id.as_str(),
+            "redact",
+        )?;
+        if level < needed {
+            return Err(Error::forbidden("You may only redact your own events"));
+        }
+    }
+    let mut content = json!({});
+    if let Some(reason) = &req.body.reason {
+        content["reason"] = json!(reason);
+    }
+    let event = EventContent {
+        kind: "m.room.redaction".into(),
+        state_key: None,
+        content: to_canonical(content)?,
+        redacts: Some(req.body.event_id.clone()),
+    };
+    let event_id = send_once(&state, sender, req.body.txn_id.as_str(), &room, event).await?;
+    crate::rooms::redaction::apply(&state, &room, &event_id).await?;
+    Ok(redact_event::v3::Response::new(event_id))
+}
+
+/// The highest stream position (exclusive) of the room the user may read: everything
+/// while joined, up to their leave otherwise.
+pub fn readable_until(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<u64> {
+    match state
+        .storage
+        .rooms
+        .membership
+        .get(user_id, room.room_id.as_str())?
+    {
+        Some(record) if record.membership == "join" => Ok(u64::MAX),
+        Some(record) if record.membership == "leave" || record.membership == "ban" => {
+            Ok(record.count + 1)
+        }
+        _ => Err(Error::forbidden("You are not a member of this room")),
+    }
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}`
+async fn get_room_event(
+    state: web::Data<AppState>,
+    req: Ruma<get_room_event::v3::Request>,
+) -> Result<get_room_event::v3::Response> {
+    let user = req.sender()?.user_id.as_str();
+    let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
+    let until = readable_until(&state, &room, user)?;
+    let not_found = || Error::not_found("Event not found");
+    let (at, stored) = state
+        .storage
+        .rooms
+        .timeline
+        .get(req.body.event_id.as_str())?
+        .ok_or_else(not_found)?;
+    if at.room != room.short || at.count >= until {
+        return Err(not_found());
+    }
+    let pdu = parse_stored(&stored)?;
+    Ok(get_room_event::v3::Response::new(to_raw(
+        &pdu.to_client_event(true),
+    )?))
+}
+
+/// A pagination token: the boundary between stream positions `< n` and `>= n`. Sync
+/// tokens (`s…`) and timeline tokens (`t…`) mean the same thing here.
+pub fn parse_token(token: &str) -> Result<u64> {
+    token
+        .strip_prefix('s')
+        .or_else(|| token.strip_prefix('t'))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Error::invalid_param(format!("Invalid pagination token {token:?}")))
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/messages`
+async fn get_message_events(
+    state: web::Data<AppState>,
+    req: Ruma<get_message_events::v3::Request>,
+) -> Result<get_message_events::v3::Response> {
+    let user = req.sender()?.user_id.as_str();
+    let body = &req.body;
+    let room = RoomCtx::require(&state.storage, &body.room_id)?;
+    let until = readable_until(&state, &room, user)?;
+    let limit = usize::try_from(u64::from(body.limit))
+        .unwrap_or(usize::MAX)
+        .clamp(1, 1000);
+    let to = body.to.as_deref().map(parse_token).transpose()?;
+    let filter = &body.filter;
+
+    let (start, events) = match body.dir {
+        Direction::Backward => {
+            let from = match body.from.as_deref() {
+                Some(token) => parse_token(token)?,
+                None => state.stream.safe_upto(&state.storage)? + 1,
+            }
+            .min(until);
+            let mut events = state
+                .storage
+                .rooms
+                .timeline
+                .before(room.short, from, limit)?;
+            if let Some(to) = to {
+                events.retain(|(count, _)| *count >= to);
+            }
+            (from, events)
+        }
+        _ => {
+            let from = body
+                .from
+                .as_deref()
+                .map(parse_token)
+                .transpose()?
+                .unwrap_or(0);
+            let mut events =
+                state
+                    .storage
+                    .rooms
+                    .timeline
+                    .after(room.short, from.saturating_sub(1), limit)?;
+            events.retain(|(count, _)| *count < until && to.is_none_or(|to| *count < to));
+            (from, events)
+        }
+    };
+    let end = match (body.dir, events.last()) {
+        (_, None) => None,
+        (_, Some(_)) if events.len() < limit => None,
+        (Direction::Backward, Some((count, _))) => Some(format!("t{count}")),
+        (_, Some((count, _))) => Some(format!("t{}", count + 1)),
+    };
+    let mut chunk = Vec::with_capacity(events.len());
+    for (_, stored) in &events {
+        let pdu = parse_stored(stored)?;
+        let kind = pdu.kind.to_string();
+        if filter.not_types.contains(&kind)
+            || filter
+                .types
+                .as_ref()
+                .is_some_and(|types| !types.contains(&kind))
+            || filter.not_senders.contains(&pdu.sender)
+            || filter
+                .senders
+                .as_ref()
+                .is_some_and(|senders| !senders.contains(&pdu.sender))
+        {
+            continue;
+        }
+        chunk.push(to_raw(&pdu.to_client_event(true))?);
+    }
+    let mut response = get_message_events::v3::Response::new();
+    response.start = format!("t{start}");
+    response.end = end;
+    response.chunk = chunk;
+    Ok(response)
+}

@@ -1,0 +1,105 @@
+//! `POST /createRoom`.
+
+use actix_web::web;
+use ruma::RoomVersionId;
+use ruma::api::client::room::{Visibility, create_room};
+use ruma::room::RoomType;
+use serde_json::Value;
+
+use crate::api::Routes;
+use crate::api::client::discovery::DEFAULT_ROOM_VERSION;
+use crate::api::error::{Error, Result};
+use crate::api::extract::Ruma;
+use crate::app::AppState;
+use crate::rooms::create::{CreateRoom, Preset, create_room as create};
+
+pub fn routes(routes: &mut Routes<'_>) {
+    routes.ruma(create_room);
+}
+
+/// `POST /_matrix/client/v3/createRoom`
+async fn create_room(
+    state: web::Data<AppState>,
+    req: Ruma<create_room::v3::Request>,
+) -> Result<create_room::v3::Response> {
+    let sender = req.sender()?.user_id.clone();
+    let body = req.body;
+    let version = match body.room_version {
+        Some(v) if v.rules().is_some() => v,
+        Some(_) => {
+            return Err(Error::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "M_UNSUPPORTED_ROOM_VERSION",
+                "This server does not support that room version",
+            ));
+        }
+        None => RoomVersionId::try_from(DEFAULT_ROOM_VERSION).map_err(Error::internal)?,
+    };
+    use create_room::v3::RoomPreset;
+    let preset = match body.preset {
+        Some(RoomPreset::PrivateChat) => Preset::PrivateChat,
+        Some(RoomPreset::TrustedPrivateChat) => Preset::TrustedPrivateChat,
+        Some(RoomPreset::PublicChat) => Preset::PublicChat,
+        Some(_) => return Err(Error::bad_json("Unknown preset")),
+        None if body.visibility == Visibility::Public => Preset::PublicChat,
+        None => Preset::PrivateChat,
+    };
+    let mut initial_state = Vec::new();
+    for raw in &body.initial_state {
+        let event: Value =
+            serde_json::from_str(raw.json().get()).map_err(|e| Error::bad_json(e.to_string()))?;
+        let kind = event["type"]
+            .as_str()
+            .ok_or_else(|| Error::bad_json("initial_state event without type"))?;
+        if kind == "m.room.create" || kind == "m.room.member" {
+            return Err(Error::bad_json(format!(
+                "{kind} cannot be given in initial_state"
+            )));
+        }
+        let state_key = event
+            .get("state_key")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let content = event
+            .get("content")
+            .cloned()
+            .unwrap_or(Value::Object(Default::default()));
+        initial_state.push((kind.to_owned(), state_key, content));
+    }
+    let object = |raw: Option<&str>| -> Result<Option<serde_json::Map<String, Value>>> {
+        match raw {
+            None => Ok(None),
+            Some(text) => match serde_json::from_str(text) {
+                Ok(Value::Object(map)) => Ok(Some(map)),
+                _ => Err(Error::bad_json("Expected a JSON object")),
+            },
+        }
+    };
+    let creation_content = object(body.creation_content.as_ref().map(|r| r.json().get()))?;
+    if let Some(content) = &creation_content
+        && let Some(kind) = content.get("type")
+        && serde_json::from_value::<RoomType>(kind.clone()).is_err()
+    {
+        return Err(Error::bad_json("Invalid room type"));
+    }
+    let request = CreateRoom {
+        version,
+        preset,
+        alias_localpart: body.room_alias_name,
+        name: body.name,
+        topic: body.topic,
+        invite: body.invite,
+        is_direct: body.is_direct,
+        initial_state,
+        power_level_override: object(
+            body.power_level_content_override
+                .as_ref()
+                .map(|r| r.json().get()),
+        )?,
+        creation_content,
+    };
+    let room_id = create(&state, &sender, request).await?;
+    tracing::info!(%room_id, %sender, "room created");
+    Ok(create_room::v3::Response::new(room_id))
+}

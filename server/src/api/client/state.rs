@@ -1,0 +1,109 @@
+//! Room state: `/rooms/{roomId}/state`, `/state/{type}/{stateKey}`.
+
+use actix_web::web;
+use ruma::api::client::state::{get_state_event_for_key, get_state_events, send_state_event};
+use ruma::serde::Raw;
+use serde_json::value::RawValue;
+
+use crate::api::Routes;
+use crate::api::error::{Error, Result};
+use crate::api::extract::Ruma;
+use crate::app::AppState;
+use crate::rooms::create::state_event;
+use crate::rooms::state::{after_event, current, event_in, events_of};
+use crate::rooms::{RoomCtx, append_event};
+
+pub fn routes(routes: &mut Routes<'_>) {
+    routes
+        .ruma(get_state_events)
+        .ruma(get_state_event_for_key)
+        .ruma(send_state_event);
+}
+
+/// The state a user may read: the current state while joined, the state when they left
+/// otherwise; `403` if they never were in the room.
+fn readable_state(
+    state: &AppState,
+    room: &RoomCtx,
+    user_id: &str,
+) -> Result<citadel_storage::rooms::state::StateMap> {
+    match state
+        .storage
+        .rooms
+        .membership
+        .get(user_id, room.room_id.as_str())?
+    {
+        Some(record) if record.membership == "join" => Ok(current(state, room)?.1),
+        Some(record) if record.membership == "leave" || record.membership == "ban" => {
+            Ok(after_event(state, &record.event_id)?.unwrap_or_default())
+        }
+        _ => Err(Error::forbidden("You are not a member of this room")),
+    }
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/state`
+async fn get_state_events(
+    state: web::Data<AppState>,
+    req: Ruma<get_state_events::v3::Request>,
+) -> Result<get_state_events::v3::Response> {
+    let user = req.sender()?.user_id.as_str();
+    let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
+    let map = readable_state(&state, &room, user)?;
+    let events = events_of(&state, &map)?
+        .iter()
+        .map(|pdu| to_raw(&pdu.to_client_event(true)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(get_state_events::v3::Response::new(events))
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}`
+async fn get_state_event_for_key(
+    state: web::Data<AppState>,
+    req: Ruma<get_state_event_for_key::v3::Request>,
+) -> Result<get_state_event_for_key::v3::Response> {
+    let user = req.sender()?.user_id.as_str();
+    let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
+    let map = readable_state(&state, &room, user)?;
+    let pdu = event_in(
+        &state,
+        &map,
+        &req.body.event_type.to_string(),
+        &req.body.state_key,
+    )?
+    .ok_or_else(|| Error::not_found("Event not found"))?;
+    let body = match req.body.format {
+        get_state_event_for_key::v3::StateEventFormat::Event => {
+            pdu.to_client_event(true).to_string()
+        }
+        _ => pdu.content.get().to_owned(),
+    };
+    Ok(get_state_event_for_key::v3::Response::new(
+        RawValue::from_string(body).map_err(Error::internal)?,
+    ))
+}
+
+/// `PUT /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}`
+async fn send_state_event(
+    state: web::Data<AppState>,
+    req: Ruma<send_state_event::v3::Request>,
+) -> Result<send_state_event::v3::Response> {
+    let sender = req.sender()?.user_id.clone();
+    let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
+    let content: serde_json::Value = serde_json::from_str(req.body.body.json().get())
+        .map_err(|e| Error::bad_json(e.to_string()))?;
+    if !content.is_object() {
+        return Err(Error::bad_json("State event content must be a JSON object"));
+    }
+    let kind = req.body.event_type.to_string();
+    if kind == "m.room.create" {
+        return Err(Error::forbidden("The create event cannot be replaced"));
+    }
+    let event = state_event(&kind, &req.body.state_key, content)?;
+    let (pdu, _) = append_event(&state, &room, &sender, event).await?;
+    Ok(send_state_event::v3::Response::new(pdu.event_id))
+}
+
+pub fn to_raw<T>(value: &serde_json::Value) -> Result<Raw<T>> {
+    let raw = RawValue::from_string(value.to_string()).map_err(Error::internal)?;
+    Ok(Raw::from_json(raw))
+}

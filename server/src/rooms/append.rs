@@ -1,0 +1,194 @@
+//! Appending a local event: fill in its place in the graph, sign it, authorize it against
+//! the room's current state, and store everything it changes in one atomic batch.
+
+use citadel_federation::auth::{auth_types, authorize};
+use citadel_federation::pdu::{self, EventContent, Pdu, PduError, Position};
+use citadel_storage::rooms::membership::MemberRecord;
+use citadel_storage::rooms::state::StateMap;
+use citadel_storage::rooms::timeline::{PduId, StoredPdu};
+use citadel_storage::{Batch, now_ms};
+use ruma::events::TimelineEventType;
+use ruma::{MilliSecondsSinceUnixEpoch, UInt, UserId};
+use serde_json::value::RawValue;
+
+use crate::api::error::{Error, Result};
+use crate::app::AppState;
+use crate::rooms::state::{current, event_in};
+use crate::rooms::{RoomCtx, load_pdu};
+
+/// At most this many forward extremities become `prev_events` of one event.
+const MAX_PREV_EVENTS: usize = 20;
+
+/// Builds, authorizes and appends a local event to an existing room. Returns the event
+/// and its stream position.
+pub async fn append_event(
+    state: &AppState,
+    room: &RoomCtx,
+    sender: &UserId,
+    event: EventContent,
+) -> Result<(Pdu, u64)> {
+    let _guard = state.room_locks.lock(&room.room_id).await?;
+    let (state_hash, map) = current(state, room)?;
+
+    let mut prev_ids = state.storage.rooms.timeline.extremities(room.short)?;
+    prev_ids.truncate(MAX_PREV_EVENTS);
+    let mut prev_events = Vec::with_capacity(prev_ids.len());
+    for id in &prev_ids {
+        prev_events
+            .push(load_pdu(state, id)?.ok_or_else(|| Error::internal("extremity is not stored"))?);
+    }
+    let depth = prev_events.iter().map(|p| p.depth).max().unwrap_or(0) + 1;
+
+    let kind = TimelineEventType::from(event.kind.as_str());
+    let content_json = serde_json::to_string(&event.content).map_err(Error::internal)?;
+    let content_raw = RawValue::from_string(content_json).map_err(Error::internal)?;
+    let needed = auth_types(
+        &room.rules,
+        &kind,
+        sender,
+        event.state_key.as_deref(),
+        &content_raw,
+    )
+    .map_err(|e| Error::bad_json(format!("Invalid event content: {e}")))?;
+    let mut auth_events = Vec::new();
+    for (auth_kind, auth_key) in needed {
+        if let Some(pdu) = event_in(state, &map, &auth_kind.to_string(), &auth_key)? {
+            auth_events.push(pdu);
+        }
+    }
+
+    let position = Position {
+        room_id: Some(&room.room_id),
+        prev_events: &prev_events,
+        auth_events: &auth_events,
+        depth,
+    };
+    let pdu = build(state, room, sender, event, position)?;
+    check_auth(state, room, &pdu, &map)?;
+    let count = commit(state, room, &pdu, &prev_ids, state_hash, map).await?;
+    Ok((pdu, count))
+}
+
+pub(crate) fn build(
+    state: &AppState,
+    room: &RoomCtx,
+    sender: &UserId,
+    event: EventContent,
+    position: Position<'_>,
+) -> Result<Pdu> {
+    let now = MilliSecondsSinceUnixEpoch(UInt::new(now_ms()).unwrap_or_default());
+    pdu::build(
+        &room.rules,
+        &state.signing_key,
+        sender,
+        event,
+        position,
+        now,
+    )
+    .map_err(|e| match e {
+        PduError::TooLarge => Error::too_large("Event is larger than 65536 bytes"),
+        PduError::Malformed(m) => Error::bad_json(m),
+    })
+}
+
+/// Authorizes an event against a state map, with `403 M_FORBIDDEN` and ruma's reason.
+pub(crate) fn check_auth(
+    state: &AppState,
+    room: &RoomCtx,
+    pdu: &Pdu,
+    map: &StateMap,
+) -> Result<()> {
+    authorize(
+        &room.rules,
+        pdu,
+        |id| load_pdu(state, id.as_str()).ok().flatten(),
+        |kind, key| event_in(state, map, &kind.to_string(), key).ok().flatten(),
+    )
+    .map_err(|e| Error::forbidden(e.to_string()))
+}
+
+/// Writes the event with everything it changes, atomically and durably, then wakes
+/// whoever waits for it.
+pub(crate) async fn commit(
+    state: &AppState,
+    room: &RoomCtx,
+    pdu: &Pdu,
+    referenced: &[String],
+    state_hash: Option<u64>,
+    map: StateMap,
+) -> Result<u64> {
+    let storage = &state.storage;
+    let reserved = state.stream.reserve(storage)?;
+    let count = reserved.position;
+    let short_event = storage.rooms.short.event(pdu.event_id.as_str())?;
+    let mut batch = Batch::new();
+    let stored = StoredPdu {
+        event_id: pdu.event_id.to_string(),
+        pdu: RawValue::from_string(serde_json::to_string(&pdu.json).map_err(Error::internal)?)
+            .map_err(Error::internal)?,
+    };
+    storage.rooms.timeline.append(
+        &mut batch,
+        PduId {
+            room: room.short,
+            count,
+        },
+        &stored,
+    );
+    storage.rooms.timeline.advance_extremities(
+        &mut batch,
+        room.short,
+        referenced,
+        pdu.event_id.as_str(),
+    );
+
+    let mut new_map = map.clone();
+    if let Some(state_key) = &pdu.state_key {
+        let short_key = storage
+            .rooms
+            .short
+            .state_key(&pdu.kind.to_string(), state_key)?;
+        new_map.insert(short_key, short_event);
+    }
+    let parent = state_hash.map(|hash| (hash, &map));
+    let new_hash = storage.rooms.state.save(&mut batch, parent, &new_map)?;
+    storage
+        .rooms
+        .state
+        .set_current(&mut batch, room.short, new_hash);
+    storage
+        .rooms
+        .state
+        .set_after_event(&mut batch, short_event, new_hash);
+
+    let mut woken: Vec<String> = Vec::new();
+    if pdu.kind == TimelineEventType::RoomMember
+        && let Some(target) = &pdu.state_key
+    {
+        let membership =
+            crate::rooms::state::content_str(pdu, "membership").unwrap_or_else(|| "leave".into());
+        let record = MemberRecord {
+            membership,
+            event_id: pdu.event_id.to_string(),
+            count,
+        };
+        storage
+            .rooms
+            .membership
+            .set(&mut batch, room.room_id.as_str(), target, &record);
+        woken.push(target.clone());
+    }
+    storage.commit(batch).await?;
+    drop(reserved);
+
+    // Everyone with a membership in the room may see the event (or a change of theirs).
+    for (user, record) in storage.rooms.membership.members(room.room_id.as_str())? {
+        if record.membership == "join" || record.membership == "invite" {
+            woken.push(user);
+        }
+    }
+    state
+        .notifier
+        .notify(woken.iter().map(String::as_str), count);
+    Ok(count)
+}

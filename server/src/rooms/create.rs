@@ -1,0 +1,349 @@
+//! Creating a room: the create event, then the events `createRoom` implies, in the order
+//! the spec lists them.
+
+use citadel_federation::pdu::{EventContent, Position};
+use citadel_storage::now_ms;
+use citadel_storage::rooms::RoomMeta;
+use citadel_storage::rooms::aliases::AliasRecord;
+use rand::Rng;
+use ruma::{
+    CanonicalJsonObject, CanonicalJsonValue, OwnedRoomId, OwnedUserId, RoomVersionId, UserId,
+};
+use serde_json::{Value, json};
+
+use crate::api::error::{Error, Result};
+use crate::app::AppState;
+use crate::rooms::append::{build, check_auth, commit};
+use crate::rooms::{RoomCtx, append_event};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    PrivateChat,
+    TrustedPrivateChat,
+    PublicChat,
+}
+
+/// A state event to send: `(type, state_key, content)`.
+pub type StateTemplate = (String, String, Value);
+
+pub struct CreateRoom {
+    pub version: RoomVersionId,
+    pub preset: Preset,
+    pub alias_localpart: Option<String>,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub invite: Vec<OwnedUserId>,
+    pub is_direct: bool,
+    pub initial_state: Vec<StateTemplate>,
+    pub power_level_override: Option<serde_json::Map<String, Value>>,
+    pub creation_content: Option<serde_json::Map<String, Value>>,
+}
+
+/// Turns a JSON object into the canonical form events are built from.
+pub fn to_canonical(value: Value) -> Result<CanonicalJsonObject> {
+    match ruma::canonical_json::to_canonical_value(value) {
+        Ok(CanonicalJsonValue::Object(object)) => Ok(object),
+        Ok(_) => Err(Error::bad_json("Event content must be a JSON object")),
+        Err(e) => Err(Error::bad_json(format!(
+            "Event content is not canonical JSON: {e}"
+        ))),
+    }
+}
+
+pub fn state_event(kind: &str, state_key: &str, content: Value) -> Result<EventContent> {
+    Ok(EventContent {
+        kind: kind.to_owned(),
+        state_key: Some(state_key.to_owned()),
+        content: to_canonical(content)?,
+        redacts: None,
+    })
+}
+
+pub async fn create_room(
+    state: &AppState,
+    sender: &UserId,
+    request: CreateRoom,
+) -> Result<OwnedRoomId> {
+    let rules = request.version.rules().ok_or_else(|| {
+        Error::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "M_UNSUPPORTED_ROOM_VERSION",
+            "Unsupported room version",
+        )
+    })?;
+    let v12 = rules.authorization.explicitly_privilege_room_creators;
+
+    let alias = match &request.alias_localpart {
+        Some(localpart) => {
+            let alias = format!("#{localpart}:{}", state.server_name());
+            if localpart.is_empty()
+                || localpart.contains([':', '#', ' '])
+                || ruma::OwnedRoomAliasId::try_from(alias.as_str()).is_err()
+            {
+                return Err(Error::invalid_param("Invalid room alias name"));
+            }
+            if state.storage.rooms.aliases.get(&alias)?.is_some() {
+                return Err(Error::new(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "M_ROOM_IN_USE",
+                    "Room alias already taken",
+                ));
+            }
+            Some(alias)
+        }
+        None => None,
+    };
+
+    // 1. The create event.
+    let mut create = request.creation_content.clone().unwrap_or_default();
+    create.insert("room_version".into(), json!(request.version.as_str()));
+    if !rules.authorization.use_room_create_sender {
+        create.insert("creator".into(), json!(sender.as_str()));
+    }
+    if v12 && request.preset == Preset::TrustedPrivateChat && !request.invite.is_empty() {
+        let mut creators: Vec<Value> = create
+            .get("additional_creators")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        creators.extend(request.invite.iter().map(|u| json!(u.as_str())));
+        create.insert("additional_creators".into(), Value::Array(creators));
+    }
+    let provisional_id = if rules.authorization.room_create_event_id_as_room_id {
+        None
+    } else {
+        let local: String = rand::thread_rng()
+            .sample_iter(rand::distributions::Alphanumeric)
+            .take(18)
+            .map(char::from)
+            .collect();
+        Some(
+            OwnedRoomId::try_from(format!("!{local}:{}", state.server_name()))
+                .map_err(Error::internal)?,
+        )
+    };
+    let placeholder = RoomCtx {
+        room_id: provisional_id
+            .clone()
+            .unwrap_or_else(|| OwnedRoomId::try_from("!pending:localhost").expect("valid")),
+        short: 0,
+        version: request.version.clone(),
+        rules: rules.clone(),
+    };
+    let position = Position {
+        room_id: provisional_id.as_deref(),
+        prev_events: &[],
+        auth_events: &[],
+        depth: 1,
+    };
+    let create_pdu = build(
+        state,
+        &placeholder,
+        sender,
+        state_event("m.room.create", "", Value::Object(create))?,
+        position,
+    )?;
+    let room_id = create_pdu.room_id.clone();
+    let short = state.storage.rooms.short.room(room_id.as_str())?;
+    let room = RoomCtx {
+        room_id: room_id.clone(),
+        short,
+        version: request.version.clone(),
+        rules,
+    };
+    check_auth(state, &room, &create_pdu, &Default::default())?;
+    {
+        let _guard = state.room_locks.lock(&room_id).await?;
+        let mut batch = state.storage.batch();
+        let meta = RoomMeta {
+            version: request.version.to_string(),
+            short_id: short,
+            created_ts: now_ms(),
+        };
+        state
+            .storage
+            .rooms
+            .put_meta(&mut batch, room_id.as_str(), &meta);
+        state.storage.commit(batch).await?;
+        commit(state, &room, &create_pdu, &[], None, Default::default()).await?;
+    }
+
+    // 2. The creator joins.
+    let mut member = json!({"membership": "join"});
+    add_profile(state, sender, &mut member)?;
+    send(
+        state,
+        &room,
+        sender,
+        state_event("m.room.member", sender.as_str(), member)?,
+    )
+    .await?;
+
+    // 3. Power levels.
+    let power_levels = default_power_levels(sender, &request, v12);
+    send(
+        state,
+        &room,
+        sender,
+        state_event("m.room.power_levels", "", power_levels)?,
+    )
+    .await?;
+
+    // 4. The canonical alias.
+    if let Some(alias) = &alias {
+        let record = AliasRecord {
+            room_id: room_id.to_string(),
+            creator: sender.to_string(),
+        };
+        if !state.storage.rooms.aliases.create(alias, &record)? {
+            return Err(Error::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "M_ROOM_IN_USE",
+                "Room alias already taken",
+            ));
+        }
+        send(
+            state,
+            &room,
+            sender,
+            state_event("m.room.canonical_alias", "", json!({"alias": alias}))?,
+        )
+        .await?;
+    }
+
+    // 5. Preset events, unless initial_state sets them itself.
+    let (join_rule, guest_access) = match request.preset {
+        Preset::PublicChat => ("public", "forbidden"),
+        _ => ("invite", "can_join"),
+    };
+    let preset_events = [
+        ("m.room.join_rules", json!({"join_rule": join_rule})),
+        (
+            "m.room.history_visibility",
+            json!({"history_visibility": "shared"}),
+        ),
+        ("m.room.guest_access", json!({"guest_access": guest_access})),
+    ];
+    for (kind, content) in preset_events {
+        if !request
+            .initial_state
+            .iter()
+            .any(|(k, key, _)| k == kind && key.is_empty())
+        {
+            send(state, &room, sender, state_event(kind, "", content)?).await?;
+        }
+    }
+
+    // 6. initial_state, in order.
+    for (kind, state_key, content) in &request.initial_state {
+        send(
+            state,
+            &room,
+            sender,
+            state_event(kind, state_key, content.clone())?,
+        )
+        .await?;
+    }
+
+    // 7. Name and topic.
+    if let Some(name) = &request.name {
+        send(
+            state,
+            &room,
+            sender,
+            state_event("m.room.name", "", json!({"name": name}))?,
+        )
+        .await?;
+    }
+    if let Some(topic) = &request.topic {
+        let content = json!({"topic": topic, "m.topic": {"m.text": [{"body": topic, "mimetype": "text/plain"}]}});
+        send(
+            state,
+            &room,
+            sender,
+            state_event("m.room.topic", "", content)?,
+        )
+        .await?;
+    }
+
+    // 8. Invites.
+    for invitee in &request.invite {
+        let mut content = json!({"membership": "invite"});
+        if request.is_direct {
+            content["is_direct"] = json!(true);
+        }
+        add_profile(state, invitee, &mut content)?;
+        send(
+            state,
+            &room,
+            sender,
+            state_event("m.room.member", invitee.as_str(), content)?,
+        )
+        .await?;
+    }
+    Ok(room_id)
+}
+
+async fn send(
+    state: &AppState,
+    room: &RoomCtx,
+    sender: &UserId,
+    event: EventContent,
+) -> Result<()> {
+    append_event(state, room, sender, event).await.map(|_| ())
+}
+
+/// Adds `displayname` and `avatar_url` of a local user to a member event's content.
+pub fn add_profile(state: &AppState, user_id: &UserId, content: &mut Value) -> Result<()> {
+    if user_id.server_name().as_str() != state.server_name() {
+        return Ok(());
+    }
+    for field in ["displayname", "avatar_url"] {
+        if let Some(value) = state.storage.users.profile_field(user_id.as_str(), field)? {
+            content[field] = value;
+        }
+    }
+    Ok(())
+}
+
+fn default_power_levels(sender: &UserId, request: &CreateRoom, v12: bool) -> Value {
+    let mut users = serde_json::Map::new();
+    if !v12 {
+        users.insert(sender.to_string(), json!(100));
+        if request.preset == Preset::TrustedPrivateChat {
+            for invitee in &request.invite {
+                users.insert(invitee.to_string(), json!(100));
+            }
+        }
+    }
+    // Room version 12 requires tombstones to need more than state_default's 100.
+    let tombstone = if v12 { 150 } else { 100 };
+    let mut content = json!({
+        "users": users,
+        "users_default": 0,
+        "events": {
+            "m.room.name": 50,
+            "m.room.power_levels": 100,
+            "m.room.history_visibility": 100,
+            "m.room.canonical_alias": 50,
+            "m.room.avatar": 50,
+            "m.room.tombstone": tombstone,
+            "m.room.server_acl": 100,
+            "m.room.encryption": 100,
+        },
+        "events_default": 0,
+        "state_default": 50,
+        "ban": 50,
+        "kick": 50,
+        "redact": 50,
+        "invite": 50,
+    });
+    if let (Some(overrides), Some(object)) =
+        (&request.power_level_override, content.as_object_mut())
+    {
+        for (key, value) in overrides {
+            object.insert(key.clone(), value.clone());
+        }
+    }
+    content
+}

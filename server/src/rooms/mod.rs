@@ -1,0 +1,103 @@
+//! The room engine: building local events, authorizing them against the room's state and
+//! appending them (event, indices, extremities, state snapshot and membership in one
+//! atomic batch) under a per-room lock.
+
+mod append;
+pub mod create;
+pub mod membership;
+pub mod redaction;
+pub mod state;
+pub mod stream;
+
+pub use append::append_event;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use citadel_federation::pdu::Pdu;
+use citadel_storage::Storage;
+use citadel_storage::rooms::timeline::StoredPdu;
+use ruma::room_version_rules::RoomVersionRules;
+use ruma::{CanonicalJsonObject, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
+
+use crate::api::error::{Error, Result};
+use crate::app::AppState;
+
+/// A room this server knows, with its version's rules.
+#[derive(Clone)]
+pub struct RoomCtx {
+    pub room_id: OwnedRoomId,
+    pub short: u64,
+    pub version: RoomVersionId,
+    pub rules: RoomVersionRules,
+}
+
+impl RoomCtx {
+    /// Loads a known room; `None` when this server has never seen it.
+    pub fn load(storage: &Storage, room_id: &RoomId) -> Result<Option<Self>> {
+        let Some(meta) = storage.rooms.meta(room_id.as_str())? else {
+            return Ok(None);
+        };
+        let version = RoomVersionId::try_from(meta.version.as_str()).map_err(Error::internal)?;
+        let rules = version
+            .rules()
+            .ok_or_else(|| Error::internal("stored room has an unknown version"))?;
+        Ok(Some(Self {
+            room_id: room_id.to_owned(),
+            short: meta.short_id,
+            version,
+            rules,
+        }))
+    }
+
+    /// Like [`load`](Self::load), with `404 M_NOT_FOUND` for unknown rooms.
+    pub fn require(storage: &Storage, room_id: &RoomId) -> Result<Self> {
+        Self::load(storage, room_id)?.ok_or_else(|| Error::not_found("Unknown room"))
+    }
+}
+
+/// One async mutex per room: events of a room are built and appended one at a time, so
+/// each sees the state and extremities its predecessor left.
+#[derive(Default)]
+pub struct RoomLocks {
+    locks: Mutex<HashMap<OwnedRoomId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl RoomLocks {
+    pub async fn lock(&self, room_id: &RoomId) -> Result<tokio::sync::OwnedMutexGuard<()>> {
+        let lock = {
+            let mut locks = self
+                .locks
+                .lock()
+                .map_err(|_| Error::internal("room locks poisoned"))?;
+            Arc::clone(locks.entry(room_id.to_owned()).or_default())
+        };
+        Ok(lock.lock_owned().await)
+    }
+}
+
+/// Parses a stored event.
+pub fn parse_stored(stored: &StoredPdu) -> Result<Pdu> {
+    let json: CanonicalJsonObject =
+        serde_json::from_str(stored.pdu.get()).map_err(Error::internal)?;
+    let event_id = OwnedEventId::try_from(stored.event_id.as_str()).map_err(Error::internal)?;
+    Pdu::from_json(event_id, json).map_err(Error::internal)
+}
+
+/// Loads an event by ID.
+pub fn load_pdu(state: &AppState, event_id: &str) -> Result<Option<Pdu>> {
+    match state.storage.rooms.timeline.get(event_id)? {
+        Some((_, stored)) => parse_stored(&stored).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The stream position of an event.
+pub fn count_of(state: &AppState, event_id: &str) -> Result<Option<u64>> {
+    Ok(state
+        .storage
+        .rooms
+        .timeline
+        .pdu_id(event_id)?
+        .map(|id| id.count))
+}

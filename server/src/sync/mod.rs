@@ -1,0 +1,4 @@
+//! `/sync`: the notifier that wakes waiting requests, and the response builders.
+
+pub mod notifier;
+pub mod v3;

@@ -1,0 +1,44 @@
+//! In-memory wake-ups for long-polling `/sync`, keyed by user. Independent of the
+//! storage engine: a writer calls [`Notifier::notify`] after its commit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+#[derive(Default)]
+pub struct Notifier {
+    users: Mutex<HashMap<String, watch::Sender<u64>>>,
+}
+
+impl Notifier {
+    /// A receiver that changes whenever something for `user_id` is committed. Subscribe
+    /// *before* checking for news, so nothing committed in between is missed.
+    pub fn subscribe(&self, user_id: &str) -> watch::Receiver<u64> {
+        let mut users = match self.users.lock() {
+            Ok(users) => users,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        users
+            .entry(user_id.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Wakes the users' waiting requests.
+    pub fn notify<'a>(&self, user_ids: impl IntoIterator<Item = &'a str>, position: u64) {
+        let mut users = match self.users.lock() {
+            Ok(users) => users,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for user_id in user_ids {
+            if let Some(sender) = users.get(user_id) {
+                sender.send_replace(position);
+            }
+        }
+        // Drop channels nobody listens to any more.
+        if users.len() > 1024 {
+            users.retain(|_, sender| sender.receiver_count() > 0);
+        }
+    }
+}

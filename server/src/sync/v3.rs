@@ -1,0 +1,348 @@
+//! `GET /_matrix/client/v3/sync`: initial and incremental sync with long-polling.
+//!
+//! Tokens are stream boundaries (`s<n>`: everything below `n` has been delivered). A
+//! request subscribes to the notifier *before* looking for news, so an event committed
+//! while the response is being built still wakes it.
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::api::Routes;
+use crate::api::client::message::parse_token;
+use crate::api::error::{Error, Result};
+use crate::api::extract::Authed;
+use crate::app::AppState;
+use crate::rooms::state::{after_event, before_count, events_of};
+use crate::rooms::{RoomCtx, parse_stored};
+
+pub fn routes(routes: &mut Routes<'_>) {
+    routes
+        .raw(Method::GET, "/_matrix/client/v3/sync", sync)
+        .raw(Method::GET, "/_matrix/client/r0/sync", sync);
+}
+
+/// Timeline events per room when the filter does not say.
+const DEFAULT_TIMELINE_LIMIT: usize = 10;
+/// Longest long-poll honoured.
+const MAX_TIMEOUT_MS: u64 = 60_000;
+
+#[derive(Deserialize)]
+struct SyncQuery {
+    since: Option<String>,
+    timeout: Option<u64>,
+    #[serde(default)]
+    full_state: bool,
+    filter: Option<String>,
+}
+
+struct Options {
+    since: Option<u64>,
+    full_state: bool,
+    timeline_limit: usize,
+}
+
+/// `GET /_matrix/client/v3/sync`
+async fn sync(
+    state: web::Data<AppState>,
+    Authed(sender): Authed,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    let query: SyncQuery = serde_html_form_query(&req)?;
+    let since = query.since.as_deref().map(parse_token).transpose()?;
+    let options = Options {
+        since,
+        full_state: query.full_state,
+        timeline_limit: timeline_limit(&state, sender.user_id.as_str(), query.filter.as_deref())?,
+    };
+    let timeout = Duration::from_millis(query.timeout.unwrap_or(0).min(MAX_TIMEOUT_MS));
+    let deadline = Instant::now() + timeout;
+    let mut wake = state.notifier.subscribe(sender.user_id.as_str());
+    loop {
+        let next = state.stream.safe_upto(&state.storage)? + 1;
+        let (body, has_news) = build(&state, sender.user_id.as_str(), &options, next)?;
+        let now = Instant::now();
+        if since.is_none() || has_news || options.full_state || now >= deadline {
+            return Ok(HttpResponse::Ok().json(body));
+        }
+        // Nothing yet: wait for a commit that concerns this user, or the timeout.
+        if tokio::time::timeout(deadline - now, wake.changed())
+            .await
+            .is_err()
+        {
+            let next = state.stream.safe_upto(&state.storage)? + 1;
+            return Ok(
+                HttpResponse::Ok().json(build(&state, sender.user_id.as_str(), &options, next)?.0)
+            );
+        }
+    }
+}
+
+fn serde_html_form_query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| Error::invalid_param(format!("Invalid query parameters: {e}")))
+}
+
+/// The timeline limit of an inline JSON filter or a stored filter ID.
+fn timeline_limit(state: &AppState, user_id: &str, filter: Option<&str>) -> Result<usize> {
+    let Some(filter) = filter else {
+        return Ok(DEFAULT_TIMELINE_LIMIT);
+    };
+    let value: Value = if filter.trim_start().starts_with('{') {
+        serde_json::from_str(filter).map_err(|e| Error::bad_json(format!("Invalid filter: {e}")))?
+    } else {
+        match state.storage.filters.get(user_id, filter)? {
+            Some(raw) => serde_json::from_str(raw.get()).unwrap_or_default(),
+            None => return Ok(DEFAULT_TIMELINE_LIMIT),
+        }
+    };
+    Ok(value["room"]["timeline"]["limit"]
+        .as_u64()
+        .map_or(DEFAULT_TIMELINE_LIMIT, |n| n.clamp(1, 500) as usize))
+}
+
+/// Builds the response for events below the boundary `next`; says whether it carries
+/// anything new.
+fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Result<(Value, bool)> {
+    let mut join = Map::new();
+    let mut invite = Map::new();
+    let mut leave = Map::new();
+    for (room_id, record) in state.storage.rooms.membership.rooms(user_id)? {
+        let Ok(room_id) = ruma::OwnedRoomId::try_from(room_id) else {
+            continue;
+        };
+        let Some(room) = RoomCtx::load(&state.storage, &room_id)? else {
+            continue;
+        };
+        if record.count >= next {
+            // A change committed after this response's boundary: the next sync has it.
+            continue;
+        }
+        let changed_since = options.since.is_none_or(|since| record.count >= since);
+        match record.membership.as_str() {
+            "join" => {
+                if let Some(body) =
+                    joined_room(state, &room, user_id, options, next, changed_since)?
+                {
+                    join.insert(room_id.to_string(), body);
+                }
+            }
+            "invite" if changed_since => {
+                invite.insert(room_id.to_string(), invited_room(state, &record.event_id)?);
+            }
+            "leave" | "ban" if changed_since && options.since.is_some() => {
+                leave.insert(
+                    room_id.to_string(),
+                    left_room(state, &room, options, record.count)?,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    let account_data = global_account_data(state, user_id, options.since)?;
+    let has_news =
+        !join.is_empty() || !invite.is_empty() || !leave.is_empty() || !account_data.is_empty();
+    let body = json!({
+        "next_batch": format!("s{next}"),
+        "rooms": { "join": join, "invite": invite, "leave": leave, "knock": {} },
+        "account_data": { "events": account_data },
+        "presence": { "events": [] },
+        "to_device": { "events": [] },
+        "device_lists": { "changed": [], "left": [] },
+        "device_one_time_keys_count": {},
+        "device_unused_fallback_key_types": [],
+    });
+    Ok((body, has_news))
+}
+
+fn joined_room(
+    state: &AppState,
+    room: &RoomCtx,
+    user_id: &str,
+    options: &Options,
+    next: u64,
+    joined_since: bool,
+) -> Result<Option<Value>> {
+    // A room the user joined after `since` is sent whole, as in an initial sync.
+    let initial = options.since.is_none() || joined_since || options.full_state;
+    let since = options.since.unwrap_or(0);
+    let limit = options.timeline_limit;
+
+    let mut events = state
+        .storage
+        .rooms
+        .timeline
+        .before(room.short, next, limit + 1)?;
+    if !initial {
+        events.retain(|(count, _)| *count >= since);
+    }
+    let limited = events.len() > limit;
+    events.truncate(limit);
+    events.reverse();
+    let account_data = room_account_data(state, user_id, room, options.since)?;
+    if !initial && events.is_empty() && account_data.is_empty() {
+        return Ok(None);
+    }
+    let timeline_start = events.first().map_or(next, |(count, _)| *count);
+
+    // State up to the start of the timeline: all of it for an initial sync, what changed
+    // since `since` for a gappy incremental one, nothing otherwise.
+    let state_events = if initial {
+        events_of(state, &before_count(state, room, timeline_start)?)?
+    } else if limited {
+        let at_start = before_count(state, room, timeline_start)?;
+        let at_since = before_count(state, room, since)?;
+        let changed: citadel_storage::rooms::state::StateMap = at_start
+            .into_iter()
+            .filter(|(k, v)| at_since.get(k) != Some(v))
+            .collect();
+        events_of(state, &changed)?
+    } else {
+        Vec::new()
+    };
+
+    let mut timeline = Vec::with_capacity(events.len());
+    for (_, stored) in &events {
+        timeline.push(parse_stored(stored)?.to_client_event(false));
+    }
+    let summary = summary(state, room, user_id)?;
+    Ok(Some(json!({
+        "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
+        "state": { "events": state_events.iter().map(|p| p.to_client_event(false)).collect::<Vec<_>>() },
+        "ephemeral": { "events": [] },
+        "account_data": { "events": account_data },
+        "unread_notifications": { "notification_count": 0, "highlight_count": 0 },
+        "summary": summary,
+    })))
+}
+
+/// Joined and invited counts and, for unnamed rooms, up to five other members.
+fn summary(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<Value> {
+    let members = state
+        .storage
+        .rooms
+        .membership
+        .members(room.room_id.as_str())?;
+    let joined = members
+        .iter()
+        .filter(|(_, r)| r.membership == "join")
+        .count();
+    let invited = members
+        .iter()
+        .filter(|(_, r)| r.membership == "invite")
+        .count();
+    let heroes: Vec<&str> = members
+        .iter()
+        .filter(|(u, r)| u != user_id && (r.membership == "join" || r.membership == "invite"))
+        .map(|(u, _)| u.as_str())
+        .take(5)
+        .collect();
+    Ok(json!({
+        "m.heroes": heroes,
+        "m.joined_member_count": joined,
+        "m.invited_member_count": invited,
+    }))
+}
+
+/// Stripped state for an invite: the events a client needs to show it.
+fn invited_room(state: &AppState, invite_event_id: &str) -> Result<Value> {
+    let map = after_event(state, invite_event_id)?.unwrap_or_default();
+    let mut stripped = Vec::new();
+    for pdu in events_of(state, &map)? {
+        let kind = pdu.kind.to_string();
+        let wanted = matches!(
+            kind.as_str(),
+            "m.room.create"
+                | "m.room.join_rules"
+                | "m.room.name"
+                | "m.room.avatar"
+                | "m.room.canonical_alias"
+                | "m.room.encryption"
+                | "m.room.topic"
+        ) || pdu.event_id.as_str() == invite_event_id;
+        if wanted {
+            stripped.push(json!({
+                "type": kind,
+                "state_key": pdu.state_key,
+                "sender": pdu.sender,
+                "content": serde_json::from_str::<Value>(pdu.content.get()).unwrap_or_default(),
+            }));
+        }
+    }
+    Ok(json!({ "invite_state": { "events": stripped } }))
+}
+
+/// A room the user left (or was removed from) since the last sync: the timeline up to
+/// and including their leave.
+fn left_room(state: &AppState, room: &RoomCtx, options: &Options, left_at: u64) -> Result<Value> {
+    let since = options.since.unwrap_or(0);
+    let limit = options.timeline_limit;
+    let mut events = state
+        .storage
+        .rooms
+        .timeline
+        .before(room.short, left_at + 1, limit + 1)?;
+    events.retain(|(count, _)| *count >= since);
+    let limited = events.len() > limit;
+    events.truncate(limit);
+    events.reverse();
+    let timeline_start = events.first().map_or(left_at, |(count, _)| *count);
+    let mut timeline = Vec::new();
+    for (_, stored) in &events {
+        timeline.push(parse_stored(stored)?.to_client_event(false));
+    }
+    Ok(json!({
+        "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
+        "state": { "events": [] },
+        "account_data": { "events": [] },
+    }))
+}
+
+fn global_account_data(state: &AppState, user_id: &str, since: Option<u64>) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for (room, kind) in state
+        .storage
+        .account_data
+        .changed_since(user_id, since.unwrap_or(0).saturating_sub(1))?
+    {
+        if room.is_some() {
+            continue;
+        }
+        if let Some(content) = state.storage.account_data.get(user_id, None, &kind)? {
+            out.push(json!({ "type": kind, "content": serde_json::from_str::<Value>(content.get()).unwrap_or_default() }));
+        }
+    }
+    Ok(out)
+}
+
+fn room_account_data(
+    state: &AppState,
+    user_id: &str,
+    room: &RoomCtx,
+    since: Option<u64>,
+) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for (room_id, kind) in state
+        .storage
+        .account_data
+        .changed_since(user_id, since.unwrap_or(0).saturating_sub(1))?
+    {
+        if room_id.as_deref() != Some(room.room_id.as_str()) {
+            continue;
+        }
+        if let Some(content) =
+            state
+                .storage
+                .account_data
+                .get(user_id, Some(room.room_id.as_str()), &kind)?
+        {
+            out.push(json!({ "type": kind, "content": serde_json::from_str::<Value>(content.get()).unwrap_or_default() }));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,56 @@
+//! Rooms: events, state, membership and aliases.
+//!
+//! Room IDs, event IDs and `(type, state_key)` pairs are interned to `u64` short IDs
+//! ([`short`]) so that the big trees have compact fixed-width keys.
+
+pub mod aliases;
+pub mod membership;
+pub mod short;
+pub mod state;
+pub mod timeline;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::key;
+use crate::engine::{Batch, Engine, Tree};
+use crate::{Result, encode, get};
+
+/// Facts about a room that never change.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoomMeta {
+    pub version: String,
+    pub short_id: u64,
+    pub created_ts: u64,
+}
+
+#[derive(Clone)]
+pub struct Rooms {
+    /// `roomid_meta`: `(room_id)` → [`RoomMeta`].
+    meta: Tree,
+    pub short: short::ShortIds,
+    pub timeline: timeline::Timeline,
+    pub state: state::StateSnapshots,
+    pub membership: membership::Membership,
+    pub aliases: aliases::Aliases,
+}
+
+impl Rooms {
+    pub(crate) fn open(engine: &Engine) -> Result<Self> {
+        Ok(Self {
+            meta: engine.tree("roomid_meta")?,
+            short: short::ShortIds::open(engine)?,
+            timeline: timeline::Timeline::open(engine)?,
+            state: state::StateSnapshots::open(engine)?,
+            membership: membership::Membership::open(engine)?,
+            aliases: aliases::Aliases::open(engine)?,
+        })
+    }
+
+    pub fn meta(&self, room_id: &str) -> Result<Option<RoomMeta>> {
+        get(&self.meta, &key((room_id,)))
+    }
+
+    pub fn put_meta(&self, batch: &mut Batch, room_id: &str, meta: &RoomMeta) {
+        batch.insert(&self.meta, key((room_id,)), encode(meta));
+    }
+}

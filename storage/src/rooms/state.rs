@@ -1,0 +1,209 @@
+//! Room state snapshots, stored as deltas.
+//!
+//! A state map is `short state key → short event ID`. Each snapshot stores only what
+//! changed against its parent snapshot (and a full copy every [`MAX_CHAIN`] links, so
+//! loading walks a bounded chain). An event that does not change the state reuses its
+//! predecessor's snapshot, so a message costs no state storage at all.
+//!
+//! Trees:
+//! - `statehash_snapshot`: `(state hash u64)` → [`Snapshot`]
+//! - `shorteventid_statehash`: `(short event u64)` → the state hash *after* the event
+//! - `shortroomid_statehash`: `(short room u64)` → the room's current state hash
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{KeyReader, key};
+use crate::engine::{Batch, Engine, Tree};
+use crate::users::corrupt;
+use crate::{Result, StorageError, encode, get};
+
+/// `short state key → short event ID`.
+pub type StateMap = BTreeMap<u64, u64>;
+
+/// Longest delta chain before a full snapshot is written.
+pub const MAX_CHAIN: u32 = 32;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Snapshot {
+    parent: Option<u64>,
+    /// Links from here to the nearest full snapshot.
+    chain: u32,
+    added: Vec<(u64, u64)>,
+    removed: Vec<u64>,
+}
+
+#[derive(Clone)]
+pub struct StateSnapshots {
+    engine: Engine,
+    snapshots: Tree,
+    after_event: Tree,
+    current: Tree,
+}
+
+fn read_u64(bytes: &[u8]) -> Result<u64> {
+    KeyReader::new(bytes).u64().map_err(corrupt)
+}
+
+impl StateSnapshots {
+    pub(crate) fn open(engine: &Engine) -> Result<Self> {
+        Ok(Self {
+            engine: engine.clone(),
+            snapshots: engine.tree("statehash_snapshot")?,
+            after_event: engine.tree("shorteventid_statehash")?,
+            current: engine.tree("shortroomid_statehash")?,
+        })
+    }
+
+    /// The full state map of a snapshot.
+    pub fn load(&self, state_hash: u64) -> Result<StateMap> {
+        let mut chain = Vec::new();
+        let mut next = Some(state_hash);
+        while let Some(hash) = next {
+            let snapshot: Snapshot = get(&self.snapshots, &key((hash,)))?
+                .ok_or_else(|| StorageError::Corrupt(format!("missing state snapshot {hash}")))?;
+            next = snapshot.parent;
+            chain.push(snapshot);
+            if chain.len() > MAX_CHAIN as usize + 1 {
+                return Err(StorageError::Corrupt(
+                    "state snapshot chain too long".into(),
+                ));
+            }
+        }
+        let mut map = StateMap::new();
+        for snapshot in chain.iter().rev() {
+            for removed in &snapshot.removed {
+                map.remove(removed);
+            }
+            map.extend(snapshot.added.iter().copied());
+        }
+        Ok(map)
+    }
+
+    /// Stores `new` as a snapshot derived from `parent` (its hash and full map) and
+    /// returns its hash; an unchanged map returns the parent's hash.
+    pub fn save(
+        &self,
+        batch: &mut Batch,
+        parent: Option<(u64, &StateMap)>,
+        new: &StateMap,
+    ) -> Result<u64> {
+        let snapshot = match parent {
+            Some((parent_hash, parent_map)) => {
+                let added: Vec<(u64, u64)> = new
+                    .iter()
+                    .filter(|(k, v)| parent_map.get(k) != Some(v))
+                    .map(|(k, v)| (*k, *v))
+                    .collect();
+                let removed: Vec<u64> = parent_map
+                    .keys()
+                    .filter(|k| !new.contains_key(k))
+                    .copied()
+                    .collect();
+                if added.is_empty() && removed.is_empty() {
+                    return Ok(parent_hash);
+                }
+                let parent_chain = get::<Snapshot>(&self.snapshots, &key((parent_hash,)))?
+                    .map_or(MAX_CHAIN, |s| s.chain);
+                if parent_chain + 1 >= MAX_CHAIN {
+                    Snapshot {
+                        parent: None,
+                        chain: 0,
+                        added: new.iter().map(|(k, v)| (*k, *v)).collect(),
+                        removed: Vec::new(),
+                    }
+                } else {
+                    Snapshot {
+                        parent: Some(parent_hash),
+                        chain: parent_chain + 1,
+                        added,
+                        removed,
+                    }
+                }
+            }
+            None => Snapshot {
+                parent: None,
+                chain: 0,
+                added: new.iter().map(|(k, v)| (*k, *v)).collect(),
+                removed: Vec::new(),
+            },
+        };
+        let hash = self.engine.next_id()?;
+        batch.insert(&self.snapshots, key((hash,)), encode(&snapshot));
+        Ok(hash)
+    }
+
+    pub fn current(&self, room: u64) -> Result<Option<u64>> {
+        self.current
+            .get(&key((room,)))?
+            .map(|b| read_u64(&b))
+            .transpose()
+    }
+
+    pub fn set_current(&self, batch: &mut Batch, room: u64, state_hash: u64) {
+        batch.insert(&self.current, key((room,)), key((state_hash,)));
+    }
+
+    /// The state hash after the event.
+    pub fn after_event(&self, short_event: u64) -> Result<Option<u64>> {
+        self.after_event
+            .get(&key((short_event,)))?
+            .map(|b| read_u64(&b))
+            .transpose()
+    }
+
+    pub fn set_after_event(&self, batch: &mut Batch, short_event: u64, state_hash: u64) {
+        batch.insert(&self.after_event, key((short_event,)), key((state_hash,)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deltas_round_trip_and_unchanged_state_is_shared() {
+        let (_dir, s) = crate::test_storage();
+        let state = &s.rooms.state;
+        let mut batch = s.batch();
+        let mut map = StateMap::new();
+        map.insert(1, 100);
+        map.insert(2, 200);
+        let first = state.save(&mut batch, None, &map).unwrap();
+        s.engine.apply(batch).unwrap();
+
+        let mut batch = s.batch();
+        assert_eq!(
+            state.save(&mut batch, Some((first, &map)), &map).unwrap(),
+            first
+        );
+        let mut next = map.clone();
+        next.insert(2, 201);
+        next.insert(3, 300);
+        next.remove(&1);
+        let second = state.save(&mut batch, Some((first, &map)), &next).unwrap();
+        s.engine.apply(batch).unwrap();
+        assert_eq!(state.load(first).unwrap(), map);
+        assert_eq!(state.load(second).unwrap(), next);
+    }
+
+    #[test]
+    fn long_chains_are_cut_by_full_snapshots() {
+        let (_dir, s) = crate::test_storage();
+        let state = &s.rooms.state;
+        let mut map = StateMap::new();
+        let mut batch = s.batch();
+        let mut hash = state.save(&mut batch, None, &map).unwrap();
+        s.engine.apply(batch).unwrap();
+        for i in 0..100u64 {
+            let mut next = map.clone();
+            next.insert(i, i + 1000);
+            let mut batch = s.batch();
+            hash = state.save(&mut batch, Some((hash, &map)), &next).unwrap();
+            s.engine.apply(batch).unwrap();
+            map = next;
+        }
+        assert_eq!(state.load(hash).unwrap(), map);
+    }
+}

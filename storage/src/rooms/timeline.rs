@@ -1,0 +1,151 @@
+//! Room events in stream order, and each room's forward extremities.
+//!
+//! Trees:
+//! - `pduid_pdu`: `(short room u64, count u64)` → [`StoredPdu`]. `count` is the global
+//!   stream position the event was appended at, so one range scan pages through a room.
+//! - `eventid_pduid`: `(event_id)` → `(short room u64, count u64)`.
+//! - `roomid_extremity`: `(short room u64, event_id)` → empty: the events nothing
+//!   references yet, which become the `prev_events` of the next event.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::codec::{KeyReader, key};
+use crate::engine::{Batch, Engine, Tree};
+use crate::users::corrupt;
+use crate::{Result, decode, encode};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredPdu {
+    pub event_id: String,
+    /// The signed event as canonical JSON.
+    pub pdu: Box<RawValue>,
+}
+
+/// Where an event sits: its room and its stream position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PduId {
+    pub room: u64,
+    pub count: u64,
+}
+
+#[derive(Clone)]
+pub struct Timeline {
+    pdus: Tree,
+    by_event: Tree,
+    extremities: Tree,
+}
+
+impl Timeline {
+    pub(crate) fn open(engine: &Engine) -> Result<Self> {
+        Ok(Self {
+            pdus: engine.tree("pduid_pdu")?,
+            by_event: engine.tree("eventid_pduid")?,
+            extremities: engine.tree("roomid_extremity")?,
+        })
+    }
+
+    pub fn append(&self, batch: &mut Batch, at: PduId, pdu: &StoredPdu) {
+        batch.insert(&self.pdus, key((at.room, at.count)), encode(pdu));
+        batch.insert(
+            &self.by_event,
+            key((pdu.event_id.as_str(),)),
+            key((at.room, at.count)),
+        );
+    }
+
+    /// Overwrites a stored event in place (redaction strips content from storage).
+    pub fn replace(&self, batch: &mut Batch, at: PduId, pdu: &StoredPdu) {
+        batch.insert(&self.pdus, key((at.room, at.count)), encode(pdu));
+    }
+
+    pub fn pdu_id(&self, event_id: &str) -> Result<Option<PduId>> {
+        self.by_event
+            .get(&key((event_id,)))?
+            .map(|b| {
+                let mut reader = KeyReader::new(&b);
+                Ok(PduId {
+                    room: reader.u64().map_err(corrupt)?,
+                    count: reader.u64().map_err(corrupt)?,
+                })
+            })
+            .transpose()
+    }
+
+    pub fn get_at(&self, at: PduId) -> Result<Option<StoredPdu>> {
+        self.pdus
+            .get(&key((at.room, at.count)))?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    pub fn get(&self, event_id: &str) -> Result<Option<(PduId, StoredPdu)>> {
+        let Some(at) = self.pdu_id(event_id)? else {
+            return Ok(None);
+        };
+        Ok(self.get_at(at)?.map(|pdu| (at, pdu)))
+    }
+
+    /// Up to `limit` events of `room` with a position above `after`, oldest first.
+    pub fn after(&self, room: u64, after: u64, limit: usize) -> Result<Vec<(u64, StoredPdu)>> {
+        let start = key((room, after.saturating_add(1)));
+        let end = key((room, u64::MAX));
+        self.pdus
+            .range(start..=end)
+            .take(limit)
+            .map(|e| Self::entry(e?))
+            .collect()
+    }
+
+    /// Up to `limit` events of `room` with a position below `before`, newest first.
+    pub fn before(&self, room: u64, before: u64, limit: usize) -> Result<Vec<(u64, StoredPdu)>> {
+        let start = key((room, 0u64));
+        let end = key((room, before));
+        self.pdus
+            .range(start..end)
+            .rev()
+            .take(limit)
+            .map(|e| Self::entry(e?))
+            .collect()
+    }
+
+    fn entry((k, v): (Vec<u8>, Vec<u8>)) -> Result<(u64, StoredPdu)> {
+        let mut reader = KeyReader::new(&k);
+        reader.u64().map_err(corrupt)?;
+        Ok((reader.u64().map_err(corrupt)?, decode(&v)?))
+    }
+
+    /// The stream position of the room's newest event.
+    pub fn latest_count(&self, room: u64) -> Result<Option<u64>> {
+        match self.before(room, u64::MAX, 1)?.into_iter().next() {
+            Some((count, _)) => Ok(Some(count)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn extremities(&self, room: u64) -> Result<Vec<String>> {
+        self.extremities
+            .scan_prefix(&key((room,)))
+            .map(|entry| {
+                let (k, _) = entry?;
+                let mut reader = KeyReader::new(&k);
+                reader.u64().map_err(corrupt)?;
+                Ok(reader.str().map_err(corrupt)?.to_owned())
+            })
+            .collect()
+    }
+
+    /// Replaces `referenced` extremities by the new event.
+    pub fn advance_extremities(
+        &self,
+        batch: &mut Batch,
+        room: u64,
+        referenced: &[String],
+        new_event: &str,
+    ) {
+        for old in referenced {
+            batch.remove(&self.extremities, key((room, old.as_str())));
+        }
+        batch.insert(&self.extremities, key((room, new_event)), Vec::new());
+    }
+}
