@@ -101,7 +101,7 @@ where
                 }
             };
             let body = read_body(&req, payload, state.config.http.max_request_bytes).await?;
-            let body = compat::normalize_body(body);
+            let body = compat::normalize_body(&req, body);
             let parsed = to_ruma_request::<R>(&req, &body)?;
             Ok(Ruma {
                 body: parsed,
@@ -263,9 +263,22 @@ impl<T: OutgoingResponse> Responder for RumaResponse<T> {
 mod compat {
     use serde_json::Value;
 
-    /// UIAA `m.login.password` dicts with the pre-r0.4 `"user"` field instead of an
-    /// `identifier` (Synapse accepts both) get an `m.id.user` identifier.
-    pub fn normalize_body(body: bytes::Bytes) -> bytes::Bytes {
+    /// An empty JSON body means `{}` (clients send `POST …/join` with no body at all;
+    /// a few ruma parsers insist on an object). UIAA `m.login.password` dicts with the
+    /// pre-r0.4 `"user"` field instead of an `identifier` (Synapse accepts both) get an
+    /// `m.id.user` identifier.
+    pub fn normalize_body(req: &actix_web::HttpRequest, body: bytes::Bytes) -> bytes::Bytes {
+        let json_or_unset = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.starts_with("application/json"));
+        if body.iter().all(u8::is_ascii_whitespace)
+            && json_or_unset
+            && req.method() != actix_web::http::Method::GET
+        {
+            return bytes::Bytes::from_static(b"{}");
+        }
         let needs_look = memchr(&body, b"\"auth\"") && memchr(&body, b"\"user\"");
         if !needs_look {
             return body;

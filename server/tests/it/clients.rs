@@ -70,7 +70,7 @@ fn node_modules() {
 }
 
 #[test]
-fn real_client_libraries_manage_accounts() {
+fn real_client_libraries_manage_accounts_and_chat() {
     let python = python_with_nio();
     node_modules();
     // Short-lived refreshable tokens, so matrix-js-sdk's automatic refresh is exercised.
@@ -80,7 +80,13 @@ fn real_client_libraries_manage_accounts() {
         Command::new(&python)
             .arg(scripts.join("nio_accounts.py"))
             .arg(&server.base),
-        "matrix-nio scenario",
+        "matrix-nio accounts scenario",
+    );
+    run(
+        Command::new(&python)
+            .arg(scripts.join("nio_rooms.py"))
+            .arg(&server.base),
+        "matrix-nio rooms scenario",
     );
     run(
         Command::new("node")

@@ -148,3 +148,21 @@ async fn kick_and_ban_need_power_and_bans_stick() {
         "M_MISSING_PARAM",
     );
 }
+
+#[tokio::test]
+async fn join_with_an_empty_body_works() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    let (status, body) = bob
+        .client
+        .raw(
+            reqwest::Method::POST,
+            &format!("/_matrix/client/v3/join/{}", enc(&room)),
+            b"",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["room_id"], room);
+}
