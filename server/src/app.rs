@@ -24,6 +24,10 @@ pub struct AppState {
     pub room_locks: crate::rooms::RoomLocks,
     /// Stream positions in flight, so readers never skip an uncommitted one.
     pub stream: Arc<crate::rooms::stream::StreamPositions>,
+    /// Who is typing where.
+    pub typing: crate::rooms::typing::Typing,
+    /// Presence of local users, in memory.
+    pub presence: Mutex<HashMap<String, crate::api::client::presence::PresenceRecord>>,
     /// Wakes long-polling `/sync` requests.
     pub notifier: crate::sync::notifier::Notifier,
     /// When each device's "last seen" was last written, to write it at most once a minute.
@@ -63,6 +67,8 @@ impl AppState {
             room_locks: Default::default(),
             stream: Default::default(),
             notifier: Default::default(),
+            typing: Default::default(),
+            presence: Mutex::new(HashMap::new()),
             last_seen_written: Mutex::new(HashMap::new()),
         })
     }

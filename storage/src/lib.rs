@@ -10,6 +10,7 @@ pub mod codec;
 pub mod devices;
 mod engine;
 pub mod filters;
+pub mod receipts;
 pub mod registration_tokens;
 pub mod rooms;
 pub mod server_keys;
@@ -58,6 +59,7 @@ pub struct Storage {
     pub rooms: rooms::Rooms,
     pub txn_ids: txn_ids::TxnIds,
     pub filters: filters::Filters,
+    pub receipts: receipts::Receipts,
 }
 
 impl Storage {
@@ -75,6 +77,7 @@ impl Storage {
             rooms: rooms::Rooms::open(&engine)?,
             txn_ids: txn_ids::TxnIds::open(&engine)?,
             filters: filters::Filters::open(&engine)?,
+            receipts: receipts::Receipts::open(&engine)?,
             engine,
         };
         storage.migrate()?;

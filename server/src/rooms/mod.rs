@@ -8,6 +8,7 @@ pub mod membership;
 pub mod redaction;
 pub mod state;
 pub mod stream;
+pub mod typing;
 
 pub use append::append_event;
 

@@ -185,7 +185,13 @@ fn joined_room(
     events.truncate(limit);
     events.reverse();
     let account_data = room_account_data(state, user_id, room, options.since)?;
-    if !initial && events.is_empty() && account_data.is_empty() {
+    let ephemeral = ephemeral(
+        state,
+        room,
+        user_id,
+        if initial { None } else { options.since },
+    )?;
+    if !initial && events.is_empty() && account_data.is_empty() && ephemeral.is_empty() {
         return Ok(None);
     }
     let timeline_start = events.first().map_or(next, |(count, _)| *count);
@@ -214,7 +220,7 @@ fn joined_room(
     Ok(Some(json!({
         "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
         "state": { "events": state_events.iter().map(|p| p.to_client_event(false)).collect::<Vec<_>>() },
-        "ephemeral": { "events": [] },
+        "ephemeral": { "events": ephemeral },
         "account_data": { "events": account_data },
         "unread_notifications": { "notification_count": 0, "highlight_count": 0 },
         "summary": summary,
@@ -343,6 +349,42 @@ fn room_account_data(
         {
             out.push(json!({ "type": kind, "content": serde_json::from_str::<Value>(content.get()).unwrap_or_default() }));
         }
+    }
+    Ok(out)
+}
+
+/// Typing and read receipts that changed since `since` (all current ones initially).
+/// Private receipts go to their owner only.
+fn ephemeral(
+    state: &AppState,
+    room: &RoomCtx,
+    user_id: &str,
+    since: Option<u64>,
+) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    if let Some(typing) = state.typing.changed_since(&room.room_id, since) {
+        out.push(json!({ "type": "m.typing", "content": { "user_ids": typing } }));
+    }
+    let mut content = Map::new();
+    for receipt in state
+        .storage
+        .receipts
+        .since(room.room_id.as_str(), since.unwrap_or(0))?
+    {
+        if receipt.receipt_type == "m.read.private" && receipt.user_id != user_id {
+            continue;
+        }
+        let mut entry = json!({ "ts": receipt.ts });
+        if let Some(thread) = &receipt.thread_id {
+            entry["thread_id"] = json!(thread);
+        }
+        let by_type = content
+            .entry(receipt.event_id.clone())
+            .or_insert_with(|| json!({}));
+        by_type[&receipt.receipt_type][&receipt.user_id] = entry;
+    }
+    if !content.is_empty() {
+        out.push(json!({ "type": "m.receipt", "content": content }));
     }
     Ok(out)
 }

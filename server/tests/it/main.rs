@@ -7,6 +7,7 @@ mod common;
 mod account;
 mod account_data;
 mod admin;
+mod around;
 mod clients;
 mod crash;
 mod devices;

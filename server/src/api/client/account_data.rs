@@ -66,6 +66,7 @@ async fn store(
         .account_data
         .set(&mut batch, user_id, room_id, kind, content, pos)?;
     state.storage.commit(batch).await?;
+    state.notifier.notify([user_id], pos);
     Ok(())
 }
 

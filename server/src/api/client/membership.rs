@@ -3,8 +3,8 @@
 use actix_web::http::StatusCode;
 use actix_web::web;
 use ruma::api::client::membership::{
-    ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_members,
-    joined_rooms, kick_user, leave_room, unban_user,
+    ban_user, forget_room, get_member_events, invite_user, join_room_by_id,
+    join_room_by_id_or_alias, joined_members, joined_rooms, kick_user, leave_room, unban_user,
 };
 use ruma::{OwnedRoomId, OwnedRoomOrAliasId};
 
@@ -26,7 +26,8 @@ pub fn routes(routes: &mut Routes<'_>) {
         .ruma(unban_user)
         .ruma(forget_room)
         .ruma(joined_rooms)
-        .ruma(joined_members);
+        .ruma(joined_members)
+        .ruma(get_member_events);
 }
 
 /// `POST /_matrix/client/v3/rooms/{roomId}/join`
@@ -241,4 +242,42 @@ async fn joined_members(
         }
     }
     Ok(joined_members::v3::Response::new(joined))
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/members`: member events of the current state
+/// (or of the state at the `at` token, or when the user left), filtered by membership.
+async fn get_member_events(
+    state: web::Data<AppState>,
+    req: Ruma<get_member_events::v3::Request>,
+) -> Result<get_member_events::v3::Response> {
+    let user = req.sender()?.user_id.as_str();
+    let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
+    let until = crate::api::client::message::readable_until(&state, &room, user)?;
+    let at = match req.body.at.as_deref() {
+        Some(token) => crate::api::client::message::parse_token(token)?.min(until),
+        None => until,
+    };
+    let map = if at == u64::MAX {
+        crate::rooms::state::current(&state, &room)?.1
+    } else {
+        crate::rooms::state::before_count(&state, &room, at)?
+    };
+    let wanted = req.body.membership.as_ref().map(|m| m.to_string());
+    let unwanted = req.body.not_membership.as_ref().map(|m| m.to_string());
+    let mut chunk = Vec::new();
+    for pdu in crate::rooms::state::events_of(&state, &map)? {
+        if pdu.kind != ruma::events::TimelineEventType::RoomMember {
+            continue;
+        }
+        let membership = crate::rooms::state::content_str(&pdu, "membership").unwrap_or_default();
+        if wanted.as_ref().is_some_and(|w| *w != membership)
+            || unwanted.as_ref().is_some_and(|u| *u == membership)
+        {
+            continue;
+        }
+        chunk.push(crate::api::client::state::to_raw(
+            &pdu.to_client_event(true),
+        )?);
+    }
+    Ok(get_member_events::v3::Response::new(chunk))
 }

@@ -3,15 +3,19 @@
 pub mod account;
 pub mod account_data;
 pub mod device;
+pub mod directory;
 pub mod discovery;
 pub mod filter;
 pub mod login;
 pub mod membership;
 pub mod message;
+pub mod presence;
 pub mod profile;
+pub mod receipt;
 pub mod register;
 pub mod room;
 pub mod state;
+pub mod tag;
 
 use super::Routes;
 
@@ -25,6 +29,10 @@ pub fn register(routes: &mut Routes<'_>) {
     account_data::routes(routes);
     room::routes(routes);
     filter::routes(routes);
+    directory::routes(routes);
+    tag::routes(routes);
+    receipt::routes(routes);
+    presence::routes(routes);
     membership::routes(routes);
     state::routes(routes);
     message::routes(routes);
