@@ -9,6 +9,7 @@ pub mod redaction;
 pub mod state;
 pub mod stream;
 pub mod typing;
+pub mod visibility;
 
 pub use append::append_event;
 

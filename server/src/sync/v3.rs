@@ -17,6 +17,7 @@ use crate::api::error::{Error, Result};
 use crate::api::extract::Authed;
 use crate::app::AppState;
 use crate::rooms::state::{after_event, before_count, events_of};
+use crate::rooms::visibility::Visibility;
 use crate::rooms::{RoomCtx, parse_stored};
 
 pub fn routes(routes: &mut Routes<'_>) {
@@ -137,7 +138,7 @@ fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Resul
             "leave" | "ban" if changed_since && options.since.is_some() => {
                 leave.insert(
                     room_id.to_string(),
-                    left_room(state, &room, options, record.count)?,
+                    left_room(state, &room, user_id, options, record.count)?,
                 );
             }
             _ => {}
@@ -212,10 +213,7 @@ fn joined_room(
         Vec::new()
     };
 
-    let mut timeline = Vec::with_capacity(events.len());
-    for (_, stored) in &events {
-        timeline.push(parse_stored(stored)?.to_client_event(false));
-    }
+    let timeline = visible_events(state, room, user_id, &events)?;
     let summary = summary(state, room, user_id)?;
     Ok(Some(json!({
         "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
@@ -285,7 +283,13 @@ fn invited_room(state: &AppState, invite_event_id: &str) -> Result<Value> {
 
 /// A room the user left (or was removed from) since the last sync: the timeline up to
 /// and including their leave.
-fn left_room(state: &AppState, room: &RoomCtx, options: &Options, left_at: u64) -> Result<Value> {
+fn left_room(
+    state: &AppState,
+    room: &RoomCtx,
+    user_id: &str,
+    options: &Options,
+    left_at: u64,
+) -> Result<Value> {
     let since = options.since.unwrap_or(0);
     let limit = options.timeline_limit;
     let mut events = state
@@ -298,10 +302,7 @@ fn left_room(state: &AppState, room: &RoomCtx, options: &Options, left_at: u64) 
     events.truncate(limit);
     events.reverse();
     let timeline_start = events.first().map_or(left_at, |(count, _)| *count);
-    let mut timeline = Vec::new();
-    for (_, stored) in &events {
-        timeline.push(parse_stored(stored)?.to_client_event(false));
-    }
+    let timeline = visible_events(state, room, user_id, &events)?;
     Ok(json!({
         "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
         "state": { "events": [] },
@@ -385,6 +386,24 @@ fn ephemeral(
     }
     if !content.is_empty() {
         out.push(json!({ "type": "m.receipt", "content": content }));
+    }
+    Ok(out)
+}
+
+/// The events the user may see, in client format.
+fn visible_events(
+    state: &AppState,
+    room: &RoomCtx,
+    user_id: &str,
+    events: &[(u64, citadel_storage::rooms::timeline::StoredPdu)],
+) -> Result<Vec<Value>> {
+    let mut visibility = Visibility::new(state, room, user_id)?;
+    let mut out = Vec::with_capacity(events.len());
+    for (_, stored) in events {
+        let pdu = parse_stored(stored)?;
+        if visibility.can_see(&pdu)? {
+            out.push(pdu.to_client_event(false));
+        }
     }
     Ok(out)
 }

@@ -21,3 +21,4 @@ mod registration;
 mod rooms;
 mod sync;
 mod tls;
+mod visibility;

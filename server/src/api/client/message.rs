@@ -20,6 +20,7 @@ use crate::api::extract::Ruma;
 use crate::app::AppState;
 use crate::auth::session::Sender;
 use crate::rooms::create::to_canonical;
+use crate::rooms::visibility::Visibility;
 use crate::rooms::{RoomCtx, append_event, parse_stored};
 
 pub fn routes(routes: &mut Routes<'_>) {
@@ -145,6 +146,14 @@ pub fn readable_until(state: &AppState, room: &RoomCtx, user_id: &str) -> Result
         Some(record) if record.membership == "leave" || record.membership == "ban" => {
             Ok(record.count + 1)
         }
+        // Anyone may read a world-readable room (event by event, visibility decides).
+        _ if crate::rooms::state::current_event(state, room, "m.room.history_visibility", "")?
+            .and_then(|e| crate::rooms::state::content_str(&e, "history_visibility"))
+            .as_deref()
+            == Some("world_readable") =>
+        {
+            Ok(u64::MAX)
+        }
         _ => Err(Error::forbidden("You are not a member of this room")),
     }
 }
@@ -168,6 +177,9 @@ async fn get_room_event(
         return Err(not_found());
     }
     let pdu = parse_stored(&stored)?;
+    if !Visibility::new(&state, &room, user)?.can_see(&pdu)? {
+        return Err(not_found());
+    }
     Ok(get_room_event::v3::Response::new(to_raw(
         &pdu.to_client_event(true),
     )?))
@@ -239,8 +251,12 @@ async fn get_message_events(
         (_, Some((count, _))) => Some(format!("t{}", count + 1)),
     };
     let mut chunk = Vec::with_capacity(events.len());
+    let mut visibility = Visibility::new(&state, &room, user)?;
     for (_, stored) in &events {
         let pdu = parse_stored(stored)?;
+        if !visibility.can_see(&pdu)? {
+            continue;
+        }
         let kind = pdu.kind.to_string();
         if filter.not_types.contains(&kind)
             || filter
