@@ -178,6 +178,7 @@ pub(crate) async fn commit(
             .set(&mut batch, room.room_id.as_str(), target, &record);
         woken.push(target.clone());
     }
+    crate::rooms::relations::index(state, &mut batch, room.short, pdu, count);
     storage.commit(batch).await?;
     drop(reserved);
 

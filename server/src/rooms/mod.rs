@@ -6,6 +6,7 @@ mod append;
 pub mod create;
 pub mod membership;
 pub mod redaction;
+pub mod relations;
 pub mod state;
 pub mod stream;
 pub mod typing;

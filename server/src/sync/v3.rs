@@ -402,7 +402,9 @@ fn visible_events(
     for (_, stored) in events {
         let pdu = parse_stored(stored)?;
         if visibility.can_see(&pdu)? {
-            out.push(pdu.to_client_event(false));
+            out.push(crate::rooms::relations::client_event(
+                state, &pdu, user_id, false,
+            )?);
         }
     }
     Ok(out)

@@ -18,6 +18,7 @@ mod membership;
 mod messages;
 mod profile;
 mod registration;
+mod relations;
 mod rooms;
 mod sync;
 mod tls;

@@ -5,6 +5,7 @@
 
 pub mod aliases;
 pub mod membership;
+pub mod relations;
 pub mod short;
 pub mod state;
 pub mod timeline;
@@ -32,6 +33,7 @@ pub struct Rooms {
     pub state: state::StateSnapshots,
     pub membership: membership::Membership,
     pub aliases: aliases::Aliases,
+    pub relations: relations::Relations,
 }
 
 impl Rooms {
@@ -43,6 +45,7 @@ impl Rooms {
             state: state::StateSnapshots::open(engine)?,
             membership: membership::Membership::open(engine)?,
             aliases: aliases::Aliases::open(engine)?,
+            relations: relations::Relations::open(engine)?,
         })
     }
 

@@ -181,7 +181,7 @@ async fn get_room_event(
         return Err(not_found());
     }
     Ok(get_room_event::v3::Response::new(to_raw(
-        &pdu.to_client_event(true),
+        &crate::rooms::relations::client_event(&state, &pdu, user, true)?,
     )?))
 }
 
@@ -271,7 +271,9 @@ async fn get_message_events(
         {
             continue;
         }
-        chunk.push(to_raw(&pdu.to_client_event(true))?);
+        chunk.push(to_raw(&crate::rooms::relations::client_event(
+            &state, &pdu, user, true,
+        )?)?);
     }
     let mut response = get_message_events::v3::Response::new();
     response.start = format!("t{start}");

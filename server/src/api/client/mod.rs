@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod account_data;
+pub mod context;
 pub mod device;
 pub mod directory;
 pub mod discovery;
@@ -13,6 +14,7 @@ pub mod presence;
 pub mod profile;
 pub mod receipt;
 pub mod register;
+pub mod relations;
 pub mod room;
 pub mod state;
 pub mod tag;
@@ -33,6 +35,8 @@ pub fn register(routes: &mut Routes<'_>) {
     tag::routes(routes);
     receipt::routes(routes);
     presence::routes(routes);
+    relations::routes(routes);
+    context::routes(routes);
     membership::routes(routes);
     state::routes(routes);
     message::routes(routes);
