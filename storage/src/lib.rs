@@ -12,6 +12,7 @@ mod engine;
 pub mod filters;
 pub mod receipts;
 pub mod registration_tokens;
+pub mod reports;
 pub mod rooms;
 pub mod server_keys;
 pub mod tokens;
@@ -60,6 +61,7 @@ pub struct Storage {
     pub txn_ids: txn_ids::TxnIds,
     pub filters: filters::Filters,
     pub receipts: receipts::Receipts,
+    pub reports: reports::Reports,
 }
 
 impl Storage {
@@ -78,6 +80,7 @@ impl Storage {
             txn_ids: txn_ids::TxnIds::open(&engine)?,
             filters: filters::Filters::open(&engine)?,
             receipts: receipts::Receipts::open(&engine)?,
+            reports: reports::Reports::open(&engine)?,
             engine,
         };
         storage.migrate()?;

@@ -28,6 +28,8 @@ pub type StateTemplate = (String, String, Value);
 
 pub struct CreateRoom {
     pub version: RoomVersionId,
+    /// List the room in the published room directory.
+    pub publish: bool,
     pub preset: Preset,
     pub alias_localpart: Option<String>,
     pub name: Option<String>,
@@ -232,6 +234,13 @@ pub async fn create_room(
         {
             send(state, &room, sender, state_event(kind, "", content)?).await?;
         }
+    }
+    if request.publish {
+        state
+            .storage
+            .rooms
+            .directory
+            .set_published(room_id.as_str(), true)?;
     }
 
     // 6. initial_state, in order.

@@ -20,6 +20,8 @@ pub struct Visibility<'a> {
     state: &'a AppState,
     user_id: &'a str,
     joined_now: bool,
+    /// Senders the user ignores (`m.ignored_user_list`): their non-state events are hidden.
+    ignored: std::collections::HashSet<String>,
     cache: HashMap<u64, bool>,
 }
 
@@ -31,10 +33,26 @@ impl<'a> Visibility<'a> {
             .membership
             .get(user_id, room.room_id.as_str())?
             .is_some_and(|r| r.membership == "join");
+        let ignored = match state
+            .storage
+            .account_data
+            .get(user_id, None, "m.ignored_user_list")?
+        {
+            Some(raw) => serde_json::from_str::<serde_json::Value>(raw.get())
+                .ok()
+                .and_then(|v| {
+                    v.get("ignored_users")
+                        .and_then(|u| u.as_object())
+                        .map(|m| m.keys().cloned().collect())
+                })
+                .unwrap_or_default(),
+            None => Default::default(),
+        };
         Ok(Self {
             state,
             user_id,
             joined_now,
+            ignored,
             cache: HashMap::new(),
         })
     }
@@ -44,6 +62,9 @@ impl<'a> Visibility<'a> {
             && pdu.state_key.as_deref() == Some(self.user_id)
         {
             return Ok(true);
+        }
+        if pdu.state_key.is_none() && self.ignored.contains(pdu.sender.as_str()) {
+            return Ok(false);
         }
         let storage = &self.state.storage;
         let Some(short) = storage.rooms.short.event_if_known(pdu.event_id.as_str())? else {

@@ -11,6 +11,7 @@ mod around;
 mod clients;
 mod crash;
 mod devices;
+mod directory;
 mod discovery;
 mod errors;
 mod login;

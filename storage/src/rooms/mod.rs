@@ -4,6 +4,7 @@
 //! ([`short`]) so that the big trees have compact fixed-width keys.
 
 pub mod aliases;
+pub mod directory;
 pub mod membership;
 pub mod relations;
 pub mod short;
@@ -34,6 +35,7 @@ pub struct Rooms {
     pub membership: membership::Membership,
     pub aliases: aliases::Aliases,
     pub relations: relations::Relations,
+    pub directory: directory::Directory,
 }
 
 impl Rooms {
@@ -46,6 +48,7 @@ impl Rooms {
             membership: membership::Membership::open(engine)?,
             aliases: aliases::Aliases::open(engine)?,
             relations: relations::Relations::open(engine)?,
+            directory: directory::Directory::open(engine)?,
         })
     }
 

@@ -12,12 +12,14 @@ pub mod membership;
 pub mod message;
 pub mod presence;
 pub mod profile;
+pub mod public_rooms;
 pub mod receipt;
 pub mod register;
 pub mod relations;
 pub mod room;
 pub mod state;
 pub mod tag;
+pub mod users;
 
 use super::Routes;
 
@@ -37,6 +39,8 @@ pub fn register(routes: &mut Routes<'_>) {
     presence::routes(routes);
     relations::routes(routes);
     context::routes(routes);
+    public_rooms::routes(routes);
+    users::routes(routes);
     membership::routes(routes);
     state::routes(routes);
     message::routes(routes);

@@ -85,6 +85,7 @@ async fn create_room(
     }
     let request = CreateRoom {
         version,
+        publish: body.visibility == Visibility::Public,
         preset,
         alias_localpart: body.room_alias_name,
         name: body.name,
