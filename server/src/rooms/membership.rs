@@ -18,7 +18,29 @@ async fn set_membership(
     membership: &str,
     reason: Option<&str>,
 ) -> Result<()> {
-    let mut content = json!({ "membership": membership });
+    set_membership_with(
+        state,
+        room,
+        sender,
+        target,
+        json!({ "membership": membership }),
+        reason,
+    )
+    .await
+}
+
+async fn set_membership_with(
+    state: &AppState,
+    room: &RoomCtx,
+    sender: &UserId,
+    target: &UserId,
+    mut content: Value,
+    reason: Option<&str>,
+) -> Result<()> {
+    let membership = content["membership"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     if membership == "join" || membership == "invite" {
         add_profile(state, target, &mut content)?;
     }
@@ -54,10 +76,94 @@ pub async fn join(
         )
     })?;
     // Joining again is a no-op that succeeds, as in Synapse.
-    if membership_of(state, &room, user.as_str())?.as_deref() == Some("join") {
+    let current = membership_of(state, &room, user.as_str())?;
+    if current.as_deref() == Some("join") {
         return Ok(room.room_id);
     }
-    set_membership(state, &room, user, user, "join", reason).await?;
+    let mut content = json!({ "membership": "join" });
+    if current.as_deref() != Some("invite")
+        && let Some(authoriser) = restricted_join_authoriser(state, &room, user)?
+    {
+        content["join_authorised_via_users_server"] = json!(authoriser);
+    }
+    set_membership_with(state, &room, user, user, content, reason).await?;
+    Ok(room.room_id)
+}
+
+/// For a `restricted` (or `knock_restricted`) room that the user may enter through
+/// membership of an allowed room: a local member with the power to invite, who vouches
+/// for the join as the authorization rules require.
+fn restricted_join_authoriser(
+    state: &AppState,
+    room: &RoomCtx,
+    user: &UserId,
+) -> Result<Option<String>> {
+    let (_, map) = crate::rooms::state::current(state, room)?;
+    let Some(rules) = crate::rooms::state::event_in(state, &map, "m.room.join_rules", "")? else {
+        return Ok(None);
+    };
+    let content: Value = serde_json::from_str(rules.content.get()).unwrap_or_default();
+    if !matches!(
+        content["join_rule"].as_str(),
+        Some("restricted" | "knock_restricted")
+    ) {
+        return Ok(None);
+    }
+    let allowed = content["allow"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|rule| {
+            rule["type"] == "m.room_membership"
+                && rule["room_id"].as_str().is_some_and(|room_id| {
+                    state
+                        .storage
+                        .rooms
+                        .membership
+                        .get(user.as_str(), room_id)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|r| r.membership == "join")
+                })
+        });
+    if !allowed {
+        return Ok(None);
+    }
+    let suffix = format!(":{}", state.server_name());
+    for (member, record) in state
+        .storage
+        .rooms
+        .membership
+        .members(room.room_id.as_str())?
+    {
+        if record.membership != "join" || !member.ends_with(&suffix) {
+            continue;
+        }
+        let (level, needed) =
+            crate::rooms::state::power_levels(state, room, &map, &member, "invite")?;
+        if level >= needed {
+            return Ok(Some(member));
+        }
+    }
+    Ok(None)
+}
+
+/// Asks to join a room whose join rule allows knocking.
+pub async fn knock(
+    state: &AppState,
+    room_id: &RoomId,
+    user: &UserId,
+    reason: Option<&str>,
+) -> Result<OwnedRoomId> {
+    let room = RoomCtx::load(&state.storage, room_id)?.ok_or_else(|| {
+        Error::not_found("This server does not know the room, and cannot knock over federation yet")
+    })?;
+    match membership_of(state, &room, user.as_str())?.as_deref() {
+        Some("join") => return Err(Error::forbidden("You are already in the room")),
+        Some("ban") => return Err(Error::forbidden("You are banned from the room")),
+        _ => {}
+    }
+    set_membership(state, &room, user, user, "knock", reason).await?;
     Ok(room.room_id)
 }
 

@@ -10,6 +10,7 @@ pub mod relations;
 pub mod state;
 pub mod stream;
 pub mod typing;
+pub mod upgrade;
 pub mod visibility;
 
 pub use append::append_event;

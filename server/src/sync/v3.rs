@@ -112,6 +112,7 @@ fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Resul
     let mut join = Map::new();
     let mut invite = Map::new();
     let mut leave = Map::new();
+    let mut knock = Map::new();
     for (room_id, record) in state.storage.rooms.membership.rooms(user_id)? {
         let Ok(room_id) = ruma::OwnedRoomId::try_from(room_id) else {
             continue;
@@ -133,7 +134,18 @@ fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Resul
                 }
             }
             "invite" if changed_since => {
-                invite.insert(room_id.to_string(), invited_room(state, &record.event_id)?);
+                let events = stripped_state(state, &record.event_id)?;
+                invite.insert(
+                    room_id.to_string(),
+                    json!({ "invite_state": { "events": events } }),
+                );
+            }
+            "knock" if changed_since => {
+                let events = stripped_state(state, &record.event_id)?;
+                knock.insert(
+                    room_id.to_string(),
+                    json!({ "knock_state": { "events": events } }),
+                );
             }
             "leave" | "ban" if changed_since && options.since.is_some() => {
                 leave.insert(
@@ -146,11 +158,14 @@ fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Resul
     }
 
     let account_data = global_account_data(state, user_id, options.since)?;
-    let has_news =
-        !join.is_empty() || !invite.is_empty() || !leave.is_empty() || !account_data.is_empty();
+    let has_news = !join.is_empty()
+        || !invite.is_empty()
+        || !leave.is_empty()
+        || !knock.is_empty()
+        || !account_data.is_empty();
     let body = json!({
         "next_batch": format!("s{next}"),
-        "rooms": { "join": join, "invite": invite, "leave": leave, "knock": {} },
+        "rooms": { "join": join, "invite": invite, "leave": leave, "knock": knock },
         "account_data": { "events": account_data },
         "presence": { "events": [] },
         "to_device": { "events": [] },
@@ -253,8 +268,9 @@ fn summary(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<Value> {
     }))
 }
 
-/// Stripped state for an invite: the events a client needs to show it.
-fn invited_room(state: &AppState, invite_event_id: &str) -> Result<Value> {
+/// Stripped state for an invite or knock: the events a client needs to show the room,
+/// and the membership event itself.
+fn stripped_state(state: &AppState, invite_event_id: &str) -> Result<Vec<Value>> {
     let map = after_event(state, invite_event_id)?.unwrap_or_default();
     let mut stripped = Vec::new();
     for pdu in events_of(state, &map)? {
@@ -278,7 +294,7 @@ fn invited_room(state: &AppState, invite_event_id: &str) -> Result<Value> {
             }));
         }
     }
-    Ok(json!({ "invite_state": { "events": stripped } }))
+    Ok(stripped)
 }
 
 /// A room the user left (or was removed from) since the last sync: the timeline up to

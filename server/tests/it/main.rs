@@ -14,6 +14,7 @@ mod devices;
 mod directory;
 mod discovery;
 mod errors;
+mod join_rules;
 mod login;
 mod membership;
 mod messages;

@@ -27,7 +27,8 @@ pub fn routes(routes: &mut Routes<'_>) {
         .ruma(forget_room)
         .ruma(joined_rooms)
         .ruma(joined_members)
-        .ruma(get_member_events);
+        .ruma(get_member_events)
+        .ruma(knock_room);
 }
 
 /// `POST /_matrix/client/v3/rooms/{roomId}/join`
@@ -280,4 +281,19 @@ async fn get_member_events(
         )?);
     }
     Ok(get_member_events::v3::Response::new(chunk))
+}
+
+/// `POST /_matrix/client/v3/knock/{roomIdOrAlias}`
+async fn knock_room(
+    state: web::Data<AppState>,
+    req: Ruma<ruma::api::client::knock::knock_room::v3::Request>,
+) -> Result<ruma::api::client::knock::knock_room::v3::Response> {
+    let user = req.sender()?.user_id.clone();
+    let room_id = resolve(&state, req.body.room_id_or_alias.clone())?;
+    let room_id =
+        crate::rooms::membership::knock(&state, &room_id, &user, req.body.reason.as_deref())
+            .await?;
+    Ok(ruma::api::client::knock::knock_room::v3::Response::new(
+        room_id,
+    ))
 }

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::rooms::create::{CreateRoom, Preset, create_room as create};
 
 pub fn routes(routes: &mut Routes<'_>) {
-    routes.ruma(create_room);
+    routes.ruma(create_room).ruma(upgrade_room);
 }
 
 /// `POST /_matrix/client/v3/createRoom`
@@ -103,4 +103,25 @@ async fn create_room(
     let room_id = create(&state, &sender, request).await?;
     tracing::info!(%room_id, %sender, "room created");
     Ok(create_room::v3::Response::new(room_id))
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/upgrade`
+async fn upgrade_room(
+    state: web::Data<AppState>,
+    req: Ruma<ruma::api::client::room::upgrade_room::v3::Request>,
+) -> Result<ruma::api::client::room::upgrade_room::v3::Response> {
+    let sender = req.sender()?.user_id.clone();
+    let body = req.body;
+    let new_room = crate::rooms::upgrade::upgrade(
+        &state,
+        &body.room_id,
+        &sender,
+        body.new_version,
+        body.additional_creators,
+    )
+    .await?;
+    tracing::info!(old = %body.room_id, new = %new_room, "room upgraded");
+    Ok(ruma::api::client::room::upgrade_room::v3::Response::new(
+        new_room,
+    ))
 }

@@ -1,0 +1,171 @@
+//! Knocking, restricted joins and room upgrades.
+
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn knocking_and_letting_in() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let room = alice
+        .create_room(json!({"room_version": "10", "initial_state": [{"type": "m.room.join_rules", "content": {"join_rule": "knock"}}]}))
+        .await;
+    assert_error(&bob.join(&room).await, 403, "M_FORBIDDEN");
+    let since = bob.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = bob
+        .client
+        .post(
+            &format!("/_matrix/client/v3/knock/{}", enc(&room)),
+            json!({"reason": "let me in"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["room_id"], room);
+    let synced = bob.sync(Some(&since), 0).await;
+    let knock_state = &synced["rooms"]["knock"][&room]["knock_state"]["events"];
+    assert!(
+        types(knock_state).contains(&"m.room.join_rules".to_owned()),
+        "{synced}"
+    );
+
+    let member = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+        enc(&room),
+        enc(&bob.user_id)
+    );
+    assert_eq!(alice.client.get(&member).await.1["membership"], "knock");
+    alice
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/invite", enc(&room)),
+            json!({"user_id": bob.user_id}),
+        )
+        .await;
+    assert_eq!(bob.join(&room).await.0, 200);
+
+    // Rooms that do not allow knocking refuse it.
+    let closed = alice.create_room(json!({})).await;
+    assert_error(
+        &bob.client
+            .post(
+                &format!("/_matrix/client/v3/knock/{}", enc(&closed)),
+                json!({}),
+            )
+            .await,
+        403,
+        "M_FORBIDDEN",
+    );
+}
+
+#[tokio::test]
+async fn restricted_rooms_admit_members_of_allowed_rooms() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let carol = server.client().register("carol", "pw-carol-1").await;
+    let space = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&space).await;
+    let restricted = alice
+        .create_room(json!({"room_version": "10", "initial_state": [{"type": "m.room.join_rules", "content": {
+            "join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": space}]}}]}))
+        .await;
+    let (status, body) = bob.join(&restricted).await;
+    assert_eq!(status, 200, "{body}");
+    let member = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+        enc(&restricted),
+        enc(&bob.user_id)
+    );
+    assert_eq!(
+        alice.client.get(&member).await.1["join_authorised_via_users_server"],
+        alice.user_id
+    );
+    assert_error(&carol.join(&restricted).await, 403, "M_FORBIDDEN");
+}
+
+#[tokio::test]
+async fn upgrading_a_room_moves_everything_over() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let old = alice
+        .create_room(json!({"room_version": "10", "preset": "public_chat", "name": "Old name", "topic": "Old topic", "room_alias_name": "up"}))
+        .await;
+    bob.join(&old).await;
+    let upgrade = format!("/_matrix/client/v3/rooms/{}/upgrade", enc(&old));
+    assert_error(
+        &bob.client
+            .post(&upgrade, json!({"new_version": "12"}))
+            .await,
+        403,
+        "M_FORBIDDEN",
+    );
+    assert_error(
+        &alice
+            .client
+            .post(&upgrade, json!({"new_version": "99"}))
+            .await,
+        400,
+        "M_UNSUPPORTED_ROOM_VERSION",
+    );
+    let (status, body) = alice
+        .client
+        .post(&upgrade, json!({"new_version": "12"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let new = body["replacement_room"].as_str().unwrap().to_owned();
+
+    let state =
+        |room: &str, kind: &str| format!("/_matrix/client/v3/rooms/{}/state/{kind}/", enc(room));
+    assert_eq!(
+        alice.client.get(&state(&old, "m.room.tombstone")).await.1["replacement_room"],
+        new
+    );
+    let (_, create) = alice.client.get(&state(&new, "m.room.create")).await;
+    assert_eq!(create["predecessor"]["room_id"], old);
+    assert_eq!(create["room_version"], "12");
+    assert_eq!(
+        alice.client.get(&state(&new, "m.room.name")).await.1["name"],
+        "Old name"
+    );
+    assert_eq!(
+        alice.client.get(&state(&new, "m.room.join_rules")).await.1["join_rule"],
+        "public"
+    );
+    assert_eq!(
+        server
+            .client()
+            .get("/_matrix/client/v3/directory/room/%23up%3Alocalhost")
+            .await
+            .1["room_id"],
+        new
+    );
+    assert_eq!(
+        alice
+            .client
+            .get(&state(&new, "m.room.canonical_alias"))
+            .await
+            .1["alias"],
+        "#up:localhost"
+    );
+
+    // The old room is closed to ordinary members; the new one takes them in.
+    let send = format!(
+        "/_matrix/client/v3/rooms/{}/send/m.room.message/late",
+        enc(&old)
+    );
+    assert_error(
+        &bob.client
+            .put(&send, json!({"msgtype": "m.text", "body": "hi"}))
+            .await,
+        403,
+        "M_FORBIDDEN",
+    );
+    assert_eq!(bob.join(&new).await.0, 200);
+    bob.send_text(&new, "moved in").await;
+}
