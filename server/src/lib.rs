@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod policy;
+pub mod push;
 pub mod rooms;
 pub mod sync;
 

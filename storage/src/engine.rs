@@ -38,7 +38,24 @@ pub struct EngineOptions {
 impl Engine {
     /// Opens (or creates) the database in `path`. Fails with [`StorageError::Locked`]
     /// when another process holds it open.
+    ///
+    /// A database closed a moment ago (a restart in the same process) may still be held by
+    /// the engine's background threads for a few milliseconds, so a held lock is retried
+    /// briefly before it counts as another process's.
     pub fn open(path: &Path, options: &EngineOptions) -> Result<Self, StorageError> {
+        let mut attempts = 0;
+        loop {
+            match Self::open_once(path, options) {
+                Err(StorageError::Locked(_)) if attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, options: &EngineOptions) -> Result<Self, StorageError> {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(options.cache_bytes)

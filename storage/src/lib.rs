@@ -10,6 +10,7 @@ pub mod codec;
 pub mod devices;
 mod engine;
 pub mod filters;
+pub mod notifications;
 pub mod receipts;
 pub mod registration_tokens;
 pub mod reports;
@@ -62,6 +63,7 @@ pub struct Storage {
     pub filters: filters::Filters,
     pub receipts: receipts::Receipts,
     pub reports: reports::Reports,
+    pub notifications: notifications::Notifications,
 }
 
 impl Storage {
@@ -81,6 +83,7 @@ impl Storage {
             filters: filters::Filters::open(&engine)?,
             receipts: receipts::Receipts::open(&engine)?,
             reports: reports::Reports::open(&engine)?,
+            notifications: notifications::Notifications::open(&engine)?,
             engine,
         };
         storage.migrate()?;

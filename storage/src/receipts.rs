@@ -55,6 +55,25 @@ impl Receipts {
         Ok(())
     }
 
+    /// A user's latest receipt of one type and thread in a room.
+    pub fn latest(
+        &self,
+        room_id: &str,
+        receipt_type: &str,
+        thread: Option<&str>,
+        user_id: &str,
+    ) -> Result<Option<Receipt>> {
+        let latest_key = key((room_id, receipt_type, thread.unwrap_or(""), user_id));
+        let Some(pos) = self.latest.get(&latest_key)? else {
+            return Ok(None);
+        };
+        let pos = KeyReader::new(&pos).u64().map_err(corrupt)?;
+        self.by_pos
+            .get(&key((room_id, pos)))?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
     /// Every latest receipt of the room set at or after `since`.
     pub fn since(&self, room_id: &str, since: u64) -> Result<Vec<Receipt>> {
         let start = key((room_id, since));

@@ -188,6 +188,10 @@ pub(crate) async fn commit(
             woken.push(user);
         }
     }
+    if let Err(e) = crate::push::evaluate::on_event(state, room, pdu, count).await {
+        // The event is stored; a failed notification must not fail the send.
+        tracing::warn!(error = %e, event_id = %pdu.event_id, "push evaluation failed");
+    }
     state
         .notifier
         .notify(woken.iter().map(String::as_str), count);

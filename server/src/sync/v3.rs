@@ -230,12 +230,22 @@ fn joined_room(
 
     let timeline = visible_events(state, room, user_id, &events)?;
     let summary = summary(state, room, user_id)?;
+    let unread = match ruma::UserId::parse(user_id) {
+        Ok(user) => {
+            let upto = crate::api::client::push::read_upto(state, &user, room.room_id.as_str())?;
+            state
+                .storage
+                .notifications
+                .unread(user_id, room.room_id.as_str(), upto)?
+        }
+        Err(_) => (0, 0),
+    };
     Ok(Some(json!({
         "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
         "state": { "events": state_events.iter().map(|p| p.to_client_event(false)).collect::<Vec<_>>() },
         "ephemeral": { "events": ephemeral },
         "account_data": { "events": account_data },
-        "unread_notifications": { "notification_count": 0, "highlight_count": 0 },
+        "unread_notifications": { "notification_count": unread.0, "highlight_count": unread.1 },
         "summary": summary,
     })))
 }

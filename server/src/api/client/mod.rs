@@ -13,6 +13,7 @@ pub mod message;
 pub mod presence;
 pub mod profile;
 pub mod public_rooms;
+pub mod push;
 pub mod receipt;
 pub mod register;
 pub mod relations;
@@ -41,6 +42,7 @@ pub fn register(routes: &mut Routes<'_>) {
     context::routes(routes);
     public_rooms::routes(routes);
     users::routes(routes);
+    push::routes(routes);
     membership::routes(routes);
     state::routes(routes);
     message::routes(routes);

@@ -1,0 +1,141 @@
+//! Running each local member's push rules over a new event (ruma evaluates the rules),
+//! storing the resulting notifications and handing them to the user's pushers.
+
+use std::collections::BTreeMap;
+
+use citadel_federation::pdu::Pdu;
+use citadel_storage::notifications::Notification;
+use citadel_storage::now_ms;
+use ruma::power_levels::NotificationPowerLevels;
+use ruma::push::{PushConditionPowerLevelsCtx, PushConditionRoomCtx};
+use ruma::room_version_rules::RoomPowerLevelsRules;
+use ruma::serde::Raw;
+use ruma::{Int, OwnedUserId, UInt};
+use serde_json::Value;
+
+use crate::api::error::{Error, Result};
+use crate::app::AppState;
+use crate::rooms::RoomCtx;
+use crate::rooms::state::{content_str, current, event_in};
+
+/// Evaluates the event for every joined local member but its sender.
+pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -> Result<()> {
+    let members = state
+        .storage
+        .rooms
+        .membership
+        .members(room.room_id.as_str())?;
+    let joined: Vec<&String> = members
+        .iter()
+        .filter(|(_, r)| r.membership == "join")
+        .map(|(u, _)| u)
+        .collect();
+    let suffix = format!(":{}", state.server_name());
+    let local: Vec<&String> = joined
+        .iter()
+        .copied()
+        .filter(|u| u.ends_with(&suffix) && *u != pdu.sender.as_str())
+        .collect();
+    if local.is_empty() {
+        return Ok(());
+    }
+    let (_, map) = current(state, room)?;
+    let power = power_levels_ctx(state, room, &map)?;
+    let event_json = pdu.to_client_event(true);
+    let raw: Raw<ruma::events::AnySyncTimelineEvent> = Raw::from_json(
+        serde_json::value::RawValue::from_string(event_json.to_string())
+            .map_err(Error::internal)?,
+    );
+    let member_count = UInt::new(joined.len() as u64).unwrap_or_default();
+
+    let mut batch = state.storage.batch();
+    let mut delivered = Vec::new();
+    for user in local {
+        let Ok(user_id) = OwnedUserId::try_from(user.as_str()) else {
+            continue;
+        };
+        let display_name = event_in(state, &map, "m.room.member", user)?
+            .and_then(|m| content_str(&m, "displayname"))
+            .unwrap_or_else(|| user_id.localpart().to_owned());
+        let mut ctx = PushConditionRoomCtx::new(
+            room.room_id.clone(),
+            member_count,
+            user_id.clone(),
+            display_name,
+        );
+        if let Some(power) = &power {
+            ctx = ctx.with_power_levels(power.clone());
+        }
+        let rules = crate::push::rules::load(state, &user_id)?;
+        let actions = rules.get_actions(&raw, &ctx).await;
+        if !actions.iter().any(|a| a.should_notify()) {
+            continue;
+        }
+        let notification = Notification {
+            event_id: pdu.event_id.to_string(),
+            highlight: actions.iter().any(|a| a.is_highlight()),
+            actions: serde_json::to_value(actions).map_err(Error::internal)?,
+            ts: now_ms(),
+        };
+        state.storage.notifications.add(
+            &mut batch,
+            user,
+            room.room_id.as_str(),
+            count,
+            &notification,
+        );
+        delivered.push((user.clone(), notification));
+    }
+    state.storage.commit(batch).await?;
+    for (user, notification) in delivered {
+        crate::push::gateway::deliver(state, &user, room, pdu, &notification)?;
+    }
+    Ok(())
+}
+
+/// The room's power levels as the push conditions need them.
+fn power_levels_ctx(
+    state: &AppState,
+    room: &RoomCtx,
+    map: &citadel_storage::rooms::state::StateMap,
+) -> Result<Option<PushConditionPowerLevelsCtx>> {
+    let Some(levels) = event_in(state, map, "m.room.power_levels", "")? else {
+        return Ok(None);
+    };
+    let content: Value = serde_json::from_str(levels.content.get()).unwrap_or_default();
+    let int = |v: &Value| v.as_i64().and_then(Int::new).unwrap_or_default();
+    let users: BTreeMap<OwnedUserId, Int> = content["users"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(u, l)| Some((OwnedUserId::try_from(u.as_str()).ok()?, int(l))))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut notifications = NotificationPowerLevels::new();
+    if let Some(level) = content["notifications"]["room"].as_i64().and_then(Int::new) {
+        notifications.room = level;
+    }
+    let creators: Vec<OwnedUserId> = event_in(state, map, "m.room.create", "")?
+        .map(|create| {
+            let content: Value = serde_json::from_str(create.content.get()).unwrap_or_default();
+            let mut creators = vec![create.sender.clone()];
+            creators.extend(
+                content["additional_creators"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|u| u.as_str().and_then(|u| OwnedUserId::try_from(u).ok())),
+            );
+            creators
+        })
+        .unwrap_or_default();
+    let rules = RoomPowerLevelsRules::new(&room.rules.authorization, creators);
+    let users_default = content.get("users_default").map(int).unwrap_or_default();
+    Ok(Some(PushConditionPowerLevelsCtx::new(
+        users,
+        users_default,
+        notifications,
+        rules,
+    )))
+}

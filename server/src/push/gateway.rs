@@ -1,0 +1,76 @@
+//! Delivering notifications to HTTP push gateways (push gateway API,
+//! `POST /_matrix/push/v1/notify`), in the background, never holding up the sender.
+
+use citadel_federation::pdu::Pdu;
+use citadel_storage::notifications::Notification;
+use serde_json::{Value, json};
+
+use crate::api::error::Result;
+use crate::app::AppState;
+use crate::rooms::RoomCtx;
+
+/// Sends the notification to every HTTP pusher of the user.
+pub fn deliver(
+    state: &AppState,
+    user_id: &str,
+    room: &RoomCtx,
+    pdu: &Pdu,
+    notification: &Notification,
+) -> Result<()> {
+    for (_, pusher) in state.storage.notifications.pushers(Some(user_id))? {
+        let pusher: Value = serde_json::from_str(pusher.get()).unwrap_or_default();
+        if pusher["kind"] != "http" {
+            continue;
+        }
+        let Some(url) = pusher["data"]["url"].as_str().map(str::to_owned) else {
+            continue;
+        };
+        let event_id_only = pusher["data"]["format"] == "event_id_only";
+        let mut body = json!({
+            "event_id": pdu.event_id,
+            "room_id": room.room_id,
+            "counts": { "unread": 1 },
+            "devices": [{
+                "app_id": pusher["app_id"],
+                "pushkey": pusher["pushkey"],
+                "data": pusher["data"],
+                "tweaks": tweaks(&notification.actions),
+            }],
+            "prio": if notification.highlight { "high" } else { "low" },
+        });
+        if !event_id_only {
+            body["type"] = json!(pdu.kind.to_string());
+            body["sender"] = json!(pdu.sender);
+            body["content"] = serde_json::from_str(pdu.content.get()).unwrap_or_default();
+        }
+        let notification = json!({ "notification": body });
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for attempt in 0..3u32 {
+                match client.post(&url).json(&notification).send().await {
+                    Ok(response) if response.status().is_success() => return,
+                    Ok(response) => {
+                        tracing::warn!(%url, status = %response.status(), "push gateway refused")
+                    }
+                    Err(e) => tracing::warn!(%url, error = %e, "push gateway unreachable"),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500 * 2u64.pow(attempt))).await;
+            }
+        });
+    }
+    Ok(())
+}
+
+/// The `set_tweak` actions as a tweaks object.
+fn tweaks(actions: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for action in actions.as_array().into_iter().flatten() {
+        if let Some(name) = action["set_tweak"].as_str() {
+            out.insert(
+                name.to_owned(),
+                action.get("value").cloned().unwrap_or(Value::Bool(true)),
+            );
+        }
+    }
+    Value::Object(out)
+}

@@ -1,0 +1,265 @@
+//! Push rules, notification counts, /notifications and pushers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn default_rules_and_rule_management() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let (status, all) = alice.client.get("/_matrix/client/v3/pushrules/").await;
+    assert_eq!(status, 200, "{all}");
+    let overrides: Vec<&str> = all["global"]["override"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        overrides.contains(&".m.rule.master") && overrides.contains(&".m.rule.suppress_notices"),
+        "{overrides:?}"
+    );
+    assert!(
+        all["global"]["underride"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["rule_id"] == ".m.rule.message")
+    );
+
+    let rule = "/_matrix/client/v3/pushrules/global/room/!quiet:localhost";
+    assert_error(&alice.client.get(rule).await, 404, "M_NOT_FOUND");
+    assert_eq!(alice.client.put(rule, json!({"actions": []})).await.0, 200);
+    let (_, fetched) = alice.client.get(rule).await;
+    assert_eq!(fetched["rule_id"], "!quiet:localhost");
+    assert_eq!(
+        alice
+            .client
+            .put(&format!("{rule}/enabled"), json!({"enabled": false}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        alice.client.get(&format!("{rule}/enabled")).await.1,
+        json!({"enabled": false})
+    );
+    assert_eq!(
+        alice
+            .client
+            .put(&format!("{rule}/actions"), json!({"actions": ["notify"]}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        alice.client.get(&format!("{rule}/actions")).await.1,
+        json!({"actions": ["notify"]})
+    );
+    assert_eq!(alice.client.delete(rule, json!({})).await.0, 200);
+    assert_error(&alice.client.get(rule).await, 404, "M_NOT_FOUND");
+
+    let master = "/_matrix/client/v3/pushrules/global/override/.m.rule.master";
+    assert_error(
+        &alice.client.delete(master, json!({})).await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    assert_eq!(
+        alice
+            .client
+            .put(&format!("{master}/enabled"), json!({"enabled": true}))
+            .await
+            .0,
+        200
+    );
+    assert_error(
+        &alice
+            .client
+            .put(
+                "/_matrix/client/v3/pushrules/global/content/x?before=nope",
+                json!({"actions": [], "pattern": "x"}),
+            )
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    // The rules travel to other devices as account data.
+    let sync = alice.sync(None, 0).await;
+    assert!(
+        sync["account_data"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "m.push_rules")
+    );
+}
+
+#[tokio::test]
+async fn messages_count_as_unread_until_read_and_mentions_highlight() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room).await;
+    bob.send_text(&room, "hello").await;
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/send/m.room.message/mention",
+        enc(&room)
+    );
+    let content = json!({"msgtype": "m.text", "body": "hey alice, look", "m.mentions": {"user_ids": [alice.user_id]}});
+    let (_, sent) = bob.client.put(&path, content).await;
+    let mention = sent["event_id"].as_str().unwrap().to_owned();
+
+    let body = alice.sync(None, 0).await;
+    let counts = &body["rooms"]["join"][&room]["unread_notifications"];
+    assert_eq!(counts["notification_count"], 2, "{counts}");
+    assert_eq!(counts["highlight_count"], 1);
+    // The sender's own messages do not notify the sender.
+    assert_eq!(
+        bob.sync(None, 0).await["rooms"]["join"][&room]["unread_notifications"]["notification_count"],
+        0
+    );
+
+    let (status, list) = alice.client.get("/_matrix/client/v3/notifications").await;
+    assert_eq!(status, 200, "{list}");
+    let notifications = list["notifications"].as_array().unwrap();
+    assert_eq!(notifications.len(), 2);
+    assert_eq!(notifications[0]["event"]["event_id"], mention);
+    assert_eq!(notifications[0]["read"], false);
+    let (_, highlights) = alice
+        .client
+        .get("/_matrix/client/v3/notifications?only=highlight")
+        .await;
+    assert_eq!(highlights["notifications"].as_array().unwrap().len(), 1);
+
+    let receipt = format!(
+        "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+        enc(&room),
+        enc(&mention)
+    );
+    alice.client.post(&receipt, json!({})).await;
+    let body = alice.sync(None, 0).await;
+    assert_eq!(
+        body["rooms"]["join"][&room]["unread_notifications"],
+        json!({"notification_count": 0, "highlight_count": 0})
+    );
+    let (_, list) = alice.client.get("/_matrix/client/v3/notifications").await;
+    assert_eq!(list["notifications"][0]["read"], true);
+}
+
+/// A push gateway on a loopback port that records what it receives.
+async fn gateway() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/_matrix/push/v1/notify",
+        listener.local_addr().unwrap()
+    );
+    let sink = Arc::clone(&received);
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let sink = Arc::clone(&sink);
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buffer).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            sink.lock()
+                                .unwrap()
+                                .push(serde_json::from_str(body).unwrap_or(Value::Null));
+                            let _ = socket
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                                .await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, received)
+}
+
+#[tokio::test]
+async fn pushers_receive_notifications() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let (url, received) = gateway().await;
+    let pusher = json!({
+        "kind": "http", "app_id": "org.example.app", "pushkey": "device-token",
+        "app_display_name": "Example", "device_display_name": "Phone", "lang": "en",
+        "data": {"url": url},
+    });
+    let (status, body) = alice
+        .client
+        .post("/_matrix/client/v3/pushers/set", pusher.clone())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, listed) = alice.client.get("/_matrix/client/v3/pushers").await;
+    assert_eq!(listed["pushers"][0]["pushkey"], "device-token");
+
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room).await;
+    let event = bob.send_text(&room, "ping").await;
+    for _ in 0..50 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let notification = &got[0]["notification"];
+    assert_eq!(notification["event_id"], event);
+    assert_eq!(notification["room_id"], room);
+    assert_eq!(notification["devices"][0]["pushkey"], "device-token");
+    assert_eq!(notification["content"]["body"], "ping");
+
+    let bad = json!({"kind": "http", "app_id": "a", "pushkey": "k", "app_display_name": "A", "device_display_name": "D", "lang": "en", "data": {"url": "http://example.org/wrong"}});
+    assert_error(
+        &alice
+            .client
+            .post("/_matrix/client/v3/pushers/set", bad)
+            .await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    let delete = json!({"kind": null, "app_id": "org.example.app", "pushkey": "device-token"});
+    assert_eq!(
+        alice
+            .client
+            .post("/_matrix/client/v3/pushers/set", delete)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        alice.client.get("/_matrix/client/v3/pushers").await.1,
+        json!({"pushers": []})
+    );
+}
