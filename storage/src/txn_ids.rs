@@ -1,7 +1,10 @@
 //! Client transaction IDs, so that a retried `PUT …/{txnId}` sends its event only once.
 //!
-//! Tree `useriddevicetxn_eventid`: `(user_id, device_id, txn_id)` → the event ID, or
-//! empty while the first request is still sending it.
+//! Trees:
+//! - `useriddevicetxn_eventid`: `(user_id, device_id, txn_id)` → the event ID, or empty
+//!   while the first request is still sending it.
+//! - `eventid_devicetxn`: `(event_id)` → `(device_id, txn_id)`: the sending device gets
+//!   its transaction ID back in `unsigned` to recognise its own echo.
 
 use crate::Result;
 use crate::codec::key;
@@ -21,12 +24,14 @@ pub enum TxnState {
 #[derive(Clone)]
 pub struct TxnIds {
     txns: Tree,
+    by_event: Tree,
 }
 
 impl TxnIds {
     pub(crate) fn open(engine: &Engine) -> Result<Self> {
         Ok(Self {
             txns: engine.tree("useriddevicetxn_eventid")?,
+            by_event: engine.tree("eventid_devicetxn")?,
         })
     }
 
@@ -54,6 +59,27 @@ impl TxnIds {
     ) -> Result<()> {
         self.txns
             .insert(&key((user_id, device_id, txn_id)), event_id.as_bytes())
+    }
+
+    /// Remembers which device sent an event under which client transaction ID.
+    pub fn record_origin(&self, event_id: &str, device_id: &str, txn_id: &str) -> Result<()> {
+        self.by_event
+            .insert(&key((event_id,)), &key((device_id, txn_id)))
+    }
+
+    /// The transaction ID an event was sent with, if `device_id` sent it.
+    pub fn origin_txn(&self, event_id: &str, device_id: &str) -> Result<Option<String>> {
+        let Some(bytes) = self.by_event.get(&key((event_id,)))? else {
+            return Ok(None);
+        };
+        let mut reader = crate::codec::KeyReader::new(&bytes);
+        let device = reader.str().map_err(crate::users::corrupt)?;
+        if device != device_id {
+            return Ok(None);
+        }
+        Ok(Some(
+            reader.str().map_err(crate::users::corrupt)?.to_owned(),
+        ))
     }
 
     /// Gives a claimed transaction ID back after a failure, so a retry can send.

@@ -128,3 +128,25 @@ pub fn bundle(state: &AppState, pdu: &Pdu, user_id: &str) -> Result<Map<String, 
     }
     Ok(out)
 }
+
+/// Adds `unsigned.transaction_id` when the event is shown to the device that sent it, so
+/// the client can match the echo to its local copy.
+pub fn add_transaction_id(
+    state: &AppState,
+    event: &mut Value,
+    pdu: &Pdu,
+    user_id: &str,
+    device_id: &str,
+) -> Result<()> {
+    if pdu.sender.as_str() != user_id {
+        return Ok(());
+    }
+    if let Some(txn_id) = state
+        .storage
+        .txn_ids
+        .origin_txn(pdu.event_id.as_str(), device_id)?
+    {
+        event["unsigned"]["transaction_id"] = Value::from(txn_id);
+    }
+    Ok(())
+}

@@ -41,6 +41,8 @@ struct SyncQuery {
 }
 
 struct Options {
+    /// The requesting device, which gets its own events' transaction IDs.
+    device_id: String,
     since: Option<u64>,
     full_state: bool,
     timeline_limit: usize,
@@ -55,6 +57,7 @@ async fn sync(
     let query: SyncQuery = serde_html_form_query(&req)?;
     let since = query.since.as_deref().map(parse_token).transpose()?;
     let options = Options {
+        device_id: sender.device_id.to_string(),
         since,
         full_state: query.full_state,
         timeline_limit: timeline_limit(&state, sender.user_id.as_str(), query.filter.as_deref())?,
@@ -228,7 +231,7 @@ fn joined_room(
         Vec::new()
     };
 
-    let timeline = visible_events(state, room, user_id, &events)?;
+    let timeline = visible_events(state, room, user_id, &options.device_id, &events)?;
     let summary = summary(state, room, user_id)?;
     let unread = match ruma::UserId::parse(user_id) {
         Ok(user) => {
@@ -328,7 +331,7 @@ fn left_room(
     events.truncate(limit);
     events.reverse();
     let timeline_start = events.first().map_or(left_at, |(count, _)| *count);
-    let timeline = visible_events(state, room, user_id, &events)?;
+    let timeline = visible_events(state, room, user_id, &options.device_id, &events)?;
     Ok(json!({
         "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
         "state": { "events": [] },
@@ -421,6 +424,7 @@ fn visible_events(
     state: &AppState,
     room: &RoomCtx,
     user_id: &str,
+    device_id: &str,
     events: &[(u64, citadel_storage::rooms::timeline::StoredPdu)],
 ) -> Result<Vec<Value>> {
     let mut visibility = Visibility::new(state, room, user_id)?;
@@ -428,9 +432,11 @@ fn visible_events(
     for (_, stored) in events {
         let pdu = parse_stored(stored)?;
         if visibility.can_see(&pdu)? {
-            out.push(crate::rooms::relations::client_event(
-                state, &pdu, user_id, false,
-            )?);
+            let mut event = crate::rooms::relations::client_event(state, &pdu, user_id, false)?;
+            crate::rooms::relations::add_transaction_id(
+                state, &mut event, &pdu, user_id, device_id,
+            )?;
+            out.push(event);
         }
     }
     Ok(out)

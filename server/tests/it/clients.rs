@@ -92,6 +92,12 @@ fn real_client_libraries_manage_accounts_and_chat() {
         Command::new("node")
             .arg(scripts.join("js_sdk_accounts.mjs"))
             .arg(&server.base),
-        "matrix-js-sdk scenario",
+        "matrix-js-sdk accounts scenario",
+    );
+    run(
+        Command::new("node")
+            .arg(scripts.join("js_sdk_rooms.mjs"))
+            .arg(&server.base),
+        "matrix-js-sdk rooms scenario",
     );
 }

@@ -294,3 +294,50 @@ async fn redaction_strips_content_in_storage_and_needs_power_for_others() {
     assert_eq!(stored["content"], json!({}));
     assert!(!page.to_string().contains("launch code"));
 }
+
+#[tokio::test]
+async fn the_sending_device_gets_its_transaction_id_back() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let room = alice.create_room(json!({})).await;
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/send/m.room.message/my-txn-7",
+        enc(&room)
+    );
+    let (_, sent) = alice
+        .client
+        .put(&path, json!({"msgtype": "m.text", "body": "echo"}))
+        .await;
+    let event_id = sent["event_id"].as_str().unwrap();
+    let find = |body: &Value| {
+        body["rooms"]["join"][&room]["timeline"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event_id"] == event_id)
+            .cloned()
+            .unwrap()
+    };
+    let own = find(&alice.sync(None, 0).await);
+    assert_eq!(own["unsigned"]["transaction_id"], "my-txn-7");
+    let (_, login) = server.client().login("alice", "pw-alice-1").await;
+    let other = User {
+        client: server
+            .client()
+            .with_token(login["access_token"].as_str().unwrap()),
+        ..alice.clone()
+    };
+    let seen_elsewhere = find(&other.sync(None, 0).await);
+    assert!(
+        seen_elsewhere["unsigned"].get("transaction_id").is_none(),
+        "{seen_elsewhere}"
+    );
+    let (_, page) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=1",
+            enc(&room)
+        ))
+        .await;
+    assert_eq!(page["chunk"][0]["unsigned"]["transaction_id"], "my-txn-7");
+}

@@ -58,6 +58,11 @@ async fn send_once(
                             &txn_key,
                             pdu.event_id.as_str(),
                         )?;
+                        state.storage.txn_ids.record_origin(
+                            pdu.event_id.as_str(),
+                            device,
+                            txn_id,
+                        )?;
                         Ok(pdu.event_id)
                     }
                     Err(e) => {
@@ -201,6 +206,7 @@ async fn get_message_events(
     req: Ruma<get_message_events::v3::Request>,
 ) -> Result<get_message_events::v3::Response> {
     let user = req.sender()?.user_id.as_str();
+    let device = req.sender()?.device_id.as_str();
     let body = &req.body;
     let room = RoomCtx::require(&state.storage, &body.room_id)?;
     let until = readable_until(&state, &room, user)?;
@@ -271,9 +277,9 @@ async fn get_message_events(
         {
             continue;
         }
-        chunk.push(to_raw(&crate::rooms::relations::client_event(
-            &state, &pdu, user, true,
-        )?)?);
+        let mut event = crate::rooms::relations::client_event(&state, &pdu, user, true)?;
+        crate::rooms::relations::add_transaction_id(&state, &mut event, &pdu, user, device)?;
+        chunk.push(to_raw(&event)?);
     }
     let mut response = get_message_events::v3::Response::new();
     response.start = format!("t{start}");
