@@ -46,6 +46,8 @@ struct Options {
     since: Option<u64>,
     full_state: bool,
     timeline_limit: usize,
+    /// Send only the member events of the timeline's senders (and the user's own).
+    lazy_load_members: bool,
 }
 
 /// `GET /_matrix/client/v3/sync`
@@ -56,11 +58,15 @@ async fn sync(
 ) -> Result<HttpResponse> {
     let query: SyncQuery = serde_html_form_query(&req)?;
     let since = query.since.as_deref().map(parse_token).transpose()?;
+    let filter = load_filter(&state, sender.user_id.as_str(), query.filter.as_deref())?;
     let options = Options {
         device_id: sender.device_id.to_string(),
         since,
         full_state: query.full_state,
-        timeline_limit: timeline_limit(&state, sender.user_id.as_str(), query.filter.as_deref())?,
+        timeline_limit: filter["room"]["timeline"]["limit"]
+            .as_u64()
+            .map_or(DEFAULT_TIMELINE_LIMIT, |n| n.clamp(1, 500) as usize),
+        lazy_load_members: filter["room"]["state"]["lazy_load_members"] == true,
     };
     let timeout = Duration::from_millis(query.timeout.unwrap_or(0).min(MAX_TIMEOUT_MS));
     let deadline = Instant::now() + timeout;
@@ -91,22 +97,19 @@ fn serde_html_form_query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> R
         .map_err(|e| Error::invalid_param(format!("Invalid query parameters: {e}")))
 }
 
-/// The timeline limit of an inline JSON filter or a stored filter ID.
-fn timeline_limit(state: &AppState, user_id: &str, filter: Option<&str>) -> Result<usize> {
+/// The filter of a request: inline JSON or the ID of a stored filter.
+fn load_filter(state: &AppState, user_id: &str, filter: Option<&str>) -> Result<Value> {
     let Some(filter) = filter else {
-        return Ok(DEFAULT_TIMELINE_LIMIT);
+        return Ok(Value::Null);
     };
-    let value: Value = if filter.trim_start().starts_with('{') {
-        serde_json::from_str(filter).map_err(|e| Error::bad_json(format!("Invalid filter: {e}")))?
-    } else {
-        match state.storage.filters.get(user_id, filter)? {
-            Some(raw) => serde_json::from_str(raw.get()).unwrap_or_default(),
-            None => return Ok(DEFAULT_TIMELINE_LIMIT),
-        }
-    };
-    Ok(value["room"]["timeline"]["limit"]
-        .as_u64()
-        .map_or(DEFAULT_TIMELINE_LIMIT, |n| n.clamp(1, 500) as usize))
+    if filter.trim_start().starts_with('{') {
+        return serde_json::from_str(filter)
+            .map_err(|e| Error::bad_json(format!("Invalid filter: {e}")));
+    }
+    Ok(match state.storage.filters.get(user_id, filter)? {
+        Some(raw) => serde_json::from_str(raw.get()).unwrap_or_default(),
+        None => Value::Null,
+    })
 }
 
 /// Builds the response for events below the boundary `next`; says whether it carries
@@ -217,7 +220,7 @@ fn joined_room(
 
     // State up to the start of the timeline: all of it for an initial sync, what changed
     // since `since` for a gappy incremental one, nothing otherwise.
-    let state_events = if initial {
+    let mut state_events = if initial {
         events_of(state, &before_count(state, room, timeline_start)?)?
     } else if limited {
         let at_start = before_count(state, room, timeline_start)?;
@@ -232,6 +235,35 @@ fn joined_room(
     };
 
     let timeline = visible_events(state, room, user_id, &options.device_id, &events)?;
+    if options.lazy_load_members {
+        // Members only for who speaks in this timeline (and the user), current as of its
+        // start; everything else about the room as usual.
+        let mut senders: std::collections::BTreeSet<&str> = timeline
+            .iter()
+            .filter_map(|e| e["sender"].as_str())
+            .collect();
+        senders.insert(user_id);
+        state_events.retain(|pdu| {
+            pdu.kind != ruma::events::TimelineEventType::RoomMember
+                || pdu
+                    .state_key
+                    .as_deref()
+                    .is_some_and(|k| senders.contains(k))
+        });
+        let at_start = before_count(state, room, timeline_start)?;
+        for sender in senders {
+            let already = state_events.iter().any(|p| {
+                p.kind == ruma::events::TimelineEventType::RoomMember
+                    && p.state_key.as_deref() == Some(sender)
+            });
+            if !already
+                && let Some(member) =
+                    crate::rooms::state::event_in(state, &at_start, "m.room.member", sender)?
+            {
+                state_events.push(member);
+            }
+        }
+    }
     let summary = summary(state, room, user_id)?;
     let unread = match ruma::UserId::parse(user_id) {
         Ok(user) => {

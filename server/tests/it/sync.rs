@@ -316,3 +316,58 @@ async fn filters_can_be_stored_and_used_by_id() {
         "M_INVALID_PARAM",
     );
 }
+
+#[tokio::test]
+async fn lazy_loading_sends_only_the_members_that_speak() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    let mut others = Vec::new();
+    for i in 0..4 {
+        let user = server
+            .client()
+            .register(&format!("member{i}"), "pw-member-1")
+            .await;
+        user.join(&room).await;
+        others.push(user);
+    }
+    for i in 0..12 {
+        alice.send_text(&room, &format!("filler {i}")).await;
+    }
+    others[0].send_text(&room, "I speak").await;
+    let filter = enc(r#"{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":3}}}"#);
+    let (_, body) = alice
+        .client
+        .get(&format!("/_matrix/client/v3/sync?filter={filter}"))
+        .await;
+    let joined = &body["rooms"]["join"][&room];
+    let members: Vec<&str> = joined["state"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "m.room.member")
+        .map(|e| e["state_key"].as_str().unwrap())
+        .collect();
+    let mut members = members;
+    members.sort();
+    let mut expected = vec![alice.user_id.as_str(), others[0].user_id.as_str()];
+    expected.sort();
+    assert_eq!(members, expected);
+    assert_eq!(joined["summary"]["m.joined_member_count"], 5);
+
+    let filter = enc(r#"{"lazy_load_members":true}"#);
+    let (_, page) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=1&filter={filter}",
+            enc(&room)
+        ))
+        .await;
+    let state: Vec<&str> = page["state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(state, [others[0].user_id.as_str()]);
+}

@@ -281,7 +281,28 @@ async fn get_message_events(
         crate::rooms::relations::add_transaction_id(&state, &mut event, &pdu, user, device)?;
         chunk.push(to_raw(&event)?);
     }
+    // With lazy-loaded members, the member events of the senders on this page.
+    let mut member_state = Vec::new();
+    if !filter.lazy_load_options.is_disabled() {
+        let senders: std::collections::BTreeSet<String> = chunk
+            .iter()
+            .filter_map(|e| {
+                serde_json::from_str::<Value>(e.json().get()).ok()?["sender"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        let (_, map) = crate::rooms::state::current(&state, &room)?;
+        for sender in senders {
+            if let Some(member) =
+                crate::rooms::state::event_in(&state, &map, "m.room.member", &sender)?
+            {
+                member_state.push(to_raw(&member.to_client_event(true))?);
+            }
+        }
+    }
     let mut response = get_message_events::v3::Response::new();
+    response.state = member_state;
     response.start = format!("t{start}");
     response.end = end;
     response.chunk = chunk;
