@@ -48,6 +48,7 @@ struct Options {
     timeline_limit: usize,
     /// Send only the member events of the timeline's senders (and the user's own).
     lazy_load_members: bool,
+    filter: crate::sync::filter::SyncFilter,
 }
 
 /// `GET /_matrix/client/v3/sync`
@@ -67,6 +68,7 @@ async fn sync(
             .as_u64()
             .map_or(DEFAULT_TIMELINE_LIMIT, |n| n.clamp(1, 500) as usize),
         lazy_load_members: filter["room"]["state"]["lazy_load_members"] == true,
+        filter: crate::sync::filter::SyncFilter::from_value(&filter),
     };
     let timeout = Duration::from_millis(query.timeout.unwrap_or(0).min(MAX_TIMEOUT_MS));
     let deadline = Instant::now() + timeout;
@@ -120,6 +122,9 @@ fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Resul
     let mut leave = Map::new();
     let mut knock = Map::new();
     for (room_id, record) in state.storage.rooms.membership.rooms(user_id)? {
+        if !options.filter.rooms.allows_room(&room_id) {
+            continue;
+        }
         let Ok(room_id) = ruma::OwnedRoomId::try_from(room_id) else {
             continue;
         };
@@ -153,7 +158,9 @@ fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Resul
                     json!({ "knock_state": { "events": events } }),
                 );
             }
-            "leave" | "ban" if changed_since && options.since.is_some() => {
+            "leave" | "ban"
+                if changed_since && (options.since.is_some() || options.filter.include_leave) =>
+            {
                 leave.insert(
                     room_id.to_string(),
                     left_room(state, &room, user_id, options, record.count)?,
@@ -163,7 +170,8 @@ fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Resul
         }
     }
 
-    let account_data = global_account_data(state, user_id, options.since)?;
+    let mut account_data = global_account_data(state, user_id, options.since)?;
+    options.filter.account_data.retain(&mut account_data);
     let has_news = !join.is_empty()
         || !invite.is_empty()
         || !leave.is_empty()
@@ -206,13 +214,15 @@ fn joined_room(
     let limited = events.len() > limit;
     events.truncate(limit);
     events.reverse();
-    let account_data = room_account_data(state, user_id, room, options.since)?;
-    let ephemeral = ephemeral(
+    let mut account_data = room_account_data(state, user_id, room, options.since)?;
+    options.filter.room_account_data.retain(&mut account_data);
+    let mut ephemeral = ephemeral(
         state,
         room,
         user_id,
         if initial { None } else { options.since },
     )?;
+    options.filter.ephemeral.retain(&mut ephemeral);
     if !initial && events.is_empty() && account_data.is_empty() && ephemeral.is_empty() {
         return Ok(None);
     }
@@ -234,7 +244,8 @@ fn joined_room(
         Vec::new()
     };
 
-    let timeline = visible_events(state, room, user_id, &options.device_id, &events)?;
+    let mut timeline = visible_events(state, room, user_id, &options.device_id, &events)?;
+    options.filter.timeline.retain(&mut timeline);
     if options.lazy_load_members {
         // Members only for who speaks in this timeline (and the user), current as of its
         // start; everything else about the room as usual.
@@ -277,7 +288,11 @@ fn joined_room(
     };
     Ok(Some(json!({
         "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
-        "state": { "events": state_events.iter().map(|p| p.to_client_event(false)).collect::<Vec<_>>() },
+        "state": { "events": state_events
+            .iter()
+            .filter(|p| options.filter.state.allows(&p.kind.to_string(), Some(p.sender.as_str())))
+            .map(|p| p.to_client_event(false))
+            .collect::<Vec<_>>() },
         "ephemeral": { "events": ephemeral },
         "account_data": { "events": account_data },
         "unread_notifications": { "notification_count": unread.0, "highlight_count": unread.1 },

@@ -371,3 +371,53 @@ async fn lazy_loading_sends_only_the_members_that_speak() {
         .collect();
     assert_eq!(state, [others[0].user_id.as_str()]);
 }
+
+#[tokio::test]
+async fn sync_filters_select_rooms_and_event_types() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let keep = alice.create_room(json!({"name": "keep"})).await;
+    let drop = alice.create_room(json!({"name": "drop"})).await;
+    alice.send_text(&keep, "text").await;
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/send/org.example.custom/c1",
+        enc(&keep)
+    );
+    alice.client.put(&path, json!({"x": 1})).await;
+    let left = alice.create_room(json!({})).await;
+    alice
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/leave", enc(&left)),
+            json!({}),
+        )
+        .await;
+
+    let filter = json!({"room": {
+        "not_rooms": [drop],
+        "timeline": {"types": ["m.room.message", "org.example.*"], "limit": 10},
+        "state": {"types": ["m.room.name"]},
+        "include_leave": true,
+    }});
+    let (_, body) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/sync?filter={}",
+            enc(&filter.to_string())
+        ))
+        .await;
+    let rooms = body["rooms"]["join"].as_object().unwrap();
+    assert!(
+        rooms.contains_key(&keep) && !rooms.contains_key(&drop),
+        "{body}"
+    );
+    let kinds = types(&body["rooms"]["join"][&keep]["timeline"]["events"]);
+    assert_eq!(kinds, ["m.room.message", "org.example.custom"]);
+    for kind in types(&body["rooms"]["join"][&keep]["state"]["events"]) {
+        assert_eq!(kind, "m.room.name");
+    }
+    assert!(
+        body["rooms"]["leave"].get(&left).is_some(),
+        "include_leave shows rooms left before"
+    );
+}
