@@ -38,6 +38,7 @@ struct SyncQuery {
     #[serde(default)]
     full_state: bool,
     filter: Option<String>,
+    set_presence: Option<String>,
 }
 
 struct Options {
@@ -72,6 +73,20 @@ async fn sync(
     };
     let timeout = Duration::from_millis(query.timeout.unwrap_or(0).min(MAX_TIMEOUT_MS));
     let deadline = Instant::now() + timeout;
+    // Syncing marks the user online unless the client says otherwise.
+    let presence = match query.set_presence.as_deref() {
+        None | Some("online") => Some(ruma::presence::PresenceState::Online),
+        Some("unavailable") => Some(ruma::presence::PresenceState::Unavailable),
+        Some("offline") => None,
+        Some(_) => {
+            return Err(Error::invalid_param(
+                "set_presence must be online, offline or unavailable",
+            ));
+        }
+    };
+    if let Some(presence) = presence {
+        crate::api::client::presence::update(&state, sender.user_id.as_str(), presence, None)?;
+    }
     let mut wake = state.notifier.subscribe(sender.user_id.as_str());
     loop {
         let next = state.stream.safe_upto(&state.storage)? + 1;
@@ -170,18 +185,20 @@ fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Resul
         }
     }
 
+    let presence = presence_events(state, user_id, options.since)?;
     let mut account_data = global_account_data(state, user_id, options.since)?;
     options.filter.account_data.retain(&mut account_data);
     let has_news = !join.is_empty()
         || !invite.is_empty()
         || !leave.is_empty()
         || !knock.is_empty()
-        || !account_data.is_empty();
+        || !account_data.is_empty()
+        || !presence.is_empty();
     let body = json!({
         "next_batch": format!("s{next}"),
         "rooms": { "join": join, "invite": invite, "leave": leave, "knock": knock },
         "account_data": { "events": account_data },
-        "presence": { "events": [] },
+        "presence": { "events": presence },
         "to_device": { "events": [] },
         "device_lists": { "changed": [], "left": [] },
         "device_one_time_keys_count": {},
@@ -485,6 +502,45 @@ fn visible_events(
             )?;
             out.push(event);
         }
+    }
+    Ok(out)
+}
+
+/// Presence of the user and of everyone sharing a room with them, changed since `since`.
+fn presence_events(state: &AppState, user_id: &str, since: Option<u64>) -> Result<Vec<Value>> {
+    let mut people = std::collections::BTreeSet::new();
+    people.insert(user_id.to_owned());
+    for (room, record) in state.storage.rooms.membership.rooms(user_id)? {
+        if record.membership == "join" {
+            for (member, m) in state.storage.rooms.membership.members(&room)? {
+                if m.membership == "join" {
+                    people.insert(member);
+                }
+            }
+        }
+    }
+    let all = state
+        .presence
+        .lock()
+        .map_err(|_| Error::internal("presence lock poisoned"))?;
+    let now = citadel_storage::now_ms();
+    let mut out = Vec::new();
+    for person in people {
+        let Some(record) = all.get(&person) else {
+            continue;
+        };
+        if since.is_some_and(|since| record.changed < since) {
+            continue;
+        }
+        let mut content = json!({
+            "presence": record.presence.as_str(),
+            "last_active_ago": now.saturating_sub(record.last_active_ms),
+            "currently_active": record.presence == ruma::presence::PresenceState::Online,
+        });
+        if let Some(message) = &record.status_msg {
+            content["status_msg"] = json!(message);
+        }
+        out.push(json!({ "type": "m.presence", "sender": person, "content": content }));
     }
     Ok(out)
 }

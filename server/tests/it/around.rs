@@ -332,3 +332,42 @@ async fn presence_can_be_set_and_read() {
         "M_NOT_FOUND",
     );
 }
+
+#[tokio::test]
+async fn presence_reaches_room_mates_through_sync() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room).await;
+    let since = bob.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/_matrix/client/v3/presence/{}/status", enc(&alice.user_id));
+    alice
+        .client
+        .put(
+            &path,
+            json!({"presence": "unavailable", "status_msg": "lunch"}),
+        )
+        .await;
+    let body = bob.sync(Some(&since), 2000).await;
+    let event = body["presence"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["sender"] == alice.user_id.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("no presence for alice in {body}"));
+    assert_eq!(event["type"], "m.presence");
+    assert_eq!(event["content"]["presence"], "unavailable");
+    assert_eq!(event["content"]["status_msg"], "lunch");
+    assert_error(
+        &bob.client
+            .get("/_matrix/client/v3/sync?set_presence=bogus")
+            .await,
+        400,
+        "M_INVALID_PARAM",
+    );
+}

@@ -22,6 +22,62 @@ pub struct PresenceRecord {
     pub presence: PresenceState,
     pub status_msg: Option<String>,
     pub last_active_ms: u64,
+    /// Stream position of the last change, for incremental `/sync`.
+    pub changed: u64,
+}
+
+/// Records a user's presence and wakes everyone who shares a room with them. Returns
+/// whether anything changed.
+pub fn update(
+    state: &AppState,
+    user_id: &str,
+    presence: PresenceState,
+    status_msg: Option<Option<String>>,
+) -> Result<bool> {
+    let position = state.stream.reserve(&state.storage)?.position;
+    {
+        let mut all = state
+            .presence
+            .lock()
+            .map_err(|_| Error::internal("presence lock poisoned"))?;
+        let old = all.get(user_id).cloned();
+        let status_msg = match status_msg {
+            Some(new) => new,
+            None => old.as_ref().and_then(|o| o.status_msg.clone()),
+        };
+        if old
+            .as_ref()
+            .is_some_and(|o| o.presence == presence && o.status_msg == status_msg)
+        {
+            if let Some(record) = all.get_mut(user_id) {
+                record.last_active_ms = now_ms();
+            }
+            return Ok(false);
+        }
+        all.insert(
+            user_id.to_owned(),
+            PresenceRecord {
+                presence,
+                status_msg,
+                last_active_ms: now_ms(),
+                changed: position,
+            },
+        );
+    }
+    let mut audience = vec![user_id.to_owned()];
+    for (room, record) in state.storage.rooms.membership.rooms(user_id)? {
+        if record.membership == "join" {
+            for (member, m) in state.storage.rooms.membership.members(&room)? {
+                if m.membership == "join" {
+                    audience.push(member);
+                }
+            }
+        }
+    }
+    state
+        .notifier
+        .notify(audience.iter().map(String::as_str), position);
+    Ok(true)
 }
 
 /// `PUT /_matrix/client/v3/presence/{userId}/status`
@@ -32,16 +88,12 @@ async fn set_presence(
     if req.sender()?.user_id != req.body.user_id {
         return Err(Error::forbidden("Cannot set another user's presence"));
     }
-    let record = PresenceRecord {
-        presence: req.body.presence.clone(),
-        status_msg: req.body.status_msg.clone(),
-        last_active_ms: now_ms(),
-    };
-    state
-        .presence
-        .lock()
-        .map_err(|_| Error::internal("presence lock poisoned"))?
-        .insert(req.body.user_id.to_string(), record);
+    update(
+        &state,
+        req.body.user_id.as_str(),
+        req.body.presence.clone(),
+        Some(req.body.status_msg.clone()),
+    )?;
     Ok(set_presence::v3::Response::new())
 }
 
