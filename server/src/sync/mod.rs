@@ -1,5 +1,7 @@
 //! `/sync`: the notifier that wakes waiting requests, and the response builders.
 
+pub mod account;
 pub mod filter;
 pub mod notifier;
+pub mod room;
 pub mod v3;

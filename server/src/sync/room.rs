@@ -1,0 +1,268 @@
+//! The per-room sections of a `/sync` response: joined rooms (timeline, state,
+//! ephemeral events, counts, summary), invites and knocks (stripped state), and rooms
+//! left since the last sync.
+
+use serde_json::{Map, Value, json};
+
+use crate::api::error::Result;
+use crate::app::AppState;
+use crate::rooms::state::{after_event, before_count, events_of};
+use crate::rooms::visibility::Visibility;
+use crate::rooms::{RoomCtx, parse_stored};
+use crate::sync::account::room_account_data;
+use crate::sync::v3::Options;
+
+pub(crate) fn joined_room(
+    state: &AppState,
+    room: &RoomCtx,
+    user_id: &str,
+    options: &Options,
+    next: u64,
+    joined_since: bool,
+) -> Result<Option<Value>> {
+    // A room the user joined after `since` is sent whole, as in an initial sync.
+    let initial = options.since.is_none() || joined_since || options.full_state;
+    let since = options.since.unwrap_or(0);
+    let limit = options.timeline_limit;
+
+    let mut events = state
+        .storage
+        .rooms
+        .timeline
+        .before(room.short, next, limit + 1)?;
+    if !initial {
+        events.retain(|(count, _)| *count >= since);
+    }
+    let limited = events.len() > limit;
+    events.truncate(limit);
+    events.reverse();
+    let mut account_data = room_account_data(state, user_id, room, options.since)?;
+    options.filter.room_account_data.retain(&mut account_data);
+    let mut ephemeral = ephemeral(
+        state,
+        room,
+        user_id,
+        if initial { None } else { options.since },
+    )?;
+    options.filter.ephemeral.retain(&mut ephemeral);
+    if !initial && events.is_empty() && account_data.is_empty() && ephemeral.is_empty() {
+        return Ok(None);
+    }
+    let timeline_start = events.first().map_or(next, |(count, _)| *count);
+
+    // State up to the start of the timeline: all of it for an initial sync, what changed
+    // since `since` for a gappy incremental one, nothing otherwise.
+    let mut state_events = if initial {
+        events_of(state, &before_count(state, room, timeline_start)?)?
+    } else if limited {
+        let at_start = before_count(state, room, timeline_start)?;
+        let at_since = before_count(state, room, since)?;
+        let changed: citadel_storage::rooms::state::StateMap = at_start
+            .into_iter()
+            .filter(|(k, v)| at_since.get(k) != Some(v))
+            .collect();
+        events_of(state, &changed)?
+    } else {
+        Vec::new()
+    };
+
+    let mut timeline = visible_events(state, room, user_id, &options.device_id, &events)?;
+    options.filter.timeline.retain(&mut timeline);
+    if options.lazy_load_members {
+        // Members only for who speaks in this timeline (and the user), current as of its
+        // start; everything else about the room as usual.
+        let mut senders: std::collections::BTreeSet<&str> = timeline
+            .iter()
+            .filter_map(|e| e["sender"].as_str())
+            .collect();
+        senders.insert(user_id);
+        state_events.retain(|pdu| {
+            pdu.kind != ruma::events::TimelineEventType::RoomMember
+                || pdu
+                    .state_key
+                    .as_deref()
+                    .is_some_and(|k| senders.contains(k))
+        });
+        let at_start = before_count(state, room, timeline_start)?;
+        for sender in senders {
+            let already = state_events.iter().any(|p| {
+                p.kind == ruma::events::TimelineEventType::RoomMember
+                    && p.state_key.as_deref() == Some(sender)
+            });
+            if !already
+                && let Some(member) =
+                    crate::rooms::state::event_in(state, &at_start, "m.room.member", sender)?
+            {
+                state_events.push(member);
+            }
+        }
+    }
+    let summary = summary(state, room, user_id)?;
+    let unread = match ruma::UserId::parse(user_id) {
+        Ok(user) => {
+            let upto = crate::api::client::push::read_upto(state, &user, room.room_id.as_str())?;
+            state
+                .storage
+                .notifications
+                .unread(user_id, room.room_id.as_str(), upto)?
+        }
+        Err(_) => (0, 0),
+    };
+    Ok(Some(json!({
+        "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
+        "state": { "events": state_events
+            .iter()
+            .filter(|p| options.filter.state.allows(&p.kind.to_string(), Some(p.sender.as_str())))
+            .map(|p| p.to_client_event(false))
+            .collect::<Vec<_>>() },
+        "ephemeral": { "events": ephemeral },
+        "account_data": { "events": account_data },
+        "unread_notifications": { "notification_count": unread.0, "highlight_count": unread.1 },
+        "summary": summary,
+    })))
+}
+
+/// Joined and invited counts and, for unnamed rooms, up to five other members.
+pub(crate) fn summary(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<Value> {
+    let members = state
+        .storage
+        .rooms
+        .membership
+        .members(room.room_id.as_str())?;
+    let joined = members
+        .iter()
+        .filter(|(_, r)| r.membership == "join")
+        .count();
+    let invited = members
+        .iter()
+        .filter(|(_, r)| r.membership == "invite")
+        .count();
+    let heroes: Vec<&str> = members
+        .iter()
+        .filter(|(u, r)| u != user_id && (r.membership == "join" || r.membership == "invite"))
+        .map(|(u, _)| u.as_str())
+        .take(5)
+        .collect();
+    Ok(json!({
+        "m.heroes": heroes,
+        "m.joined_member_count": joined,
+        "m.invited_member_count": invited,
+    }))
+}
+
+/// Stripped state for an invite or knock: the events a client needs to show the room,
+/// and the membership event itself.
+pub(crate) fn stripped_state(state: &AppState, invite_event_id: &str) -> Result<Vec<Value>> {
+    let map = after_event(state, invite_event_id)?.unwrap_or_default();
+    let mut stripped = Vec::new();
+    for pdu in events_of(state, &map)? {
+        let kind = pdu.kind.to_string();
+        let wanted = matches!(
+            kind.as_str(),
+            "m.room.create"
+                | "m.room.join_rules"
+                | "m.room.name"
+                | "m.room.avatar"
+                | "m.room.canonical_alias"
+                | "m.room.encryption"
+                | "m.room.topic"
+        ) || pdu.event_id.as_str() == invite_event_id;
+        if wanted {
+            stripped.push(json!({
+                "type": kind,
+                "state_key": pdu.state_key,
+                "sender": pdu.sender,
+                "content": serde_json::from_str::<Value>(pdu.content.get()).unwrap_or_default(),
+            }));
+        }
+    }
+    Ok(stripped)
+}
+
+/// A room the user left (or was removed from) since the last sync: the timeline up to
+/// and including their leave.
+pub(crate) fn left_room(
+    state: &AppState,
+    room: &RoomCtx,
+    user_id: &str,
+    options: &Options,
+    left_at: u64,
+) -> Result<Value> {
+    let since = options.since.unwrap_or(0);
+    let limit = options.timeline_limit;
+    let mut events = state
+        .storage
+        .rooms
+        .timeline
+        .before(room.short, left_at + 1, limit + 1)?;
+    events.retain(|(count, _)| *count >= since);
+    let limited = events.len() > limit;
+    events.truncate(limit);
+    events.reverse();
+    let timeline_start = events.first().map_or(left_at, |(count, _)| *count);
+    let timeline = visible_events(state, room, user_id, &options.device_id, &events)?;
+    Ok(json!({
+        "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
+        "state": { "events": [] },
+        "account_data": { "events": [] },
+    }))
+}
+
+/// The events the user may see, in client format.
+pub(crate) fn visible_events(
+    state: &AppState,
+    room: &RoomCtx,
+    user_id: &str,
+    device_id: &str,
+    events: &[(u64, citadel_storage::rooms::timeline::StoredPdu)],
+) -> Result<Vec<Value>> {
+    let mut visibility = Visibility::new(state, room, user_id)?;
+    let mut out = Vec::with_capacity(events.len());
+    for (_, stored) in events {
+        let pdu = parse_stored(stored)?;
+        if visibility.can_see(&pdu)? {
+            let mut event = crate::rooms::relations::client_event(state, &pdu, user_id, false)?;
+            crate::rooms::relations::add_transaction_id(
+                state, &mut event, &pdu, user_id, device_id,
+            )?;
+            out.push(event);
+        }
+    }
+    Ok(out)
+}
+
+/// Typing and read receipts that changed since `since` (all current ones initially).
+/// Private receipts go to their owner only.
+pub(crate) fn ephemeral(
+    state: &AppState,
+    room: &RoomCtx,
+    user_id: &str,
+    since: Option<u64>,
+) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    if let Some(typing) = state.typing.changed_since(&room.room_id, since) {
+        out.push(json!({ "type": "m.typing", "content": { "user_ids": typing } }));
+    }
+    let mut content = Map::new();
+    for receipt in state
+        .storage
+        .receipts
+        .since(room.room_id.as_str(), since.unwrap_or(0))?
+    {
+        if receipt.receipt_type == "m.read.private" && receipt.user_id != user_id {
+            continue;
+        }
+        let mut entry = json!({ "ts": receipt.ts });
+        if let Some(thread) = &receipt.thread_id {
+            entry["thread_id"] = json!(thread);
+        }
+        let by_type = content
+            .entry(receipt.event_id.clone())
+            .or_insert_with(|| json!({}));
+        by_type[&receipt.receipt_type][&receipt.user_id] = entry;
+    }
+    if !content.is_empty() {
+        out.push(json!({ "type": "m.receipt", "content": content }));
+    }
+    Ok(out)
+}
