@@ -37,7 +37,11 @@ fn readable_state(
         Some(record) if record.membership == "leave" || record.membership == "ban" => {
             Ok(after_event(state, &record.event_id)?.unwrap_or_default())
         }
-        _ => Err(Error::forbidden("You are not a member of this room")),
+        _ => {
+            // Anyone may read the current state of a world-readable room.
+            crate::api::client::message::readable_until(state, room, user_id)?;
+            Ok(current(state, room)?.1)
+        }
     }
 }
 
