@@ -21,6 +21,9 @@ pub struct Notification {
     /// The push actions, as JSON.
     pub actions: serde_json::Value,
     pub ts: u64,
+    /// The thread root, for events in a thread.
+    #[serde(default)]
+    pub thread_id: Option<String>,
 }
 
 #[derive(Clone)]
@@ -68,6 +71,27 @@ impl Notifications {
             }
         }
         Ok(counts)
+    }
+
+    /// Every notification in a room after the event at `after`, oldest first.
+    pub fn in_room_after(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        after: u64,
+    ) -> Result<Vec<(u64, Notification)>> {
+        let start = key((user_id, room_id, after.saturating_add(1)));
+        let end = key((user_id, room_id, u64::MAX));
+        self.by_room
+            .range(start..=end)
+            .map(|entry| {
+                let (k, v) = entry?;
+                let mut reader = KeyReader::new(&k);
+                reader.str().map_err(corrupt)?;
+                reader.str().map_err(corrupt)?;
+                Ok((reader.u64().map_err(corrupt)?, decode(&v)?))
+            })
+            .collect()
     }
 
     /// Up to `limit` notifications with a count below `before`, newest first.

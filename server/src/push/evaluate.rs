@@ -48,6 +48,9 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
     );
     let member_count = UInt::new(joined.len() as u64).unwrap_or_default();
 
+    let thread_id = crate::rooms::relations::relation_of(pdu)
+        .filter(|(rel, _)| rel == "m.thread")
+        .map(|(_, root)| root);
     let mut batch = state.storage.batch();
     let mut delivered = Vec::new();
     for user in local {
@@ -76,6 +79,7 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
             highlight: actions.iter().any(|a| a.is_highlight()),
             actions: serde_json::to_value(actions).map_err(Error::internal)?,
             ts: now_ms(),
+            thread_id: thread_id.clone(),
         };
         state.storage.notifications.add(
             &mut batch,

@@ -98,16 +98,8 @@ pub(crate) fn joined_room(
         }
     }
     let summary = summary(state, room, user_id)?;
-    let unread = match ruma::UserId::parse(user_id) {
-        Ok(user) => {
-            let upto = crate::api::client::push::read_upto(state, &user, room.room_id.as_str())?;
-            state
-                .storage
-                .notifications
-                .unread(user_id, room.room_id.as_str(), upto)?
-        }
-        Err(_) => (0, 0),
-    };
+    let (unread, thread_unread) =
+        unread_counts(state, room, user_id, options.unread_thread_notifications)?;
     Ok(Some(json!({
         "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
         "state": { "events": state_events
@@ -119,6 +111,7 @@ pub(crate) fn joined_room(
         "account_data": { "events": account_data },
         "unread_notifications": { "notification_count": unread.0, "highlight_count": unread.1 },
         "summary": summary,
+        "unread_thread_notifications": thread_unread,
     })))
 }
 
@@ -265,4 +258,83 @@ pub(crate) fn ephemeral(
         out.push(json!({ "type": "m.receipt", "content": content }));
     }
     Ok(out)
+}
+
+/// Unread notification and highlight counts. With `by_thread`, the room's counts cover
+/// the main timeline and each thread is counted after its own (threaded) receipt, as the
+/// spec's threaded read receipts require.
+fn unread_counts(
+    state: &AppState,
+    room: &RoomCtx,
+    user_id: &str,
+    by_thread: bool,
+) -> Result<((u64, u64), Map<String, Value>)> {
+    let Ok(user) = ruma::UserId::parse(user_id) else {
+        return Ok(((0, 0), Map::new()));
+    };
+    let room_id = room.room_id.as_str();
+    let unthreaded = crate::api::client::push::read_upto(state, &user, room_id)?;
+    if !by_thread {
+        return Ok((
+            state
+                .storage
+                .notifications
+                .unread(user_id, room_id, unthreaded)?,
+            Map::new(),
+        ));
+    }
+    let main = unthreaded.max(crate::api::client::push::read_upto_in(
+        state,
+        &user,
+        room_id,
+        Some("main"),
+    )?);
+    let mut room_counts = (0, 0);
+    let mut threads: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    let mut thread_upto: std::collections::HashMap<String, u64> = Default::default();
+    for (count, notification) in state
+        .storage
+        .notifications
+        .in_room_after(user_id, room_id, unthreaded)?
+    {
+        let highlight = u64::from(notification.highlight);
+        match &notification.thread_id {
+            None => {
+                if count > main {
+                    room_counts.0 += 1;
+                    room_counts.1 += highlight;
+                }
+            }
+            Some(root) => {
+                let upto = match thread_upto.get(root) {
+                    Some(upto) => *upto,
+                    None => {
+                        let upto = unthreaded.max(crate::api::client::push::read_upto_in(
+                            state,
+                            &user,
+                            room_id,
+                            Some(root),
+                        )?);
+                        thread_upto.insert(root.clone(), upto);
+                        upto
+                    }
+                };
+                if count > upto {
+                    let entry = threads.entry(root.clone()).or_default();
+                    entry.0 += 1;
+                    entry.1 += highlight;
+                }
+            }
+        }
+    }
+    let threads = threads
+        .into_iter()
+        .map(|(root, (n, h))| {
+            (
+                root,
+                json!({ "notification_count": n, "highlight_count": h }),
+            )
+        })
+        .collect();
+    Ok((room_counts, threads))
 }

@@ -49,6 +49,8 @@ pub(crate) struct Options {
     pub(crate) timeline_limit: usize,
     /// Send only the member events of the timeline's senders (and the user's own).
     pub(crate) lazy_load_members: bool,
+    /// Count notifications per thread (`unread_thread_notifications` in the filter).
+    pub(crate) unread_thread_notifications: bool,
     pub(crate) filter: crate::sync::filter::SyncFilter,
 }
 
@@ -69,6 +71,8 @@ async fn sync(
             .as_u64()
             .map_or(DEFAULT_TIMELINE_LIMIT, |n| n.clamp(1, 500) as usize),
         lazy_load_members: filter["room"]["state"]["lazy_load_members"] == true,
+        unread_thread_notifications: filter["room"]["timeline"]["unread_thread_notifications"]
+            == true,
         filter: crate::sync::filter::SyncFilter::from_value(&filter),
     };
     let timeout = Duration::from_millis(query.timeout.unwrap_or(0).min(MAX_TIMEOUT_MS));

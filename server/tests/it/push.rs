@@ -263,3 +263,62 @@ async fn pushers_receive_notifications() {
         json!({"pushers": []})
     );
 }
+
+#[tokio::test]
+async fn thread_notifications_are_counted_per_thread() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room).await;
+    let root = bob.send_text(&room, "root").await;
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/send/m.room.message/thr1",
+        enc(&room)
+    );
+    let (_, reply) = bob.client.put(&path, json!({"msgtype": "m.text", "body": "in thread", "m.relates_to": {"rel_type": "m.thread", "event_id": root}})).await;
+    let reply = reply["event_id"].as_str().unwrap().to_owned();
+
+    let filter = enc(r#"{"room":{"timeline":{"unread_thread_notifications":true}}}"#);
+    let sync = |client: TestClient| {
+        let filter = filter.clone();
+        async move {
+            client
+                .get(&format!("/_matrix/client/v3/sync?filter={filter}"))
+                .await
+                .1
+        }
+    };
+    let body = sync(alice.client.clone()).await;
+    let joined = &body["rooms"]["join"][&room];
+    assert_eq!(
+        joined["unread_notifications"]["notification_count"], 1,
+        "{joined}"
+    );
+    assert_eq!(
+        joined["unread_thread_notifications"][&root]["notification_count"],
+        1
+    );
+
+    // A threaded receipt clears the thread only.
+    let receipt = format!(
+        "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+        enc(&room),
+        enc(&reply)
+    );
+    assert_eq!(
+        alice
+            .client
+            .post(&receipt, json!({"thread_id": root}))
+            .await
+            .0,
+        200
+    );
+    let body = sync(alice.client.clone()).await;
+    let joined = &body["rooms"]["join"][&room];
+    assert_eq!(joined["unread_notifications"]["notification_count"], 1);
+    assert!(
+        joined["unread_thread_notifications"].get(&root).is_none(),
+        "{joined}"
+    );
+}

@@ -120,9 +120,15 @@ async fn world_readable_rooms_can_be_read_by_anyone_and_others_cannot() {
 async fn world_readable_state_and_members_are_public() {
     let (server, alice, _bob, room, _) = scenario("world_readable").await;
     let carol = server.client().register("carol", "pw-carol-1").await;
-    let (status, state) = carol.client.get(&format!("/_matrix/client/v3/rooms/{}/state", enc(&room))).await;
+    let (status, state) = carol
+        .client
+        .get(&format!("/_matrix/client/v3/rooms/{}/state", enc(&room)))
+        .await;
     assert_eq!(status, 200, "{state}");
-    let (status, members) = carol.client.get(&format!("/_matrix/client/v3/rooms/{}/members", enc(&room))).await;
+    let (status, members) = carol
+        .client
+        .get(&format!("/_matrix/client/v3/rooms/{}/members", enc(&room)))
+        .await;
     assert_eq!(status, 200, "{members}");
     assert!(members.to_string().contains(&alice.user_id));
 }
