@@ -75,7 +75,7 @@ pub async fn run(state: &AppState, action: Action) -> Result<String> {
             for (device_id, _) in state.storage.devices.list(&user_id)? {
                 session::remove_device(state, &mut batch, &user_id, &device_id)?;
             }
-            state.storage.commit(batch).await?;
+            session::commit_device_removal(state, batch, &user_id).await?;
             tracing::info!(%user_id, "password reset by an admin");
             Ok(format!(
                 "password of {user_id} reset; all its devices were logged out"

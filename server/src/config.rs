@@ -30,6 +30,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub rate_limits: RateLimitsConfig,
     pub well_known: WellKnownConfig,
+    pub e2ee: E2eeConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,6 +114,36 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+/// Which rooms must be end-to-end encrypted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncryptionEnforcement {
+    /// Every room is created encrypted; plaintext messages are refused in encrypted rooms.
+    All,
+    /// Like `all`, except for rooms created public (published or `public_chat`).
+    Private,
+    /// Rooms are encrypted only when their creators ask.
+    Off,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct E2eeConfig {
+    pub enforce: EncryptionEnforcement,
+    /// Event types local users may still send unencrypted in encrypted rooms (clients
+    /// send these in the clear).
+    pub plaintext_allowed: Vec<String>,
+}
+
+impl Default for E2eeConfig {
+    fn default() -> Self {
+        Self {
+            enforce: EncryptionEnforcement::All,
+            plaintext_allowed: vec!["m.room.redaction".into(), "m.reaction".into()],
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WellKnownConfig {
@@ -135,6 +166,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             well_known: WellKnownConfig::default(),
+            e2ee: E2eeConfig::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod e2ee;
 pub mod policy;
 pub mod push;
 pub mod rooms;

@@ -8,6 +8,7 @@
 pub mod account_data;
 pub mod codec;
 pub mod devices;
+pub mod e2ee_keys;
 mod engine;
 pub mod filters;
 pub mod notifications;
@@ -16,6 +17,7 @@ pub mod registration_tokens;
 pub mod reports;
 pub mod rooms;
 pub mod server_keys;
+pub mod to_device;
 pub mod tokens;
 pub mod txn_ids;
 pub mod uiaa;
@@ -64,6 +66,8 @@ pub struct Storage {
     pub receipts: receipts::Receipts,
     pub reports: reports::Reports,
     pub notifications: notifications::Notifications,
+    pub e2ee_keys: e2ee_keys::E2eeKeys,
+    pub to_device: to_device::ToDevice,
 }
 
 impl Storage {
@@ -84,6 +88,8 @@ impl Storage {
             receipts: receipts::Receipts::open(&engine)?,
             reports: reports::Reports::open(&engine)?,
             notifications: notifications::Notifications::open(&engine)?,
+            e2ee_keys: e2ee_keys::E2eeKeys::open(&engine)?,
+            to_device: to_device::ToDevice::open(&engine)?,
             engine,
         };
         storage.migrate()?;

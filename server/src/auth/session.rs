@@ -201,7 +201,8 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<NewSession
     Ok(session)
 }
 
-/// Deletes a device and every token it holds.
+/// Deletes a device with every token, key and queued to-device message it holds (in the
+/// caller's batch; commit it with [`commit_device_removal`]).
 pub fn remove_device(
     state: &AppState,
     batch: &mut citadel_storage::Batch,
@@ -213,5 +214,30 @@ pub fn remove_device(
         .storage
         .tokens
         .remove_device_tokens(batch, user_id, device_id)?;
+    state
+        .storage
+        .e2ee_keys
+        .remove_device(batch, user_id, device_id)?;
+    state
+        .storage
+        .to_device
+        .remove_device(batch, user_id, device_id)?;
     Ok(())
+}
+
+/// Commits device removals and tells everyone tracking the user's devices.
+pub async fn commit_device_removal(
+    state: &AppState,
+    mut batch: citadel_storage::Batch,
+    user_id: &str,
+) -> Result<()> {
+    let reserved = state.stream.reserve(&state.storage)?;
+    state
+        .storage
+        .e2ee_keys
+        .mark_changed(&mut batch, user_id, reserved.position)?;
+    state.storage.commit(batch).await?;
+    let position = reserved.position;
+    drop(reserved);
+    crate::e2ee::device_lists::notify_interested(state, user_id, position)
 }

@@ -28,6 +28,8 @@ pub fn routes(routes: &mut Routes<'_>) {
 
 /// Timeline events per room when the filter does not say.
 const DEFAULT_TIMELINE_LIMIT: usize = 10;
+/// Most to-device messages delivered in one response.
+const MAX_TO_DEVICE: usize = 100;
 /// Longest long-poll honoured.
 const MAX_TIMEOUT_MS: u64 = 60_000;
 
@@ -44,6 +46,8 @@ struct SyncQuery {
 pub(crate) struct Options {
     /// The requesting device, which gets its own events' transaction IDs.
     pub(crate) device_id: String,
+    /// To-device messages below this position were delivered before.
+    pub(crate) to_device_since: Option<u64>,
     pub(crate) since: Option<u64>,
     pub(crate) full_state: bool,
     pub(crate) timeline_limit: usize,
@@ -62,9 +66,30 @@ async fn sync(
 ) -> Result<HttpResponse> {
     let query: SyncQuery = serde_html_form_query(&req)?;
     let since = query.since.as_deref().map(parse_token).transpose()?;
+    // `s<n>_<m>`: to-device messages below `m` were delivered (fewer than everything
+    // below `n` when a batch was cut short); below `n` otherwise.
+    let to_device_since = query.since.as_deref().map(|t| {
+        t.split_once('_')
+            .and_then(|(_, m)| m.parse::<u64>().ok())
+            .or(since)
+            .unwrap_or(0)
+    });
+    if let Some(acknowledged) = to_device_since {
+        let mut batch = state.storage.batch();
+        if state.storage.to_device.acknowledge(
+            &mut batch,
+            sender.user_id.as_str(),
+            sender.device_id.as_str(),
+            acknowledged,
+        )? > 0
+        {
+            state.storage.commit(batch).await?;
+        }
+    }
     let filter = load_filter(&state, sender.user_id.as_str(), query.filter.as_deref())?;
     let options = Options {
         device_id: sender.device_id.to_string(),
+        to_device_since,
         since,
         full_state: query.full_state,
         timeline_limit: filter["room"]["timeline"]["limit"]
@@ -190,6 +215,34 @@ fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Resul
     }
 
     let presence = presence_events(state, user_id, options.since)?;
+    // To-device messages wait until acknowledged, in bounded batches.
+    let to_device_from = options.to_device_since.unwrap_or(0);
+    let mut to_device =
+        state
+            .storage
+            .to_device
+            .pending(user_id, &options.device_id, next, MAX_TO_DEVICE + 1)?;
+    to_device.retain(|(pos, _)| *pos >= to_device_from);
+    let to_device_upto = if to_device.len() > MAX_TO_DEVICE {
+        to_device.truncate(MAX_TO_DEVICE);
+        to_device.last().map(|(pos, _)| pos + 1)
+    } else {
+        None
+    };
+    let to_device: Vec<Value> = to_device
+        .iter()
+        .filter_map(|(_, raw)| serde_json::from_str(raw.get()).ok())
+        .collect();
+    let (changed, left) = match options.since {
+        Some(since) => crate::e2ee::device_lists::changes(state, user_id, since, next)?,
+        None => (Vec::new(), Vec::new()),
+    };
+    let one_time_key_counts =
+        crate::e2ee::keys::one_time_key_counts(state, user_id, &options.device_id)?;
+    let fallback_types = state
+        .storage
+        .e2ee_keys
+        .unused_fallback_algorithms(user_id, &options.device_id)?;
     let mut account_data = global_account_data(state, user_id, options.since)?;
     options.filter.account_data.retain(&mut account_data);
     let has_news = !join.is_empty()
@@ -197,16 +250,23 @@ fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Resul
         || !leave.is_empty()
         || !knock.is_empty()
         || !account_data.is_empty()
-        || !presence.is_empty();
+        || !presence.is_empty()
+        || !to_device.is_empty()
+        || !changed.is_empty()
+        || !left.is_empty();
+    let next_batch = match to_device_upto {
+        Some(upto) => format!("s{next}_{upto}"),
+        None => format!("s{next}"),
+    };
     let body = json!({
-        "next_batch": format!("s{next}"),
+        "next_batch": next_batch,
         "rooms": { "join": join, "invite": invite, "leave": leave, "knock": knock },
         "account_data": { "events": account_data },
         "presence": { "events": presence },
-        "to_device": { "events": [] },
-        "device_lists": { "changed": [], "left": [] },
-        "device_one_time_keys_count": {},
-        "device_unused_fallback_key_types": [],
+        "to_device": { "events": to_device },
+        "device_lists": { "changed": changed, "left": left },
+        "device_one_time_keys_count": one_time_key_counts,
+        "device_unused_fallback_key_types": fallback_types,
     });
     Ok((body, has_news))
 }

@@ -23,6 +23,8 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.registration.shared_secret = Some(SHARED_SECRET.into());
     config.rate_limits.enabled = false;
     config.database.cache_mb = 8;
+    // Most tests exercise rooms with plain messages; the E2EE tests turn the policy on.
+    config.e2ee.enforce = citadel::config::EncryptionEnforcement::Off;
     config
 }
 

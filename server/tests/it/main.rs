@@ -13,6 +13,7 @@ mod crash;
 mod devices;
 mod directory;
 mod discovery;
+mod e2ee;
 mod errors;
 mod join_rules;
 mod login;

@@ -64,7 +64,7 @@ async fn change_password(
             }
         }
     }
-    state.storage.commit(batch).await?;
+    session::commit_device_removal(&state, batch, user_id).await?;
     tracing::info!(%user_id, "password changed");
     Ok(change_password::v3::Response::new())
 }
@@ -106,7 +106,7 @@ pub async fn deactivate_account(state: &AppState, user_id: &str) -> Result<()> {
             .users
             .remove_profile_field(&mut batch, user_id, field);
     }
-    state.storage.commit(batch).await?;
+    session::commit_device_removal(state, batch, user_id).await?;
     Ok(())
 }
 

@@ -119,7 +119,7 @@ async fn delete_device(
     uiaa::authorize(&state, &need, req.body.auth.as_ref()).await?;
     let mut batch = state.storage.batch();
     session::remove_device(&state, &mut batch, user_id, device_id)?;
-    state.storage.commit(batch).await?;
+    session::commit_device_removal(&state, batch, user_id).await?;
     Ok(delete_device::v3::Response::new())
 }
 
@@ -140,6 +140,6 @@ async fn delete_devices(
     for device_id in &req.body.devices {
         session::remove_device(&state, &mut batch, user_id, device_id.as_str())?;
     }
-    state.storage.commit(batch).await?;
+    session::commit_device_removal(&state, batch, user_id).await?;
     Ok(delete_devices::v3::Response::new())
 }

@@ -167,7 +167,7 @@ async fn logout(
         sender.user_id.as_str(),
         sender.device_id.as_str(),
     )?;
-    state.storage.commit(batch).await?;
+    session::commit_device_removal(&state, batch, sender.user_id.as_str()).await?;
     Ok(logout::v3::Response::new())
 }
 
@@ -181,7 +181,7 @@ async fn logout_all(
     for (device_id, _) in state.storage.devices.list(user_id)? {
         session::remove_device(&state, &mut batch, user_id, &device_id)?;
     }
-    state.storage.commit(batch).await?;
+    session::commit_device_removal(&state, batch, user_id).await?;
     Ok(logout_all::v3::Response::new())
 }
 

@@ -88,6 +88,7 @@ async fn send_message_event(
     let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
     let content: Value = serde_json::from_str(req.body.body.json().get())
         .map_err(|e| Error::bad_json(e.to_string()))?;
+    crate::e2ee::policy::check_message(&state, &room, &req.body.event_type.to_string(), &content)?;
     let event = EventContent {
         kind: req.body.event_type.to_string(),
         state_key: None,
@@ -196,6 +197,8 @@ pub fn parse_token(token: &str) -> Result<u64> {
     token
         .strip_prefix('s')
         .or_else(|| token.strip_prefix('t'))
+        // Sync tokens may carry a `_<to-device position>` suffix, irrelevant here.
+        .map(|n| n.split('_').next().unwrap_or(n))
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| Error::invalid_param(format!("Invalid pagination token {token:?}")))
 }

@@ -3,10 +3,12 @@
 pub mod account;
 pub mod account_data;
 pub mod context;
+pub mod cross_signing;
 pub mod device;
 pub mod directory;
 pub mod discovery;
 pub mod filter;
+pub mod keys;
 pub mod login;
 pub mod membership;
 pub mod message;
@@ -43,6 +45,7 @@ pub fn register(routes: &mut Routes<'_>) {
     public_rooms::routes(routes);
     users::routes(routes);
     push::routes(routes);
+    keys::routes(routes);
     membership::routes(routes);
     state::routes(routes);
     message::routes(routes);

@@ -76,6 +76,18 @@ async fn create_room(
             },
         }
     };
+    let public = preset == Preset::PublicChat || body.visibility == Visibility::Public;
+    if crate::e2ee::policy::encrypt_new_room(&state, public)
+        && !initial_state
+            .iter()
+            .any(|(kind, key, _)| kind == "m.room.encryption" && key.is_empty())
+    {
+        initial_state.push((
+            "m.room.encryption".into(),
+            String::new(),
+            crate::e2ee::policy::encryption_content(),
+        ));
+    }
     let creation_content = object(body.creation_content.as_ref().map(|r| r.json().get()))?;
     if let Some(content) = &creation_content
         && let Some(kind) = content.get("type")

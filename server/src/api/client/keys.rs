@@ -1,0 +1,243 @@
+//! End-to-end encryption keys: `/keys/upload`, `/keys/query`, `/keys/claim`,
+//! `/keys/changes`, `/keys/device_signing/upload`, `/keys/signatures/upload`, and
+//! `/sendToDevice`.
+
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, web};
+use citadel_storage::txn_ids::TxnState;
+use serde_json::{Map, Value, json};
+
+use crate::api::Routes;
+use crate::api::client::message::parse_token;
+use crate::api::error::{Error, Result, parse_json};
+use crate::api::extract::{Authed, read_body};
+use crate::app::AppState;
+use crate::e2ee::{device_lists, keys};
+
+pub fn routes(routes: &mut Routes<'_>) {
+    for version in ["v3", "r0"] {
+        let path = |p: &str| format!("/_matrix/client/{version}/{p}");
+        routes
+            .raw(Method::POST, &path("keys/upload"), upload)
+            .raw(Method::POST, &path("keys/query"), query)
+            .raw(Method::POST, &path("keys/claim"), claim)
+            .raw(Method::GET, &path("keys/changes"), changes)
+            .raw(
+                Method::POST,
+                &path("keys/device_signing/upload"),
+                crate::api::client::cross_signing::upload_signing_keys,
+            )
+            .raw(
+                Method::POST,
+                &path("keys/signatures/upload"),
+                crate::api::client::cross_signing::upload_signatures,
+            )
+            .raw(
+                Method::PUT,
+                &path("sendToDevice/{event_type}/{txn_id}"),
+                send_to_device,
+            );
+    }
+}
+
+/// Reads a JSON object body.
+pub async fn json_body(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Map<String, Value>> {
+    let bytes = read_body(
+        req,
+        payload.into_inner(),
+        state.config.http.max_request_bytes,
+    )
+    .await?;
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &bytes
+    };
+    match parse_json::<Value>(bytes)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(Error::bad_json("Expected a JSON object")),
+    }
+}
+
+/// `POST /_matrix/client/v3/keys/upload`
+async fn upload(
+    state: web::Data<AppState>,
+    Authed(sender): Authed,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let body = Value::Object(json_body(&state, &req, payload).await?);
+    for field in ["one_time_keys", "fallback_keys"] {
+        if body
+            .get(field)
+            .is_some_and(|v| !v.is_object() && !v.is_null())
+        {
+            return Err(Error::bad_json(format!("{field} must be an object")));
+        }
+    }
+    let (_, counts) = keys::upload(&state, &sender, &body).await?;
+    Ok(HttpResponse::Ok().json(json!({ "one_time_key_counts": counts })))
+}
+
+/// `POST /_matrix/client/v3/keys/query`
+async fn query(
+    state: web::Data<AppState>,
+    Authed(sender): Authed,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let body = json_body(&state, &req, payload).await?;
+    let requested = body
+        .get("device_keys")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::missing_param("device_keys is required"))?;
+    Ok(HttpResponse::Ok().json(keys::query(&state, sender.user_id.as_str(), requested)?))
+}
+
+/// `POST /_matrix/client/v3/keys/claim`
+async fn claim(
+    state: web::Data<AppState>,
+    Authed(_sender): Authed,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let body = json_body(&state, &req, payload).await?;
+    let requested = body
+        .get("one_time_keys")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::missing_param("one_time_keys is required"))?;
+    Ok(HttpResponse::Ok().json(keys::claim(&state, requested)?))
+}
+
+#[derive(serde::Deserialize)]
+struct ChangesQuery {
+    from: String,
+    to: String,
+}
+
+/// `GET /_matrix/client/v3/keys/changes`
+async fn changes(
+    state: web::Data<AppState>,
+    Authed(sender): Authed,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    let query = web::Query::<ChangesQuery>::from_query(req.query_string())
+        .map_err(|e| Error::missing_param(format!("from and to are required: {e}")))?;
+    let from = parse_token(&query.from)?;
+    let to = parse_token(&query.to)?;
+    let (changed, left) = device_lists::changes(&state, sender.user_id.as_str(), from, to)?;
+    Ok(HttpResponse::Ok().json(json!({ "changed": changed, "left": left })))
+}
+
+/// Longest batch of to-device messages in one request.
+const MAX_TO_DEVICE_MESSAGES: usize = 10_000;
+
+/// `PUT /_matrix/client/v3/sendToDevice/{eventType}/{txnId}`: queues the messages for
+/// each named device (`*` for all of a user's devices). Idempotent per transaction ID.
+async fn send_to_device(
+    state: web::Data<AppState>,
+    Authed(sender): Authed,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let decode = |name: &str| {
+        percent_encoding::percent_decode_str(req.match_info().get(name).unwrap_or_default())
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let (event_type, txn_id) = (decode("event_type"), decode("txn_id"));
+    let body = json_body(&state, &req, payload).await?;
+    let messages = body
+        .get("messages")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::missing_param("messages is required"))?;
+    let user = sender.user_id.as_str();
+    let device = sender.device_id.as_str();
+    let txn_key = format!("sendToDevice|{event_type}|{txn_id}");
+    match state.storage.txn_ids.claim(user, device, &txn_key)? {
+        TxnState::Claimed => {}
+        // Already delivered (or being delivered) under this transaction ID.
+        _ => return Ok(HttpResponse::Ok().json(json!({}))),
+    }
+    let result = queue_messages(&state, user, &event_type, messages).await;
+    match result {
+        Ok(()) => {
+            state
+                .storage
+                .txn_ids
+                .complete(user, device, &txn_key, "sent")?;
+            Ok(HttpResponse::Ok().json(json!({})))
+        }
+        Err(e) => {
+            state.storage.txn_ids.release(user, device, &txn_key)?;
+            Err(e)
+        }
+    }
+}
+
+async fn queue_messages(
+    state: &AppState,
+    sender: &str,
+    event_type: &str,
+    messages: &Map<String, Value>,
+) -> Result<()> {
+    let mut batch = state.storage.batch();
+    let mut woken = Vec::new();
+    let reserved = state.stream.reserve(&state.storage)?;
+    let mut queued = 0;
+    for (user, devices) in messages {
+        let Some(devices) = devices.as_object() else {
+            return Err(Error::bad_json("messages must map users to devices"));
+        };
+        if !state.storage.users.exists(user)? {
+            continue;
+        }
+        for (device, content) in devices {
+            let targets: Vec<String> = if device == "*" {
+                state
+                    .storage
+                    .devices
+                    .list(user)?
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect()
+            } else {
+                vec![device.clone()]
+            };
+            for target in targets {
+                queued += 1;
+                if queued > MAX_TO_DEVICE_MESSAGES {
+                    return Err(Error::too_large(
+                        "Too many to-device messages in one request",
+                    ));
+                }
+                let event = json!({ "type": event_type, "sender": sender, "content": content });
+                let raw = serde_json::value::RawValue::from_string(event.to_string())
+                    .map_err(Error::internal)?;
+                // Positions must be distinct per device; one reservation covers the request,
+                // so later messages to the same device take fresh ones.
+                let pos = if queued == 1 {
+                    reserved.position
+                } else {
+                    state.storage.next_id()?
+                };
+                state
+                    .storage
+                    .to_device
+                    .push(&mut batch, user, &target, pos, &raw);
+            }
+        }
+        woken.push(user.clone());
+    }
+    state.storage.commit(batch).await?;
+    let position = reserved.position;
+    drop(reserved);
+    state
+        .notifier
+        .notify(woken.iter().map(String::as_str), position);
+    Ok(())
+}
