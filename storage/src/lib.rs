@@ -11,6 +11,7 @@ pub mod devices;
 pub mod e2ee_keys;
 mod engine;
 pub mod filters;
+pub mod key_backup;
 pub mod notifications;
 pub mod receipts;
 pub mod registration_tokens;
@@ -68,6 +69,7 @@ pub struct Storage {
     pub notifications: notifications::Notifications,
     pub e2ee_keys: e2ee_keys::E2eeKeys,
     pub to_device: to_device::ToDevice,
+    pub key_backup: key_backup::KeyBackup,
 }
 
 impl Storage {
@@ -90,6 +92,7 @@ impl Storage {
             notifications: notifications::Notifications::open(&engine)?,
             e2ee_keys: e2ee_keys::E2eeKeys::open(&engine)?,
             to_device: to_device::ToDevice::open(&engine)?,
+            key_backup: key_backup::KeyBackup::open(&engine)?,
             engine,
         };
         storage.migrate()?;

@@ -541,3 +541,230 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A cross-signing key pair.
+struct CrossKey {
+    secret: vodozemac::Ed25519SecretKey,
+}
+
+impl CrossKey {
+    fn new() -> Self {
+        CrossKey {
+            secret: vodozemac::Ed25519SecretKey::new(),
+        }
+    }
+    fn public(&self) -> String {
+        self.secret.public_key().to_base64()
+    }
+    fn key(&self, user: &str, usage: &str) -> Value {
+        json!({"user_id": user, "usage": [usage], "keys": {format!("ed25519:{}", self.public()): self.public()}})
+    }
+    fn sign(&self, user: &str, value: &mut Value) {
+        let signature = self.secret.sign(canonical(value).as_bytes()).to_base64();
+        value["signatures"][user][format!("ed25519:{}", self.public())] = json!(signature);
+    }
+}
+
+#[tokio::test]
+async fn cross_signing_keys_and_signatures_are_verified() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let device = {
+        let mut d = Device::new(&server, &alice, false).await;
+        d.upload(1).await;
+        d
+    };
+    let (master, self_signing, user_signing) = (CrossKey::new(), CrossKey::new(), CrossKey::new());
+    let mut ssk = self_signing.key(&alice.user_id, "self_signing");
+    master.sign(&alice.user_id, &mut ssk);
+    let mut usk = user_signing.key(&alice.user_id, "user_signing");
+    master.sign(&alice.user_id, &mut usk);
+    let path = "/_matrix/client/v3/keys/device_signing/upload";
+
+    // A self-signing key not signed by the master key is refused.
+    let mut unsigned_ssk = self_signing.key(&alice.user_id, "self_signing");
+    CrossKey::new().sign(&alice.user_id, &mut unsigned_ssk);
+    let bad = alice.client.post(path, json!({"master_key": master.key(&alice.user_id, "master"), "self_signing_key": unsigned_ssk})).await;
+    assert_error(&bad, 400, "M_INVALID_SIGNATURE");
+
+    let body = json!({"master_key": master.key(&alice.user_id, "master"), "self_signing_key": ssk, "user_signing_key": usk});
+    let (status, response) = alice.client.post(path, body.clone()).await;
+    assert_eq!(status, 200, "first upload needs no password: {response}");
+    // Replacing them does.
+    let (status, _) = alice.client.post(path, body.clone()).await;
+    assert_eq!(status, 401);
+    let mut with_auth = body;
+    with_auth["auth"] = password_auth(&alice.user_id, "pw-alice-1", None);
+    assert_eq!(alice.client.post(path, with_auth).await.0, 200);
+
+    // The self-signing key signs the device.
+    let mut device_keys = device.device_keys();
+    self_signing.sign(&alice.user_id, &mut device_keys);
+    let mut forged = device.device_keys();
+    CrossKey::new().sign(&alice.user_id, &mut forged);
+    let uploads = "/_matrix/client/v3/keys/signatures/upload";
+    let (_, result) = alice
+        .client
+        .post(
+            uploads,
+            json!({alice.user_id.clone(): {alice.device_id.clone(): forged}}),
+        )
+        .await;
+    assert_eq!(
+        result["failures"][&alice.user_id][&alice.device_id]["errcode"],
+        "M_INVALID_SIGNATURE"
+    );
+    let (status, result) = alice
+        .client
+        .post(
+            uploads,
+            json!({alice.user_id.clone(): {alice.device_id.clone(): device_keys}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(result["failures"], json!({}));
+
+    let (_, query) = bob
+        .client
+        .post(
+            "/_matrix/client/v3/keys/query",
+            json!({"device_keys": {alice.user_id.clone(): []}}),
+        )
+        .await;
+    let signatures =
+        &query["device_keys"][&alice.user_id][&alice.device_id]["signatures"][&alice.user_id];
+    assert!(
+        signatures
+            .get(format!("ed25519:{}", self_signing.public()))
+            .is_some(),
+        "{query}"
+    );
+    assert_eq!(
+        query["master_keys"][&alice.user_id]["keys"][format!("ed25519:{}", master.public())],
+        master.public()
+    );
+    assert!(query["self_signing_keys"][&alice.user_id].is_object());
+    assert!(
+        query["user_signing_keys"].get(&alice.user_id).is_none(),
+        "user-signing keys only to their owner"
+    );
+    let (_, own) = alice
+        .client
+        .post(
+            "/_matrix/client/v3/keys/query",
+            json!({"device_keys": {alice.user_id.clone(): []}}),
+        )
+        .await;
+    assert!(own["user_signing_keys"][&alice.user_id].is_object());
+}
+
+#[tokio::test]
+async fn key_backup_versions_and_replacement_rules() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let c = &alice.client;
+    assert_error(
+        &c.get("/_matrix/client/v3/room_keys/version").await,
+        404,
+        "M_NOT_FOUND",
+    );
+    let auth_data = json!({"public_key": "abc", "signatures": {}});
+    let (_, created) = c
+        .post(
+            "/_matrix/client/v3/room_keys/version",
+            json!({"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": auth_data}),
+        )
+        .await;
+    assert_eq!(created["version"], "1");
+    let (_, latest) = c.get("/_matrix/client/v3/room_keys/version").await;
+    assert_eq!(
+        (
+            latest["version"].clone(),
+            latest["count"].clone(),
+            latest["etag"].clone()
+        ),
+        (json!("1"), json!(0), json!("0"))
+    );
+
+    let key = |index: u64, forwarded: u64, verified: bool, tag: &str| json!({"first_message_index": index, "forwarded_count": forwarded, "is_verified": verified, "session_data": {"tag": tag}});
+    let session = "/_matrix/client/v3/room_keys/keys/!room:localhost/sess1?version=1";
+    let (status, put) = c.put(session, key(5, 0, false, "first")).await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["count"], 1);
+    // A later index does not replace; an earlier one does; verified beats unverified.
+    c.put(session, key(9, 0, false, "later")).await;
+    assert_eq!(c.get(session).await.1["session_data"]["tag"], "first");
+    c.put(session, key(2, 0, false, "earlier")).await;
+    assert_eq!(c.get(session).await.1["session_data"]["tag"], "earlier");
+    c.put(session, key(7, 3, true, "verified")).await;
+    assert_eq!(c.get(session).await.1["session_data"]["tag"], "verified");
+    c.put(session, key(0, 0, false, "unverified")).await;
+    assert_eq!(c.get(session).await.1["session_data"]["tag"], "verified");
+
+    let bulk =
+        json!({"rooms": {"!other:localhost": {"sessions": {"s2": key(0, 0, true, "bulk")}}}});
+    let (_, put) = c
+        .put("/_matrix/client/v3/room_keys/keys?version=1", bulk)
+        .await;
+    assert_eq!(put["count"], 2);
+    let (_, all) = c.get("/_matrix/client/v3/room_keys/keys?version=1").await;
+    assert_eq!(
+        all["rooms"]["!other:localhost"]["sessions"]["s2"]["session_data"]["tag"],
+        "bulk"
+    );
+    let etag = c.get("/_matrix/client/v3/room_keys/version").await.1["etag"].clone();
+    assert_ne!(etag, json!("0"));
+
+    // A new version makes the old one stale for writes.
+    c.post(
+        "/_matrix/client/v3/room_keys/version",
+        json!({"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": auth_data}),
+    )
+    .await;
+    let stale = c.put(session, key(0, 0, true, "stale")).await;
+    assert_error(&stale, 403, "M_WRONG_ROOM_KEYS_VERSION");
+    assert_eq!(stale.1["current_version"], "2");
+    assert_error(
+        &c.get("/_matrix/client/v3/room_keys/keys?version=99").await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.get("/_matrix/client/v3/room_keys/keys").await,
+        400,
+        "M_MISSING_PARAM",
+    );
+
+    let (status, _) = c
+        .delete(
+            "/_matrix/client/v3/room_keys/keys/!room:localhost?version=1",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_error(&c.get(session).await, 404, "M_NOT_FOUND");
+    assert_eq!(
+        c.delete("/_matrix/client/v3/room_keys/version/2", json!({}))
+            .await
+            .0,
+        200
+    );
+    assert_error(
+        &c.get("/_matrix/client/v3/room_keys/version/2").await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.get("/_matrix/client/v3/room_keys/version").await,
+        404,
+        "M_NOT_FOUND",
+    );
+    let update = c
+        .put(
+            "/_matrix/client/v3/room_keys/version/1",
+            json!({"algorithm": "other", "auth_data": {}}),
+        )
+        .await;
+    assert_error(&update, 400, "M_INVALID_PARAM");
+}

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod account_data;
+pub mod backup;
 pub mod context;
 pub mod cross_signing;
 pub mod device;
@@ -46,6 +47,7 @@ pub fn register(routes: &mut Routes<'_>) {
     users::routes(routes);
     push::routes(routes);
     keys::routes(routes);
+    backup::routes(routes);
     membership::routes(routes);
     state::routes(routes);
     message::routes(routes);
