@@ -100,4 +100,13 @@ fn real_client_libraries_manage_accounts_and_chat() {
             .arg(&server.base),
         "matrix-js-sdk rooms scenario",
     );
+    // End-to-end encryption under the default encrypted-only policy.
+    let encrypted =
+        TestServer::spawn_with(|c| c.e2ee.enforce = citadel::config::EncryptionEnforcement::All);
+    run(
+        Command::new("node")
+            .arg(scripts.join("js_sdk_e2ee.mjs"))
+            .arg(&encrypted.base),
+        "matrix-js-sdk end-to-end encryption scenario",
+    );
 }
