@@ -113,3 +113,43 @@ pub async fn run(state: &AppState, action: Action) -> Result<String> {
         }
     }
 }
+
+/// Quarantines a media item: it is served to no one from now on.
+pub async fn quarantine_media(state: &AppState, server_name: &str, media_id: &str) -> Result<bool> {
+    let Some(mut record) = state.storage.media.get(server_name, media_id)? else {
+        return Ok(false);
+    };
+    record.quarantined = true;
+    let mut batch = state.storage.batch();
+    state
+        .storage
+        .media
+        .put(&mut batch, server_name, media_id, &record);
+    state.storage.commit(batch).await?;
+    tracing::info!(%server_name, %media_id, "media quarantined");
+    Ok(true)
+}
+
+/// Media IDs a user uploaded.
+pub fn list_user_media(state: &AppState, user_id: &str) -> Result<Vec<String>> {
+    Ok(state.storage.media.by_user(user_id)?)
+}
+
+/// Deletes every media item a user uploaded (files shared with other uploads stay).
+pub async fn delete_user_media(state: &AppState, user_id: &str) -> Result<usize> {
+    let ids = state.storage.media.by_user(user_id)?;
+    let mut batch = state.storage.batch();
+    let mut freed = 0;
+    for media_id in &ids {
+        if let Some(record) = state.storage.media.get(state.server_name(), media_id)? {
+            freed += record.size;
+            state
+                .storage
+                .media
+                .remove(&mut batch, state.server_name(), media_id, user_id);
+        }
+    }
+    state.storage.commit(batch).await?;
+    state.storage.media.release_usage(user_id, freed)?;
+    Ok(ids.len())
+}

@@ -18,6 +18,10 @@ pub struct AppState {
     pub registration_limiter: RateLimiter,
     /// Wrong passwords per account (login and user-interactive auth).
     pub failed_login_limiter: RateLimiter,
+    /// Media uploads per user.
+    pub media_upload_limiter: RateLimiter,
+    /// Uploaded files.
+    pub media_store: crate::media::MediaStore,
     /// Single-use nonces of the shared-secret admin APIs, with their issue time.
     pub shared_secret_nonces: Mutex<HashMap<String, u64>>,
     /// One lock per room: its events are appended one at a time.
@@ -60,6 +64,10 @@ impl AppState {
             login_limiter: RateLimiter::new(enabled, &config.rate_limits.login),
             registration_limiter: RateLimiter::new(enabled, &config.rate_limits.registration),
             failed_login_limiter: RateLimiter::new(enabled, &config.rate_limits.failed_login),
+            media_upload_limiter: RateLimiter::new(enabled, &config.media.uploads),
+            media_store: crate::media::MediaStore::new(&config.data_dir).map_err(|e| {
+                OpenError::Other(format!("cannot prepare the media directory: {e}"))
+            })?,
             config: Arc::new(config),
             storage,
             signing_key,

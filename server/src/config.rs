@@ -31,6 +31,7 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     pub well_known: WellKnownConfig,
     pub e2ee: E2eeConfig,
+    pub media: MediaConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,6 +115,36 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Largest upload, in bytes; larger ones get `M_TOO_LARGE`.
+    pub max_upload_bytes: u64,
+    /// Total bytes each user may store.
+    pub quota_bytes_per_user: u64,
+    /// Media IDs a user may hold reserved (`/create`) without uploading to them.
+    pub max_pending_uploads: usize,
+    /// How long a reserved media ID stays open for its upload.
+    pub pending_upload_lifetime_ms: u64,
+    /// Uploads per user: sustained rate and burst.
+    pub uploads: RateLimit,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 50 * 1024 * 1024,
+            quota_bytes_per_user: 1024 * 1024 * 1024,
+            max_pending_uploads: 10,
+            pending_upload_lifetime_ms: 24 * 60 * 60 * 1000,
+            uploads: RateLimit {
+                per_second: 1.0,
+                burst: 30,
+            },
+        }
+    }
+}
+
 /// Which rooms must be end-to-end encrypted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -167,6 +198,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             well_known: WellKnownConfig::default(),
             e2ee: E2eeConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -317,6 +349,11 @@ impl Config {
                 }
             }
         }
+        if self.media.max_upload_bytes == 0 || self.media.quota_bytes_per_user == 0 {
+            problems.push(
+                "media.max_upload_bytes and media.quota_bytes_per_user must be positive".into(),
+            );
+        }
         if self.database.cache_mb == 0 {
             problems.push("database.cache_mb must be at least 1".into());
         }
@@ -347,6 +384,7 @@ impl Config {
             ("login", &self.rate_limits.login),
             ("registration", &self.rate_limits.registration),
             ("failed_login", &self.rate_limits.failed_login),
+            ("media.uploads", &self.media.uploads),
         ] {
             if !(limit.per_second.is_finite() && limit.per_second > 0.0) {
                 problems.push(format!(

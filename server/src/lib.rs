@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod e2ee;
+pub mod media;
 pub mod policy;
 pub mod push;
 pub mod rooms;

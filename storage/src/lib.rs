@@ -12,6 +12,7 @@ pub mod e2ee_keys;
 mod engine;
 pub mod filters;
 pub mod key_backup;
+pub mod media;
 pub mod notifications;
 pub mod receipts;
 pub mod registration_tokens;
@@ -70,6 +71,7 @@ pub struct Storage {
     pub e2ee_keys: e2ee_keys::E2eeKeys,
     pub to_device: to_device::ToDevice,
     pub key_backup: key_backup::KeyBackup,
+    pub media: media::Media,
 }
 
 impl Storage {
@@ -93,6 +95,7 @@ impl Storage {
             e2ee_keys: e2ee_keys::E2eeKeys::open(&engine)?,
             to_device: to_device::ToDevice::open(&engine)?,
             key_backup: key_backup::KeyBackup::open(&engine)?,
+            media: media::Media::open(&engine)?,
             engine,
         };
         storage.migrate()?;

@@ -17,6 +17,7 @@ mod e2ee;
 mod errors;
 mod join_rules;
 mod login;
+mod media;
 mod membership;
 mod messages;
 mod profile;

@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod filter;
 pub mod keys;
 pub mod login;
+pub mod media;
 pub mod membership;
 pub mod message;
 pub mod presence;
@@ -48,6 +49,7 @@ pub fn register(routes: &mut Routes<'_>) {
     push::routes(routes);
     keys::routes(routes);
     backup::routes(routes);
+    media::routes(routes);
     membership::routes(routes);
     state::routes(routes);
     message::routes(routes);
