@@ -89,6 +89,12 @@ fn real_client_libraries_manage_accounts_and_chat() {
         "matrix-nio rooms scenario",
     );
     run(
+        Command::new(&python)
+            .arg(scripts.join("nio_media.py"))
+            .arg(&server.base),
+        "matrix-nio encrypted attachment scenario",
+    );
+    run(
         Command::new("node")
             .arg(scripts.join("js_sdk_accounts.mjs"))
             .arg(&server.base),

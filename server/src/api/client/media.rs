@@ -38,7 +38,7 @@ pub fn routes(routes: &mut Routes<'_>) {
         )
         .raw(
             Method::GET,
-            "/_matrix/client/v1/media/download/{server_name}/{media_id}/{file_name}",
+            "/_matrix/client/v1/media/download/{server_name}/{media_id}/{file_name:.*}",
             download,
         )
         .raw(
@@ -299,6 +299,7 @@ async fn download(
     let requested_name = req
         .match_info()
         .get("file_name")
+        .filter(|n| !n.is_empty())
         .map(|_| part(&req, "file_name"));
     let name = requested_name.or(record.file_name.clone());
     Ok(serve::response(
