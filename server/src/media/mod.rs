@@ -4,6 +4,7 @@
 //! files are stored once.
 
 pub mod serve;
+pub mod thumbnail;
 
 use std::path::{Path, PathBuf};
 
@@ -95,6 +96,10 @@ impl MediaStore {
             sha256: hex::encode(hasher.finalize()),
             size,
         })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     pub async fn read(&self, sha256: &str) -> Result<Vec<u8>> {

@@ -288,3 +288,94 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+fn encoded(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(picture)
+        .write_to(&mut out, format)
+        .unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn thumbnails_of_png_and_jpeg_fit_the_requested_bounds() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    for (content_type, format, size) in [
+        ("image/png", image::ImageFormat::Png, (400, 300)),
+        ("image/jpeg", image::ImageFormat::Jpeg, (640, 480)),
+    ] {
+        let response = upload(
+            &alice,
+            "/_matrix/media/v3/upload",
+            content_type,
+            encoded(size.0, size.1, format),
+        )
+        .await;
+        let mxc = response.json::<serde_json::Value>().await.unwrap()["content_uri"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let id = mxc.trim_start_matches("mxc://localhost/");
+        for (query, expected) in [
+            ("width=100&height=100&method=scale", (100, 75)),
+            ("width=50&height=50&method=crop", (50, 50)),
+        ] {
+            let thumb = alice
+                .client
+                .http
+                .get(format!(
+                    "{}/_matrix/client/v1/media/thumbnail/localhost/{id}?{query}",
+                    server.base
+                ))
+                .bearer_auth(alice.client.token.as_deref().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(thumb.status(), 200, "{content_type} {query}");
+            assert_eq!(thumb.headers()["content-type"], content_type);
+            let bytes = thumb.bytes().await.unwrap();
+            let decoded = image::load_from_memory(&bytes).unwrap();
+            assert_eq!(
+                (decoded.width(), decoded.height()),
+                expected,
+                "{content_type} {query}"
+            );
+        }
+    }
+    let text = upload(
+        &alice,
+        "/_matrix/media/v3/upload",
+        "text/plain",
+        b"not an image".to_vec(),
+    )
+    .await;
+    let mxc = text.json::<serde_json::Value>().await.unwrap()["content_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = mxc.trim_start_matches("mxc://localhost/");
+    assert_error(
+        &alice
+            .client
+            .get(&format!(
+                "/_matrix/client/v1/media/thumbnail/localhost/{id}?width=10&height=10"
+            ))
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &alice
+            .client
+            .get(&format!(
+                "/_matrix/client/v1/media/thumbnail/localhost/{id}"
+            ))
+            .await,
+        400,
+        "M_MISSING_PARAM",
+    );
+}
