@@ -3,4 +3,6 @@
 
 pub mod auth;
 pub mod pdu;
+pub mod server_keys;
 pub mod signing;
+pub mod x_matrix;

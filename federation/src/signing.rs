@@ -106,6 +106,11 @@ impl ServerSigningKey {
     pub fn server_name(&self) -> &str {
         &self.server_name
     }
+
+    /// The key pair, for ruma functions that sign with it directly.
+    pub fn key_pair(&self) -> &Ed25519KeyPair {
+        &self.key_pair
+    }
 }
 
 #[cfg(test)]

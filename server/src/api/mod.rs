@@ -8,6 +8,7 @@ pub mod admin;
 pub mod client;
 pub mod error;
 pub mod extract;
+pub mod federation;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -122,6 +123,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let mut routes = Routes::new(cfg);
     client::register(&mut routes);
     admin::register(&mut routes);
+    federation::register(&mut routes);
     routes.finish();
 }
 

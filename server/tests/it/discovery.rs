@@ -82,3 +82,22 @@ async fn admin_panel_placeholder_is_served() {
     assert_eq!(response.headers()["x-frame-options"], "DENY");
     assert!(response.text().await.unwrap().contains("<h1>Citadel</h1>"));
 }
+
+#[tokio::test]
+async fn server_keys_are_published_signed_and_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::spawn_in(dir.path(), |_| {});
+    let (status, document) = server.client().get("/_matrix/key/v2/server").await;
+    assert_eq!(status, 200);
+    let verified = citadel_federation::server_keys::verify_keys(&document, "localhost").unwrap();
+    assert!(verified.valid_until_ts > citadel_storage::now_ms());
+    server.stop();
+    let server = TestServer::spawn_in(dir.path(), |_| {});
+    let (_, again) = server.client().get("/_matrix/key/v2/server").await;
+    assert_eq!(
+        again["verify_keys"], document["verify_keys"],
+        "the key survives restarts"
+    );
+    let (_, version) = server.client().get("/_matrix/federation/v1/version").await;
+    assert_eq!(version["server"]["name"], "Citadel");
+}
