@@ -2,6 +2,8 @@
 //! authorization, state resolution) and the server-to-server transport.
 
 pub mod auth;
+pub mod client;
+pub mod discovery;
 pub mod pdu;
 pub mod server_keys;
 pub mod signing;

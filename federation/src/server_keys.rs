@@ -125,3 +125,72 @@ mod tests {
         ));
     }
 }
+
+/// Keys of other servers: from the storage cache while valid, else fetched from the
+/// server itself and checked.
+pub async fn remote_keys(
+    client: &crate::client::FederationClient,
+    storage: &citadel_storage::Storage,
+    server_name: &str,
+    key_id: &str,
+    now_ms: u64,
+) -> Result<VerifiedKeys, RemoteKeyError> {
+    if let Some(cached) = storage
+        .server_keys
+        .remote(server_name)
+        .map_err(|e| RemoteKeyError::Storage(e.to_string()))?
+    {
+        let keys: Option<VerifiedKeys> = (|| {
+            Some(VerifiedKeys {
+                server_name: cached["server_name"].as_str()?.to_owned(),
+                verify_keys: serde_json::from_value(cached["verify_keys"].clone()).ok()?,
+                valid_until_ts: cached["valid_until_ts"].as_u64()?,
+            })
+        })();
+        if let Some(keys) = keys
+            && keys.valid_until_ts > now_ms
+            && keys.verify_keys.contains_key(key_id)
+        {
+            return Ok(keys);
+        }
+    }
+    let document = client
+        .get_unsigned(server_name, "/_matrix/key/v2/server")
+        .await
+        .map_err(|e| RemoteKeyError::Fetch(e.to_string()))?;
+    let keys =
+        verify_keys(&document, server_name).map_err(|e| RemoteKeyError::Fetch(e.to_string()))?;
+    let record = json!({ "server_name": keys.server_name, "verify_keys": keys.verify_keys, "valid_until_ts": keys.valid_until_ts });
+    storage
+        .server_keys
+        .put_remote(server_name, &record)
+        .map_err(|e| RemoteKeyError::Storage(e.to_string()))?;
+    if !keys.verify_keys.contains_key(key_id) {
+        return Err(RemoteKeyError::UnknownKey(key_id.to_owned()));
+    }
+    Ok(keys)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteKeyError {
+    #[error("could not fetch the server's keys: {0}")]
+    Fetch(String),
+    #[error("the server has no key {0}")]
+    UnknownKey(String),
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+impl VerifiedKeys {
+    /// The keys as ruma's public-key map, for signature checks.
+    pub fn public_key_map(&self) -> ruma::signatures::PublicKeyMap {
+        let keys = self
+            .verify_keys
+            .iter()
+            .filter_map(|(id, key)| Some((id.clone(), Base64::parse(key).ok()?)))
+            .collect();
+        let mut map = BTreeMap::new();
+        map.insert(self.server_name.clone(), keys);
+        map
+    }
+}

@@ -13,7 +13,9 @@ use crate::policy::rate_limit::RateLimiter;
 pub struct AppState {
     pub config: Arc<Config>,
     pub storage: Storage,
-    pub signing_key: ServerSigningKey,
+    pub signing_key: Arc<ServerSigningKey>,
+    /// Signed requests to other servers.
+    pub federation: citadel_federation::client::FederationClient,
     pub login_limiter: RateLimiter,
     pub registration_limiter: RateLimiter,
     /// Wrong passwords per account (login and user-interactive auth).
@@ -59,6 +61,22 @@ impl AppState {
         })?;
         let signing_key = ServerSigningKey::load_or_generate(&storage, &config.server_name)
             .map_err(|e| OpenError::Other(e.to_string()))?;
+        let signing_key = Arc::new(signing_key);
+        let mut extra_roots = Vec::new();
+        for path in &config.federation.extra_ca_certificates {
+            extra_roots.push(
+                std::fs::read(path).map_err(|e| {
+                    OpenError::Other(format!("cannot read {}: {e}", path.display()))
+                })?,
+            );
+        }
+        let tls = citadel_federation::client::TlsOptions {
+            accept_invalid_certificates: !config.federation.verify_tls,
+            extra_roots,
+        };
+        let federation =
+            citadel_federation::client::FederationClient::new(Arc::clone(&signing_key), &tls)
+                .map_err(|e| OpenError::Other(e.to_string()))?;
         let enabled = config.rate_limits.enabled;
         Ok(Self {
             login_limiter: RateLimiter::new(enabled, &config.rate_limits.login),
@@ -71,6 +89,7 @@ impl AppState {
             config: Arc::new(config),
             storage,
             signing_key,
+            federation,
             shared_secret_nonces: Mutex::new(HashMap::new()),
             room_locks: Default::default(),
             stream: Default::default(),

@@ -32,6 +32,7 @@ pub struct Config {
     pub well_known: WellKnownConfig,
     pub e2ee: E2eeConfig,
     pub media: MediaConfig,
+    pub federation: FederationConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,6 +114,27 @@ pub struct RateLimit {
     pub per_second: f64,
     /// Requests allowed in a burst before the sustained rate applies.
     pub burst: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationConfig {
+    /// Talk to other servers at all.
+    pub enabled: bool,
+    /// Check other servers' TLS certificates. Turning this off is for development only.
+    pub verify_tls: bool,
+    /// Extra certificate authorities (PEM files) to trust for other servers' certificates.
+    pub extra_ca_certificates: Vec<PathBuf>,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            verify_tls: true,
+            extra_ca_certificates: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -199,6 +221,7 @@ impl Default for Config {
             well_known: WellKnownConfig::default(),
             e2ee: E2eeConfig::default(),
             media: MediaConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -353,6 +376,14 @@ impl Config {
             problems.push(
                 "media.max_upload_bytes and media.quota_bytes_per_user must be positive".into(),
             );
+        }
+        for path in &self.federation.extra_ca_certificates {
+            if !path.is_file() {
+                problems.push(format!(
+                    "federation.extra_ca_certificates: {} does not exist",
+                    path.display()
+                ));
+            }
         }
         if self.database.cache_mb == 0 {
             problems.push("database.cache_mb must be at least 1".into());

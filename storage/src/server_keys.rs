@@ -19,12 +19,15 @@ pub struct OwnSigningKey {
 #[derive(Clone)]
 pub struct ServerKeys {
     own: Tree,
+    /// `servername_keys`: `(server_name)` → the server's verified key document (JSON).
+    remote: Tree,
 }
 
 impl ServerKeys {
     pub(crate) fn open(engine: &Engine) -> Result<Self> {
         Ok(Self {
             own: engine.tree("keyid_ownsigningkey")?,
+            remote: engine.tree("servername_keys")?,
         })
     }
 
@@ -49,5 +52,14 @@ impl ServerKeys {
     pub fn put_own_key(&self, key_id: &str, record: &OwnSigningKey) -> Result<bool> {
         self.own
             .compare_and_swap(&key((key_id,)), None, Some(&encode(record)))
+    }
+
+    /// The cached, verified keys of another server.
+    pub fn remote(&self, server_name: &str) -> Result<Option<serde_json::Value>> {
+        crate::get(&self.remote, &key((server_name,)))
+    }
+
+    pub fn put_remote(&self, server_name: &str, keys: &serde_json::Value) -> Result<()> {
+        self.remote.insert(&key((server_name,)), &encode(keys))
     }
 }

@@ -25,6 +25,8 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.database.cache_mb = 8;
     // Most tests exercise rooms with plain messages; the E2EE tests turn the policy on.
     config.e2ee.enforce = citadel::config::EncryptionEnforcement::Off;
+    // No test talks to the outside world; the federation tests turn it on among themselves.
+    config.federation.enabled = false;
     config
 }
 

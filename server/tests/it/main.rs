@@ -15,6 +15,7 @@ mod directory;
 mod discovery;
 mod e2ee;
 mod errors;
+mod federation;
 mod join_rules;
 mod login;
 mod media;

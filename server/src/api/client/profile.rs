@@ -34,14 +34,32 @@ fn no_profile() -> Error {
     Error::not_found("Profile was not found")
 }
 
-/// Profiles of local users only, for now; remote profiles come with federation.
-fn require_known_user(state: &AppState, user_id: &UserId) -> Result<()> {
-    if user_id.server_name().as_str() != state.server_name()
-        || !state.storage.users.exists(user_id.as_str())?
-    {
+/// A user's whole profile: from storage for local users, over federation for others.
+async fn profile_of(state: &AppState, user_id: &UserId) -> Result<serde_json::Map<String, Value>> {
+    let server = user_id.server_name().as_str();
+    if server == state.server_name() {
+        if !state.storage.users.exists(user_id.as_str())? {
+            return Err(no_profile());
+        }
+        return Ok(state.storage.users.profile(user_id.as_str())?);
+    }
+    if !state.config.federation.enabled {
         return Err(no_profile());
     }
-    Ok(())
+    let path = format!(
+        "/_matrix/federation/v1/query/profile?user_id={}",
+        percent_encoding::utf8_percent_encode(user_id.as_str(), percent_encoding::NON_ALPHANUMERIC)
+    );
+    match state.federation.request(server, "GET", &path, None).await {
+        Ok((200, Value::Object(profile))) => {
+            Ok(profile.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
+        Ok(_) => Err(no_profile()),
+        Err(e) => {
+            tracing::warn!(%server, error = %e, "remote profile lookup failed");
+            Err(no_profile())
+        }
+    }
 }
 
 /// `GET /_matrix/client/v3/profile/{userId}`
@@ -49,9 +67,8 @@ async fn get_profile(
     state: web::Data<AppState>,
     req: Ruma<get_profile::v3::Request>,
 ) -> Result<get_profile::v3::Response> {
-    require_known_user(&state, &req.body.user_id)?;
     let mut response = get_profile::v3::Response::new();
-    for (field, value) in state.storage.users.profile(req.body.user_id.as_str())? {
+    for (field, value) in profile_of(&state, &req.body.user_id).await? {
         response.data.set(field, value);
     }
     Ok(response)
@@ -62,12 +79,10 @@ async fn get_profile_field(
     state: web::Data<AppState>,
     req: Ruma<get_profile_field::v3::Request>,
 ) -> Result<get_profile_field::v3::Response> {
-    require_known_user(&state, &req.body.user_id)?;
     let field = req.body.field.as_str();
-    let value = state
-        .storage
-        .users
-        .profile_field(req.body.user_id.as_str(), field)?
+    let value = profile_of(&state, &req.body.user_id)
+        .await?
+        .remove(field)
         .ok_or_else(no_profile)?;
     let value = ProfileFieldValue::new(field, value).map_err(Error::internal)?;
     Ok(get_profile_field::v3::Response::new(value))

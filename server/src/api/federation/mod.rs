@@ -5,6 +5,9 @@ use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+pub mod auth;
+pub mod query;
+
 use crate::api::Routes;
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
@@ -13,7 +16,12 @@ pub fn register(routes: &mut Routes<'_>) {
     routes
         .raw(Method::GET, "/_matrix/key/v2/server", server_keys)
         .raw(Method::GET, "/_matrix/key/v2/server/{key_id}", server_keys)
-        .raw(Method::GET, "/_matrix/federation/v1/version", version);
+        .raw(Method::GET, "/_matrix/federation/v1/version", version)
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/query/profile",
+            query::profile,
+        );
 }
 
 /// `GET /_matrix/key/v2/server`: the server's signed key document.

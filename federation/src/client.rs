@@ -1,0 +1,186 @@
+//! The outbound federation client: TLS with verified certificates (system roots plus
+//! configured extra CAs), server discovery, and `X-Matrix`-signed requests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::discovery::{Destination, resolve_direct, resolve_with};
+use crate::signing::ServerSigningKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    #[error("{0} is unreachable: {1}")]
+    Unreachable(String, String),
+    #[error("bad answer from {0}: {1}")]
+    BadResponse(String, String),
+    #[error("could not sign the request: {0}")]
+    Signing(String),
+}
+
+/// How the client checks other servers' certificates.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// Only for development: accept any certificate. Logged loudly.
+    pub accept_invalid_certificates: bool,
+    /// PEM certificates of extra certificate authorities to trust.
+    pub extra_roots: Vec<Vec<u8>>,
+}
+
+/// How long a discovery result is reused.
+const DISCOVERY_CACHE: Duration = Duration::from_secs(3600);
+
+pub struct FederationClient {
+    http: reqwest::Client,
+    key: Arc<ServerSigningKey>,
+    destinations: Mutex<HashMap<String, (Destination, Instant)>>,
+}
+
+impl FederationClient {
+    pub fn new(key: Arc<ServerSigningKey>, tls: &TlsOptions) -> Result<Self, ClientError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        for pem in &tls.extra_roots {
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert = cert.map_err(|e| ClientError::Tls(e.to_string()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| ClientError::Tls(e.to_string()))?;
+            }
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut builder = reqwest::Client::builder()
+            .use_preconfigured_tls(config)
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none());
+        if tls.accept_invalid_certificates {
+            tracing::warn!("federation TLS certificate verification is OFF: development use only");
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        Ok(Self {
+            http,
+            key,
+            destinations: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Where `server_name` is reached, from the cache or by discovery.
+    pub async fn destination(&self, server_name: &str) -> Destination {
+        if let Some(direct) = resolve_direct(server_name) {
+            return direct;
+        }
+        if let Ok(cache) = self.destinations.lock()
+            && let Some((destination, at)) = cache.get(server_name)
+            && at.elapsed() < DISCOVERY_CACHE
+        {
+            return destination.clone();
+        }
+        let delegated = self.well_known(server_name).await;
+        let destination = resolve_with(server_name, delegated.as_deref());
+        if let Ok(mut cache) = self.destinations.lock() {
+            cache.insert(
+                server_name.to_owned(),
+                (destination.clone(), Instant::now()),
+            );
+        }
+        destination
+    }
+
+    async fn well_known(&self, server_name: &str) -> Option<String> {
+        let url = format!("https://{server_name}/.well-known/matrix/server");
+        let response = self
+            .http
+            .get(&url)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let body: Value = response.json().await.ok()?;
+        body["m.server"].as_str().map(str::to_owned)
+    }
+
+    /// An unauthenticated GET (key documents).
+    pub async fn get_unsigned(&self, server_name: &str, path: &str) -> Result<Value, ClientError> {
+        let destination = self.destination(server_name).await;
+        let response = self
+            .http
+            .get(format!("{}{path}", destination.base_url))
+            .header("Host", &destination.host)
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable(server_name.to_owned(), e.to_string()))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| ClientError::BadResponse(server_name.to_owned(), e.to_string()))?;
+        if !status.is_success() {
+            return Err(ClientError::BadResponse(
+                server_name.to_owned(),
+                format!("{status}: {body}"),
+            ));
+        }
+        Ok(body)
+    }
+
+    /// A signed request; returns the status and the JSON body.
+    pub async fn request(
+        &self,
+        server_name: &str,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), ClientError> {
+        let destination = self.destination(server_name).await;
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).unwrap_or_default())
+            .unwrap_or_default();
+        let to_sign = http1::Request::builder()
+            .method(method)
+            .uri(path_and_query)
+            .body(bytes.clone())
+            .map_err(|e| ClientError::Signing(e.to_string()))?;
+        let name = <&ruma::ServerName>::try_from(server_name)
+            .map_err(|e| ClientError::Signing(e.to_string()))?;
+        let authorization = crate::x_matrix::sign(&self.key, name, &to_sign)
+            .map_err(|e| ClientError::Signing(e.to_string()))?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| ClientError::Signing(e.to_string()))?;
+        let mut request = self
+            .http
+            .request(method, format!("{}{path_and_query}", destination.base_url))
+            .header("Host", &destination.host)
+            .header("Authorization", authorization);
+        if body.is_some() {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(bytes);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable(server_name.to_owned(), e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+}

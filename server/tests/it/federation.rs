@@ -1,0 +1,189 @@
+//! Federation between in-process servers over real TLS, with a test certificate authority.
+
+use serde_json::json;
+
+use crate::common::*;
+
+/// A certificate authority for the test servers' TLS certificates.
+pub struct TestCa {
+    dir: tempfile::TempDir,
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), cert.pem()).unwrap();
+        TestCa { dir, params, key }
+    }
+
+    pub fn ca_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A certificate for 127.0.0.1, written to files; returns (cert, key) paths.
+    pub fn leaf(&self, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let issuer = rcgen::Issuer::new(self.params.clone(), &self.key);
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let (cert_path, key_path) = (
+            self.dir.path().join(format!("{name}.pem")),
+            self.dir.path().join(format!("{name}.key")),
+        );
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server named `127.0.0.1:<port>` whose federation listener is TLS on that port.
+pub fn federating_server(ca: &TestCa, name: &str) -> TestServer {
+    let port = free_port();
+    let (certificate, private_key) = ca.leaf(name);
+    let ca_path = ca.ca_path();
+    TestServer::spawn_with(move |c| {
+        c.server_name = format!("127.0.0.1:{port}");
+        c.tls = Some(citadel::config::TlsConfig {
+            bind: format!("127.0.0.1:{port}"),
+            certificate,
+            private_key,
+        });
+        c.federation.enabled = true;
+        c.federation.extra_ca_certificates = vec![ca_path];
+    })
+}
+
+#[tokio::test]
+async fn profiles_are_fetched_across_servers_with_signed_requests() {
+    let ca = TestCa::new();
+    let a = federating_server(&ca, "a");
+    let b = federating_server(&ca, "b");
+    let alice = a.client().register("alice", "pw-alice-1").await;
+    let bob = b.client().register("bob", "pw-bob-1").await;
+    assert!(
+        bob.user_id.ends_with(&format!(":{}", b.addrs[1])),
+        "{}",
+        bob.user_id
+    );
+    bob.client
+        .put(
+            &format!(
+                "/_matrix/client/v3/profile/{}/displayname",
+                enc(&bob.user_id)
+            ),
+            json!({"displayname": "Bob B."}),
+        )
+        .await;
+
+    // Alice, on server A, reads Bob's profile: A asks B over signed federation.
+    let (status, profile) = alice
+        .client
+        .get(&format!("/_matrix/client/v3/profile/{}", enc(&bob.user_id)))
+        .await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["displayname"], "Bob B.");
+    let (_, name) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/profile/{}/displayname",
+            enc(&bob.user_id)
+        ))
+        .await;
+    assert_eq!(name, json!({"displayname": "Bob B."}));
+    let missing = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/profile/{}",
+            enc(&format!("@nobody:{}", b.addrs[1]))
+        ))
+        .await;
+    assert_error(&missing, 404, "M_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn unsigned_and_forged_federation_requests_are_refused() {
+    let ca = TestCa::new();
+    let b = federating_server(&ca, "b");
+    let bob = b.client().register("bob", "pw-bob-1").await;
+    let path = format!(
+        "/_matrix/federation/v1/query/profile?user_id={}",
+        enc(&bob.user_id)
+    );
+    assert_error(&b.client().get(&path).await, 401, "M_UNAUTHORIZED");
+
+    // A signature by a key the claimed origin never published.
+    let forged = format!(
+        "X-Matrix origin=\"{}\",destination=\"{}\",key=\"ed25519:fake\",sig=\"AAAA\"",
+        b.addrs[1], b.addrs[1]
+    );
+    let response = b
+        .client()
+        .http
+        .get(format!("{}{path}", b.base))
+        .header("Authorization", forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errcode"], "M_UNAUTHORIZED");
+
+    // A real server's name and key ID, with a signature it never made.
+    let a = federating_server(&ca, "a");
+    let (_, keys) = a.client().get("/_matrix/key/v2/server").await;
+    let key_id = keys["verify_keys"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let forged = format!(
+        "X-Matrix origin=\"{}\",destination=\"{}\",key=\"{key_id}\",sig=\"{}\"",
+        a.addrs[1],
+        b.addrs[1],
+        "A".repeat(86)
+    );
+    let response = b
+        .client()
+        .http
+        .get(format!("{}{path}", b.base))
+        .header("Authorization", forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    // A server that cannot be reached for its key.
+    let nowhere = format!(
+        "X-Matrix origin=\"127.0.0.1:1\",destination=\"{}\",key=\"ed25519:a_x\",sig=\"AAAA\"",
+        b.addrs[1]
+    );
+    let response = b
+        .client()
+        .http
+        .get(format!("{}{path}", b.base))
+        .header("Authorization", nowhere)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
