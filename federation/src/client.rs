@@ -183,4 +183,53 @@ impl FederationClient {
         let body = response.json().await.unwrap_or(Value::Null);
         Ok((status, body))
     }
+
+    /// A signed GET whose answer is not JSON: `(status, content type, body)`.
+    pub async fn get_bytes(
+        &self,
+        server_name: &str,
+        path_and_query: &str,
+        limit: u64,
+    ) -> Result<(u16, String, Vec<u8>), ClientError> {
+        let destination = self.destination(server_name).await;
+        let to_sign = http1::Request::builder()
+            .method("GET")
+            .uri(path_and_query)
+            .body(Vec::new())
+            .map_err(|e| ClientError::Signing(e.to_string()))?;
+        let name = <&ruma::ServerName>::try_from(server_name)
+            .map_err(|e| ClientError::Signing(e.to_string()))?;
+        let authorization = crate::x_matrix::sign(&self.key, name, &to_sign)
+            .map_err(|e| ClientError::Signing(e.to_string()))?;
+        let mut response = self
+            .http
+            .get(format!("{}{path_and_query}", destination.base_url))
+            .header("Host", &destination.host)
+            .header("Authorization", authorization)
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable(server_name.to_owned(), e.to_string()))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| ClientError::BadResponse(server_name.to_owned(), e.to_string()))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() as u64 > limit {
+                return Err(ClientError::BadResponse(
+                    server_name.to_owned(),
+                    "media larger than allowed".into(),
+                ));
+            }
+        }
+        Ok((status, content_type, body))
+    }
 }

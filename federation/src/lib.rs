@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod client;
 pub mod discovery;
+pub mod multipart;
 pub mod pdu;
 pub mod server_keys;
 pub mod signing;

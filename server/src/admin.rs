@@ -26,6 +26,9 @@ pub enum Action {
         uses_allowed: Option<u64>,
         expiry_time: Option<u64>,
     },
+    PurgeRemoteMedia {
+        older_than_ms: u64,
+    },
 }
 
 /// Carries out an action and returns a human-readable result line.
@@ -80,6 +83,10 @@ pub async fn run(state: &AppState, action: Action) -> Result<String> {
             Ok(format!(
                 "password of {user_id} reset; all its devices were logged out"
             ))
+        }
+        Action::PurgeRemoteMedia { older_than_ms } => {
+            let purged = purge_remote_media(state, now_ms().saturating_sub(older_than_ms)).await?;
+            Ok(format!("purged {purged} cached remote media items"))
         }
         Action::CreateRegistrationToken {
             token: wanted,
@@ -152,4 +159,35 @@ pub async fn delete_user_media(state: &AppState, user_id: &str) -> Result<usize>
     state.storage.commit(batch).await?;
     state.storage.media.release_usage(user_id, freed)?;
     Ok(ids.len())
+}
+
+/// Forgets remote media cached before `cutoff_ms`, deleting files nothing else uses.
+pub async fn purge_remote_media(state: &AppState, cutoff_ms: u64) -> Result<usize> {
+    let all = state.storage.media.all()?;
+    let mut batch = state.storage.batch();
+    let mut purged = Vec::new();
+    for (server, media_id, record) in &all {
+        if server != state.server_name() && record.created_ts < cutoff_ms {
+            state
+                .storage
+                .media
+                .remove(&mut batch, server, media_id, &record.uploader);
+            purged.push((server.clone(), media_id.clone(), record.sha256.clone()));
+        }
+    }
+    state.storage.commit(batch).await?;
+    // Content-addressed files may be shared with media that stays.
+    let still_used: std::collections::HashSet<&str> = all
+        .iter()
+        .filter(|(server, id, _)| !purged.iter().any(|(s, i, _)| s == server && i == id))
+        .filter_map(|(_, _, r)| r.sha256.as_deref())
+        .collect();
+    for (_, _, sha256) in &purged {
+        if let Some(sha256) = sha256
+            && !still_used.contains(sha256.as_str())
+        {
+            let _ = tokio::fs::remove_file(state.media_store.path(sha256)).await;
+        }
+    }
+    Ok(purged.len())
 }

@@ -59,6 +59,11 @@ enum AdminCommand {
         #[arg(long)]
         expires_in_hours: Option<u64>,
     },
+    /// Forget media of other servers cached more than N days ago.
+    PurgeRemoteMedia {
+        #[arg(long, default_value_t = 30)]
+        older_than_days: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -130,6 +135,9 @@ fn admin(config: Config, command: AdminCommand) -> Result<(), String> {
             token,
             uses_allowed: uses,
             expiry_time: expires_in_hours.map(|h| citadel_storage::now_ms() + h * 3_600_000),
+        },
+        AdminCommand::PurgeRemoteMedia { older_than_days } => Action::PurgeRemoteMedia {
+            older_than_ms: older_than_days * 86_400_000,
         },
     };
     citadel::init_crypto();

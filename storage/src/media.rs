@@ -141,4 +141,18 @@ impl Media {
             }
         }
     }
+
+    /// Every media record: `(server_name, media_id, record)`.
+    pub fn all(&self) -> Result<Vec<(String, String, MediaRecord)>> {
+        self.records
+            .scan_prefix(&[])
+            .map(|entry| {
+                let (k, v) = entry?;
+                let mut reader = KeyReader::new(&k);
+                let server = reader.str().map_err(corrupt)?.to_owned();
+                let media_id = reader.str().map_err(corrupt)?.to_owned();
+                Ok((server, media_id, decode(&v)?))
+            })
+            .collect()
+    }
 }

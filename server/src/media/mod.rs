@@ -98,6 +98,31 @@ impl MediaStore {
         })
     }
 
+    /// Stores bytes already in memory (remote media fetched over federation).
+    pub async fn save_bytes(&self, bytes: &[u8]) -> Result<Stored> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let target = self.path(&sha256);
+        if tokio::fs::metadata(&target).await.is_err() {
+            let temp = self.root.join("tmp").join(crate::auth::token::generate(""));
+            let written = async {
+                tokio::fs::write(&temp, bytes).await?;
+                if let Some(parent) = target.parent() {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                tokio::fs::rename(&temp, &target).await
+            }
+            .await;
+            if let Err(e) = written {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(Error::internal(format!("storing media: {e}")));
+            }
+        }
+        Ok(Stored {
+            sha256,
+            size: bytes.len() as u64,
+        })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -107,4 +132,53 @@ impl MediaStore {
             .await
             .map_err(|e| Error::internal(format!("reading media: {e}")))
     }
+}
+
+/// A thumbnail of stored media, from the cache or rendered now: `(bytes, content type)`.
+pub async fn thumbnail_of(
+    store: &MediaStore,
+    sha256: &str,
+    content_type: &str,
+    width: u32,
+    height: u32,
+    method: thumbnail::Method,
+) -> Result<(Vec<u8>, &'static str)> {
+    let output = thumbnail::output_type(content_type)
+        .ok_or_else(|| Error::not_found("No thumbnail for this type of media"))?;
+    let cached = thumbnail::cache_path(store.root(), sha256, width, height, method);
+    if let Ok(bytes) = tokio::fs::read(&cached).await {
+        return Ok((bytes, output));
+    }
+    let original = store.read(sha256).await?;
+    let content_type = content_type.to_owned();
+    let bytes =
+        web::block(move || thumbnail::render(&original, &content_type, width, height, method))
+            .await??;
+    if let Some(parent) = cached.parent() {
+        let _ = tokio::fs::create_dir_all(parent).await;
+    }
+    let _ = tokio::fs::write(&cached, &bytes).await;
+    Ok((bytes, output))
+}
+
+/// Width, height and method of a thumbnail request's query string.
+pub fn thumbnail_params(
+    query: impl Fn(&str) -> Option<String>,
+) -> Result<(u32, u32, thumbnail::Method)> {
+    let number = |name: &str| -> Result<u32> {
+        query(name)
+            .ok_or_else(|| Error::missing_param(format!("{name} is required")))?
+            .parse()
+            .map_err(|_| Error::invalid_param(format!("{name} must be a positive integer")))
+    };
+    let (width, height) = (number("width")?, number("height")?);
+    if width == 0 || height == 0 {
+        return Err(Error::invalid_param("width and height must be positive"));
+    }
+    let method = match query("method").as_deref() {
+        None | Some("scale") => thumbnail::Method::Scale,
+        Some("crop") => thumbnail::Method::Crop,
+        Some(_) => return Err(Error::invalid_param("method must be scale or crop")),
+    };
+    Ok((width, height, method))
 }

@@ -187,3 +187,67 @@ async fn unsigned_and_forged_federation_requests_are_refused() {
         .unwrap();
     assert_eq!(response.status(), 401);
 }
+
+#[tokio::test]
+async fn remote_media_is_fetched_over_federation_and_cached() {
+    let ca = TestCa::new();
+    let a = federating_server(&ca, "a");
+    let b = federating_server(&ca, "b");
+    let alice = a.client().register("alice", "pw-alice-1").await;
+    let bob = b.client().register("bob", "pw-bob-1").await;
+    let blob: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let uploaded = bob
+        .client
+        .http
+        .post(format!(
+            "{}/_matrix/media/v3/upload?filename=notes.bin",
+            b.base
+        ))
+        .bearer_auth(bob.client.token.as_deref().unwrap())
+        .header("Content-Type", "application/octet-stream")
+        .body(blob.clone())
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let mxc = uploaded["content_uri"].as_str().unwrap();
+    let (server, id) = mxc.trim_start_matches("mxc://").split_once('/').unwrap();
+    assert_eq!(server, b.addrs[1].to_string());
+
+    let fetch = || async {
+        alice
+            .client
+            .http
+            .get(format!(
+                "{}/_matrix/client/v1/media/download/{}/{id}",
+                a.base,
+                enc(server)
+            ))
+            .bearer_auth(alice.client.token.as_deref().unwrap())
+            .send()
+            .await
+            .unwrap()
+    };
+    let response = fetch().await;
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap().to_vec();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(bytes, blob, "byte for byte across servers");
+    // Served again from A's cache even with B gone.
+    b.stop();
+    let again = fetch().await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.bytes().await.unwrap().len(), blob.len());
+
+    // Purging the cache forgets it: with B gone, it cannot be fetched any more.
+    let (status, body) = admin_action(
+        &a,
+        citadel::admin::Action::PurgeRemoteMedia { older_than_ms: 0 },
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], "purged 1 cached remote media items");
+    assert_eq!(fetch().await.status(), 404);
+}

@@ -17,7 +17,7 @@ use crate::api::error::{Error, Result};
 use crate::api::extract::Authed;
 use crate::app::AppState;
 use crate::auth::session::Sender;
-use crate::media::{serve, thumbnail};
+use crate::media::serve;
 
 pub fn routes(routes: &mut Routes<'_>) {
     routes
@@ -257,8 +257,7 @@ async fn uploaded(state: &AppState, req: &HttpRequest) -> Result<(MediaRecord, S
     let (server, media_id) = (part(req, "server_name"), part(req, "media_id"));
     let not_found = || Error::not_found("Media not found");
     if server != state.server_name() {
-        // Remote media arrives with federation.
-        return Err(not_found());
+        return remote(state, &server, &media_id).await;
     }
     let timeout = query(req, "timeout_ms")
         .and_then(|t| t.parse::<u64>().ok())
@@ -317,37 +316,18 @@ async fn thumbnail(
     _sender: Authed,
     req: HttpRequest,
 ) -> Result<HttpResponse> {
-    let number = |name: &str| -> Result<u32> {
-        query(&req, name)
-            .ok_or_else(|| Error::missing_param(format!("{name} is required")))?
-            .parse()
-            .map_err(|_| Error::invalid_param(format!("{name} must be a positive integer")))
-    };
-    let (width, height) = (number("width")?, number("height")?);
-    if width == 0 || height == 0 {
-        return Err(Error::invalid_param("width and height must be positive"));
-    }
-    let method = match query(&req, "method").as_deref() {
-        None | Some("scale") => thumbnail::Method::Scale,
-        Some("crop") => thumbnail::Method::Crop,
-        Some(_) => return Err(Error::invalid_param("method must be scale or crop")),
-    };
+    let (width, height, method) = crate::media::thumbnail_params(|name| query(&req, name))?;
     let (record, sha256) = uploaded(&state, &req).await?;
     let content_type = record.content_type.clone().unwrap_or_default();
-    let output = thumbnail::output_type(&content_type)
-        .ok_or_else(|| Error::not_found("No thumbnail for this type of media"))?;
-    let cached = thumbnail::cache_path(state.media_store.root(), &sha256, width, height, method);
-    if let Ok(bytes) = tokio::fs::read(&cached).await {
-        return Ok(serve::response(bytes, Some(output), None));
-    }
-    let original = state.media_store.read(&sha256).await?;
-    let bytes =
-        web::block(move || thumbnail::render(&original, &content_type, width, height, method))
-            .await??;
-    if let Some(parent) = cached.parent() {
-        let _ = tokio::fs::create_dir_all(parent).await;
-    }
-    let _ = tokio::fs::write(&cached, &bytes).await;
+    let (bytes, output) = crate::media::thumbnail_of(
+        &state.media_store,
+        &sha256,
+        &content_type,
+        width,
+        height,
+        method,
+    )
+    .await?;
     Ok(serve::response(bytes, Some(output), None))
 }
 
@@ -356,4 +336,61 @@ async fn legacy() -> Result<HttpResponse> {
     Err(Error::not_found(
         "Unauthenticated media is not served; use /_matrix/client/v1/media",
     ))
+}
+
+/// Media of another server: from the local cache, or fetched over federation and cached.
+async fn remote(state: &AppState, server: &str, media_id: &str) -> Result<(MediaRecord, String)> {
+    let not_found = || Error::not_found("Media not found");
+    if let Some(record) = state.storage.media.get(server, media_id)?
+        && let Some(sha256) = record.sha256.clone()
+    {
+        if record.quarantined {
+            return Err(not_found());
+        }
+        return Ok((record, sha256));
+    }
+    if !state.config.federation.enabled || ruma::ServerName::parse(server).is_err() {
+        return Err(not_found());
+    }
+    let path = format!(
+        "/_matrix/federation/v1/media/download/{}",
+        percent_encoding::utf8_percent_encode(media_id, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let (status, content_type, body) = state
+        .federation
+        .get_bytes(server, &path, state.config.media.max_upload_bytes)
+        .await
+        .map_err(|e| Error::not_found(format!("Could not fetch the media from {server}: {e}")))?;
+    if status != 200 {
+        tracing::debug!(%server, status, body = %String::from_utf8_lossy(&body), "remote media refused");
+        return Err(Error::not_found(format!(
+            "{server} answered {status} for this media"
+        )));
+    }
+    let (kind, disposition, bytes) = citadel_federation::multipart::parse(&content_type, &body)
+        .ok_or_else(|| Error::not_found("Malformed media response"))?;
+    let stored = state.media_store.save_bytes(&bytes).await?;
+    let file_name = disposition
+        .and_then(|d| {
+            d.split("filename=\"")
+                .nth(1)
+                .map(|n| n.trim_end_matches('"').to_owned())
+        })
+        .map(|n| serve::sanitise_file_name(&n));
+    let record = MediaRecord {
+        uploader: String::new(),
+        created_ts: now_ms(),
+        sha256: Some(stored.sha256.clone()),
+        size: stored.size,
+        content_type: kind,
+        file_name,
+        ..Default::default()
+    };
+    let mut batch = state.storage.batch();
+    state
+        .storage
+        .media
+        .put(&mut batch, server, media_id, &record);
+    state.storage.commit(batch).await?;
+    Ok((record, stored.sha256))
 }

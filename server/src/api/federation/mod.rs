@@ -1,11 +1,12 @@
-//! The server-server API. For now: this server's keys and version; the rest of the
-//! federation API arrives with federation (issue "Federation over signed HTTPS").
+//! The server-server API: server keys, version, profile queries and media so far; the
+//! room protocol (transactions, joins, backfill) comes next.
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 pub mod auth;
+pub mod media;
 pub mod query;
 
 use crate::api::Routes;
@@ -21,6 +22,16 @@ pub fn register(routes: &mut Routes<'_>) {
             Method::GET,
             "/_matrix/federation/v1/query/profile",
             query::profile,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/media/download/{media_id}",
+            media::download,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/media/thumbnail/{media_id}",
+            media::thumbnail,
         );
 }
 
