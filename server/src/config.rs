@@ -150,6 +150,9 @@ pub struct MediaConfig {
     pub pending_upload_lifetime_ms: u64,
     /// Uploads per user: sustained rate and burst.
     pub uploads: RateLimit,
+    /// Media uploaded before this time (ms since the epoch) stays downloadable through the
+    /// legacy unauthenticated `/_matrix/media/v3/download` paths; unset serves nothing there.
+    pub legacy_unauthenticated_before_ms: Option<u64>,
 }
 
 impl Default for MediaConfig {
@@ -163,6 +166,7 @@ impl Default for MediaConfig {
                 per_second: 1.0,
                 burst: 30,
             },
+            legacy_unauthenticated_before_ms: None,
         }
     }
 }

@@ -379,3 +379,38 @@ async fn thumbnails_of_png_and_jpeg_fit_the_requested_bounds() {
         "M_MISSING_PARAM",
     );
 }
+
+#[tokio::test]
+async fn legacy_paths_serve_only_media_before_the_configured_cutoff() {
+    let server = TestServer::spawn_with(|c| {
+        c.media.legacy_unauthenticated_before_ms = Some(citadel_storage::now_ms() + 60_000)
+    });
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let response = upload(
+        &alice,
+        "/_matrix/media/v3/upload",
+        "text/plain",
+        b"old style".to_vec(),
+    )
+    .await;
+    let mxc = response.json::<serde_json::Value>().await.unwrap()["content_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = mxc.trim_start_matches("mxc://localhost/");
+    let legacy = reqwest::get(format!(
+        "{}/_matrix/media/v3/download/localhost/{id}",
+        server.base
+    ))
+    .await
+    .unwrap();
+    assert_eq!(legacy.status(), 200);
+    assert_eq!(legacy.text().await.unwrap(), "old style");
+    let thumbnail = server
+        .client()
+        .get(&format!(
+            "/_matrix/media/v3/thumbnail/localhost/{id}?width=1&height=1"
+        ))
+        .await;
+    assert_error(&thumbnail, 404, "M_NOT_FOUND");
+}

@@ -331,10 +331,36 @@ async fn thumbnail(
     Ok(serve::response(bytes, Some(output), None))
 }
 
-/// The legacy unauthenticated download and thumbnail paths.
-async fn legacy() -> Result<HttpResponse> {
-    Err(Error::not_found(
-        "Unauthenticated media is not served; use /_matrix/client/v1/media",
+/// The legacy unauthenticated download and thumbnail paths: only local media uploaded
+/// before `media.legacy_unauthenticated_before_ms`, and never thumbnails.
+async fn legacy(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse> {
+    let refused =
+        || Error::not_found("Unauthenticated media is not served; use /_matrix/client/v1/media");
+    let cutoff = state
+        .config
+        .media
+        .legacy_unauthenticated_before_ms
+        .ok_or_else(refused)?;
+    if req.path().contains("/thumbnail/") || part(&req, "server_name") != state.server_name() {
+        return Err(refused());
+    }
+    let record = state
+        .storage
+        .media
+        .get(state.server_name(), &part(&req, "media_id"))?
+        .ok_or_else(refused)?;
+    let Some(sha256) = record
+        .sha256
+        .clone()
+        .filter(|_| record.created_ts < cutoff && !record.quarantined)
+    else {
+        return Err(refused());
+    };
+    let bytes = state.media_store.read(&sha256).await?;
+    Ok(serve::response(
+        bytes,
+        record.content_type.as_deref(),
+        record.file_name.as_deref(),
     ))
 }
 
