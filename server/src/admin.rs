@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
-use crate::auth::{password, session, token, username};
+use crate::auth::{session, token, username};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -41,7 +41,7 @@ pub async fn run(state: &AppState, action: Action) -> Result<String> {
         } => {
             let localpart = username::localpart_for(&name, state.server_name())?;
             let user_id = state.user_id(&localpart);
-            let hash = password::hash(pw).await?;
+            let hash = state.hasher.hash(pw).await?;
             crate::api::client::register::create_account(
                 state,
                 &user_id,
@@ -65,7 +65,7 @@ pub async fn run(state: &AppState, action: Action) -> Result<String> {
             } else {
                 state.user_id(&name.to_ascii_lowercase())
             };
-            let hash = password::hash(pw).await?;
+            let hash = state.hasher.hash(pw).await?;
             let updated = state
                 .storage
                 .users

@@ -20,6 +20,8 @@ pub struct AppState {
     pub registration_limiter: RateLimiter,
     /// Wrong passwords per account (login and user-interactive auth).
     pub failed_login_limiter: RateLimiter,
+    /// Hashes and verifies passwords on a small dedicated pool.
+    pub hasher: crate::auth::password::Hasher,
     /// Media uploads per user.
     pub media_upload_limiter: RateLimiter,
     /// Uploaded files.
@@ -83,6 +85,11 @@ impl AppState {
             registration_limiter: RateLimiter::new(enabled, &config.rate_limits.registration),
             failed_login_limiter: RateLimiter::new(enabled, &config.rate_limits.failed_login),
             media_upload_limiter: RateLimiter::new(enabled, &config.media.uploads),
+            hasher: crate::auth::password::Hasher::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            ),
             media_store: crate::media::MediaStore::new(&config.data_dir).map_err(|e| {
                 OpenError::Other(format!("cannot prepare the media directory: {e}"))
             })?,

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
-use crate::auth::{password, token};
+use crate::auth::token;
 
 pub const PASSWORD: &str = "m.login.password";
 pub const DUMMY: &str = "m.login.dummy";
@@ -147,7 +147,7 @@ async fn complete_stage(
             else {
                 return Err(invalid());
             };
-            if password::verify(hash, p.password.clone()).await? {
+            if state.hasher.verify(hash, p.password.clone()).await? {
                 Ok(())
             } else {
                 state.failed_login_limiter.record(expected);

@@ -8,6 +8,7 @@ mod account;
 mod account_data;
 mod admin;
 mod around;
+mod bench_smoke;
 mod clients;
 mod crash;
 mod devices;

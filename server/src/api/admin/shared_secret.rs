@@ -14,7 +14,7 @@ use crate::api::Routes;
 use crate::api::error::{Error, Result, parse_json};
 use crate::api::extract::{client_ip, read_body};
 use crate::app::AppState;
-use crate::auth::{password, session, token, username};
+use crate::auth::{session, token, username};
 
 pub fn routes(routes: &mut Routes<'_>) {
     routes
@@ -126,7 +126,7 @@ async fn register(
 
     let localpart = username::localpart_for(&body.username, state.server_name())?;
     let user_id = state.user_id(&localpart);
-    let hash = password::hash(body.password).await?;
+    let hash = state.hasher.hash(body.password).await?;
     crate::api::client::register::create_account(
         &state,
         &user_id,

@@ -10,8 +10,8 @@ use crate::api::Routes;
 use crate::api::error::{Error, Result};
 use crate::api::extract::{Authed, Ruma};
 use crate::app::AppState;
+use crate::auth::session;
 use crate::auth::uiaa::{self, Requirement};
-use crate::auth::{password, session};
 
 pub fn routes(routes: &mut Routes<'_>) {
     routes
@@ -50,7 +50,7 @@ async fn change_password(
     };
     uiaa::authorize(&state, &need, req.body.auth.as_ref()).await?;
 
-    let hash = password::hash(req.body.new_password.clone()).await?;
+    let hash = state.hasher.hash(req.body.new_password.clone()).await?;
     state
         .storage
         .users

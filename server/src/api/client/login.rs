@@ -16,7 +16,7 @@ use crate::api::error::{Error, Result};
 use crate::api::extract::Ruma;
 use crate::app::AppState;
 use crate::auth::uiaa::{self, Requirement};
-use crate::auth::{password, session, token};
+use crate::auth::{session, token};
 
 pub fn routes(routes: &mut Routes<'_>) {
     routes
@@ -128,11 +128,11 @@ async fn check_password(state: &AppState, claimed: &str, given: &str) -> Result<
     state.failed_login_limiter.peek(&user_id)?;
     let record = state.storage.users.get(&user_id)?;
     let Some(hash) = record.as_ref().and_then(|r| r.password_hash.clone()) else {
-        password::burn_equivalent_time().await;
+        state.hasher.burn_equivalent_time().await;
         state.failed_login_limiter.record(&user_id);
         return Err(invalid_credentials());
     };
-    if !password::verify(hash, given.to_owned()).await? {
+    if !state.hasher.verify(hash, given.to_owned()).await? {
         state.failed_login_limiter.record(&user_id);
         return Err(invalid_credentials());
     }

@@ -15,7 +15,7 @@ use crate::api::error::{Error, Result};
 use crate::api::extract::Ruma;
 use crate::app::AppState;
 use crate::auth::uiaa::{self, Requirement};
-use crate::auth::{password, session, username};
+use crate::auth::{session, username};
 use crate::config::RegistrationMode;
 
 pub fn routes(routes: &mut Routes<'_>) {
@@ -69,7 +69,7 @@ async fn register(
     let finished = uiaa::authorize(&state, &need, body.auth.as_ref()).await?;
 
     let password_hash = match &body.password {
-        Some(p) => Some(password::hash(p.clone()).await?),
+        Some(p) => Some(state.hasher.hash(p.clone()).await?),
         None => return Err(Error::missing_param("Missing password")),
     };
     if let Some(token) = &finished.registration_token

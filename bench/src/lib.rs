@@ -1,0 +1,86 @@
+//! `citadel-bench`: measures a Matrix homeserver through the client-server API only, so
+//! the same run works against Citadel and Synapse. Each scenario prints its parameters
+//! and figures as a table row and as one JSON line; `--compare URL2` runs everything
+//! against a second server and prints the ratios.
+
+pub mod client;
+pub mod scenarios;
+pub mod stats;
+
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::{Value, json};
+
+#[derive(Parser, Clone)]
+#[command(
+    name = "citadel-bench",
+    about = "Benchmark a Matrix homeserver through the client-server API"
+)]
+pub struct Args {
+    /// Base URL of the server, e.g. http://127.0.0.1:8008
+    #[arg(long, default_value = "http://127.0.0.1:8008")]
+    pub url: String,
+    /// A second server to run the same scenarios against, for ratios.
+    #[arg(long)]
+    pub compare: Option<String>,
+    /// Registration shared secret of the server(s) (`/_synapse/admin/v1/register`).
+    #[arg(long, env = "BENCH_SHARED_SECRET")]
+    pub shared_secret: String,
+    /// Process ID of the server, to report its memory (RSS and peak).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Process ID of the compared server.
+    #[arg(long)]
+    pub compare_pid: Option<u32>,
+    /// Scenarios to run (comma-separated): send, send-encrypted, fanout, initial-sync,
+    /// create-rooms, join, register-login.
+    #[arg(
+        long,
+        default_value = "register-login,send,fanout,initial-sync,create-rooms,join"
+    )]
+    pub scenarios: String,
+    /// Scale factor: 1.0 is the documented size; CI uses a tiny one.
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+}
+
+impl Args {
+    pub fn scaled(&self, n: usize) -> usize {
+        ((n as f64 * self.scale).round() as usize).max(1)
+    }
+}
+
+/// Runs every requested scenario against `url`; returns one result per scenario.
+pub async fn run_all(args: &Args, url: &str, pid: Option<u32>) -> Vec<Value> {
+    println!("\n== {url} ==");
+    let mut results = Vec::new();
+    if let Some(pid) = pid {
+        results.push(stats::memory(pid, "memory-idle"));
+    }
+    for scenario in args
+        .scenarios
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let result = tokio::time::timeout(
+            Duration::from_secs(600),
+            scenarios::run(args, url, scenario),
+        )
+        .await;
+        let value = match result {
+            Ok(Ok(value)) => value,
+            Ok(Err(e)) => json!({ "scenario": scenario, "error": e }),
+            Err(_) => json!({ "scenario": scenario, "error": "timed out" }),
+        };
+        stats::print(&value);
+        results.push(value);
+    }
+    if let Some(pid) = pid {
+        let memory = stats::memory(pid, "memory-after");
+        stats::print(&memory);
+        results.push(memory);
+    }
+    results
+}

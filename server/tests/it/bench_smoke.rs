@@ -1,0 +1,38 @@
+//! The benchmark as a smoke test: every scenario runs at a tiny scale against a real
+//! server and completes without errors. No figure is checked: numbers are for
+//! `bench/compare.sh`, not for CI.
+
+use crate::common::*;
+
+#[tokio::test]
+async fn every_benchmark_scenario_runs() {
+    let server = TestServer::spawn();
+    let args = citadel_bench::Args {
+        url: server.base.clone(),
+        compare: None,
+        shared_secret: SHARED_SECRET.to_owned(),
+        pid: Some(std::process::id()),
+        compare_pid: None,
+        scenarios: "register-login,send,send-encrypted,fanout,initial-sync,create-rooms,join"
+            .into(),
+        scale: 0.02,
+    };
+    let results = citadel_bench::run_all(&args, &server.base, args.pid).await;
+    assert_eq!(results.len(), 9, "memory, seven scenarios, memory");
+    for result in &results {
+        assert!(result.get("error").is_none(), "{result}");
+    }
+    let fanout = results.iter().find(|r| r["scenario"] == "fanout").unwrap();
+    assert_eq!(
+        fanout["deliveries"], fanout["expected_deliveries"],
+        "{fanout}"
+    );
+    let rooms = results
+        .iter()
+        .find(|r| r["scenario"] == "create-rooms")
+        .unwrap();
+    assert_eq!(
+        rooms["distinct"], rooms["rooms"],
+        "concurrent createRoom calls make distinct rooms"
+    );
+}
