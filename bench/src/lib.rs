@@ -56,7 +56,9 @@ pub async fn run_all(args: &Args, url: &str, pid: Option<u32>) -> Vec<Value> {
     println!("\n== {url} ==");
     let mut results = Vec::new();
     if let Some(pid) = pid {
-        results.push(stats::memory(pid, "memory-idle"));
+        let idle = stats::memory(pid, "memory-idle");
+        stats::print(&idle);
+        results.push(idle);
     }
     for scenario in args
         .scenarios

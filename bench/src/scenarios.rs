@@ -173,12 +173,14 @@ async fn fanout(args: &Args, url: &str) -> Result<Value> {
         client.join(&room).await?;
     }
     // Every member long-polls; each records when it first sees each event.
+    // Receivers may see an event before its sender learns its ID, so sightings are
+    // recorded raw and matched with send times afterwards.
     let sent_at: Arc<Mutex<std::collections::HashMap<String, Instant>>> = Arc::default();
-    let seen: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut pollers = Vec::new();
     for client in clients {
-        let (sent_at, seen, stop) = (sent_at.clone(), seen.clone(), stop.clone());
+        let (seen, stop) = (seen.clone(), stop.clone());
         let mut since = client
             .sync(None, 0, Some(r#"{"room":{"timeline":{"limit":1}}}"#))
             .await?
@@ -200,10 +202,8 @@ async fn fanout(args: &Args, url: &str) -> Result<Value> {
                     .map(|(_, r)| r)
                 {
                     for event in room["timeline"]["events"].as_array().into_iter().flatten() {
-                        if let Some(id) = event["event_id"].as_str()
-                            && let Some(at) = sent_at.lock().await.get(id)
-                        {
-                            seen.lock().await.push(now - *at);
+                        if let Some(id) = event["event_id"].as_str() {
+                            seen.lock().await.push((id.to_owned(), now));
                         }
                     }
                 }
@@ -229,7 +229,17 @@ async fn fanout(args: &Args, url: &str) -> Result<Value> {
     for poller in pollers {
         poller.abort();
     }
-    let mut seen = seen.lock().await.clone();
+    let sent_at = sent_at.lock().await.clone();
+    let mut seen: Vec<Duration> = seen
+        .lock()
+        .await
+        .iter()
+        .filter_map(|(id, at)| {
+            sent_at
+                .get(id)
+                .map(|sent| at.saturating_duration_since(*sent))
+        })
+        .collect();
     let deliveries = seen.len();
     Ok(json!({
         "scenario": "fanout", "members": members, "messages": messages,
