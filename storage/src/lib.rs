@@ -139,6 +139,13 @@ impl Storage {
         Batch::new()
     }
 
+    /// Applies the batch atomically, without waiting for the disk: the caller makes it
+    /// durable with [`flush`](Self::flush) before acknowledging it (concurrent writers then
+    /// share one disk sync).
+    pub fn apply(&self, batch: Batch) -> Result<()> {
+        self.engine.apply(batch)
+    }
+
     /// Applies the batch atomically and waits until it is on disk.
     pub async fn commit(&self, batch: Batch) -> Result<()> {
         self.engine.apply(batch)?;

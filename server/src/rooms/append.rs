@@ -27,7 +27,7 @@ pub async fn append_event(
     sender: &UserId,
     event: EventContent,
 ) -> Result<(Pdu, u64)> {
-    let _guard = state.room_locks.lock(&room.room_id).await?;
+    let guard = state.room_locks.lock(&room.room_id).await?;
     let (state_hash, map) = current(state, room)?;
 
     let mut prev_ids = state.storage.rooms.timeline.extremities(room.short)?;
@@ -65,7 +65,9 @@ pub async fn append_event(
     };
     let pdu = build(state, room, sender, event, position)?;
     check_auth(state, room, &pdu, &map)?;
-    let count = commit(state, room, &pdu, &prev_ids, state_hash, map).await?;
+    let written = write(state, room, &pdu, &prev_ids, state_hash, map)?;
+    drop(guard);
+    let count = publish(state, room, &pdu, written).await?;
     Ok((pdu, count))
 }
 
@@ -109,14 +111,14 @@ pub(crate) fn check_auth(
 
 /// Writes the event with everything it changes, atomically and durably, then wakes
 /// whoever waits for it.
-pub(crate) async fn commit(
+pub(crate) fn write(
     state: &AppState,
     room: &RoomCtx,
     pdu: &Pdu,
     referenced: &[String],
     state_hash: Option<u64>,
     map: StateMap,
-) -> Result<u64> {
+) -> Result<Written> {
     let storage = &state.storage;
     let reserved = state.stream.reserve(storage)?;
     let count = reserved.position;
@@ -179,11 +181,40 @@ pub(crate) async fn commit(
         woken.push(target.clone());
     }
     crate::rooms::relations::index(state, &mut batch, room.short, pdu, count);
-    storage.commit(batch).await?;
-    drop(reserved);
+    storage.apply(batch)?;
+    Ok(Written { reserved, woken })
+}
 
+/// An event applied to the database but not yet durable nor announced.
+pub(crate) struct Written {
+    reserved: crate::rooms::stream::Reserved,
+    woken: Vec<String>,
+}
+
+/// Makes a written event durable, then lets readers see it and wakes them. Runs outside
+/// the room lock, so the next event of the room is built while this one's disk sync is
+/// in flight, and concurrent writers share disk syncs.
+pub(crate) async fn publish(
+    state: &AppState,
+    room: &RoomCtx,
+    pdu: &Pdu,
+    written: Written,
+) -> Result<u64> {
+    let Written {
+        reserved,
+        mut woken,
+    } = written;
+    let count = reserved.position;
+    state.storage.flush().await?;
+    // Only now may readers pass this position: nobody sees an event that is not on disk.
+    drop(reserved);
     // Everyone with a membership in the room may see the event (or a change of theirs).
-    for (user, record) in storage.rooms.membership.members(room.room_id.as_str())? {
+    for (user, record) in state
+        .storage
+        .rooms
+        .membership
+        .members(room.room_id.as_str())?
+    {
         if record.membership == "join" || record.membership == "invite" {
             woken.push(user);
         }

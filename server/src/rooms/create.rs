@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
-use crate::rooms::append::{build, check_auth, commit};
+use crate::rooms::append::{build, check_auth, publish, write};
 use crate::rooms::{RoomCtx, append_event};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -155,7 +155,7 @@ pub async fn create_room(
     };
     check_auth(state, &room, &create_pdu, &Default::default())?;
     {
-        let _guard = state.room_locks.lock(&room_id).await?;
+        let guard = state.room_locks.lock(&room_id).await?;
         let mut batch = state.storage.batch();
         let meta = RoomMeta {
             version: request.version.to_string(),
@@ -167,7 +167,9 @@ pub async fn create_room(
             .rooms
             .put_meta(&mut batch, room_id.as_str(), &meta);
         state.storage.commit(batch).await?;
-        commit(state, &room, &create_pdu, &[], None, Default::default()).await?;
+        let written = write(state, &room, &create_pdu, &[], None, Default::default())?;
+        drop(guard);
+        publish(state, &room, &create_pdu, written).await?;
     }
 
     // 2. The creator joins.
