@@ -3,43 +3,12 @@
 // thread, redact, set the topic, and watch it all arrive through the SDK's own models.
 //
 // Usage: node js_sdk_rooms.mjs BASE_URL
-import { createClient, ClientEvent, RoomEvent } from "matrix-js-sdk";
+import { createClient, RoomEvent } from "matrix-js-sdk";
+import { check, until, syncedClient } from "./harness.mjs";
 
 const base = process.argv[2];
-function check(condition, step, detail = "") {
-    if (!condition) {
-        console.error(`FAILED: ${step}: ${JSON.stringify(detail)}`);
-        process.exit(1);
-    }
-    console.log(`ok: ${step}`);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(predicate, step, timeoutMs = 15000) {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-        if (await predicate()) return;
-        await sleep(100);
-    }
-    check(false, step, "timed out");
-}
-
-async function account(prefix) {
-    const name = prefix + Math.random().toString(36).slice(2, 9);
-    const anonymous = createClient({ baseUrl: base });
-    let session;
-    try {
-        await anonymous.registerRequest({ username: name, password: "pw " + name });
-    } catch (e) {
-        session = e.data.session;
-    }
-    const r = await anonymous.registerRequest({
-        username: name, password: "pw " + name, auth: { type: "m.login.dummy", session },
-    });
-    const client = createClient({ baseUrl: base, userId: r.user_id, deviceId: r.device_id, accessToken: r.access_token });
-    await client.startClient({ initialSyncLimit: 20, lazyLoadMembers: true, threadSupport: true });
-    await new Promise((resolve) => client.once(ClientEvent.Sync, (s) => s === "PREPARED" && resolve()));
-    return client;
-}
+const account = (prefix) =>
+    syncedClient(base, prefix, { initialSyncLimit: 20, lazyLoadMembers: true, threadSupport: true });
 
 const alice = await account("alice");
 const bob = await account("bob");

@@ -18,6 +18,7 @@ mod e2ee;
 mod errors;
 mod federation;
 mod join_rules;
+mod key_backup;
 mod login;
 mod media;
 mod membership;

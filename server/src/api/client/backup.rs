@@ -225,7 +225,7 @@ async fn put_keys(
     let user = sender.user_id.as_str();
     let number = query_version(&req)?;
     let body = json_body(&state, &req, payload).await?;
-    let (current, mut record) = state
+    let (current, record) = state
         .storage
         .key_backup
         .current(user)?
@@ -296,15 +296,7 @@ async fn put_keys(
             changed = true;
         }
     }
-    if changed {
-        record.etag += 1;
-        state
-            .storage
-            .key_backup
-            .put_version(&mut batch, user, number, &record);
-    }
-    state.storage.commit(batch).await?;
-    Ok(HttpResponse::Ok().json(json!({ "etag": record.etag.to_string(), "count": state.storage.key_backup.count(user, number)? })))
+    commit_keys(&state, batch, user, number, record, changed).await
 }
 
 fn collect_sessions(
@@ -375,7 +367,7 @@ async fn delete_keys(
 ) -> Result<HttpResponse> {
     let user = sender.user_id.as_str();
     let number = query_version(&req)?;
-    let mut record = state
+    let record = state
         .storage
         .key_backup
         .version(user, number)?
@@ -397,7 +389,21 @@ async fn delete_keys(
             removed = true;
         }
     }
-    if removed {
+    commit_keys(&state, batch, user, number, record, removed).await
+}
+
+/// Commits a change to a backup's keys and answers with the `etag` and `count` the spec's
+/// `RoomKeysUpdateResponse` carries. The etag moves only when a key actually changed, so a
+/// client that re-uploads the same keys sees the same etag and knows nothing is new.
+async fn commit_keys(
+    state: &AppState,
+    mut batch: citadel_storage::Batch,
+    user: &str,
+    number: u64,
+    mut record: citadel_storage::key_backup::BackupVersion,
+    changed: bool,
+) -> Result<HttpResponse> {
+    if changed {
         record.etag += 1;
         state
             .storage
@@ -405,5 +411,6 @@ async fn delete_keys(
             .put_version(&mut batch, user, number, &record);
     }
     state.storage.commit(batch).await?;
-    Ok(HttpResponse::Ok().json(json!({ "etag": record.etag.to_string(), "count": state.storage.key_backup.count(user, number)? })))
+    let count = state.storage.key_backup.count(user, number)?;
+    Ok(HttpResponse::Ok().json(json!({ "etag": record.etag.to_string(), "count": count })))
 }
