@@ -2,9 +2,10 @@
 //! configured extra CAs), server discovery, and `X-Matrix`-signed requests.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::CertificateDer;
 use serde_json::Value;
 
 use crate::discovery::{Destination, resolve_direct, resolve_with};
@@ -35,49 +36,71 @@ pub struct TlsOptions {
 const DISCOVERY_CACHE: Duration = Duration::from_secs(3600);
 
 pub struct FederationClient {
-    http: reqwest::Client,
+    /// Built on first use: loading the system's certificate store costs a few MiB of
+    /// memory that a server which never federates (or not yet) need not hold.
+    http: OnceLock<Result<reqwest::Client, String>>,
+    tls: TlsOptions,
+    extra_roots: Vec<CertificateDer<'static>>,
     key: Arc<ServerSigningKey>,
     destinations: Mutex<HashMap<String, (Destination, Instant)>>,
 }
 
 impl FederationClient {
+    /// Checks the extra CAs now, so a bad certificate in the configuration stops start-up
+    /// rather than the first federation request.
     pub fn new(key: Arc<ServerSigningKey>, tls: &TlsOptions) -> Result<Self, ClientError> {
+        let mut extra_roots = Vec::new();
+        for pem in &tls.extra_roots {
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert = cert.map_err(|e| ClientError::Tls(e.to_string()))?;
+                rustls::RootCertStore::empty()
+                    .add(cert.clone())
+                    .map_err(|e| ClientError::Tls(e.to_string()))?;
+                extra_roots.push(cert);
+            }
+        }
+        if tls.accept_invalid_certificates {
+            tracing::warn!("federation TLS certificate verification is OFF: development use only");
+        }
+        Ok(Self {
+            http: OnceLock::new(),
+            tls: tls.clone(),
+            extra_roots,
+            key,
+            destinations: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, ClientError> {
+        self.http
+            .get_or_init(|| self.build_http())
+            .as_ref()
+            .map_err(|e| ClientError::Tls(e.clone()))
+    }
+
+    fn build_http(&self) -> Result<reqwest::Client, String> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_native_certs::load_native_certs().certs {
             let _ = roots.add(cert);
         }
-        for pem in &tls.extra_roots {
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| ClientError::Tls(e.to_string()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| ClientError::Tls(e.to_string()))?;
-            }
+        for cert in &self.extra_roots {
+            roots.add(cert.clone()).map_err(|e| e.to_string())?;
         }
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
-        let mut builder = reqwest::Client::builder()
+        reqwest::Client::builder()
             .use_preconfigured_tls(config)
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none());
-        if tls.accept_invalid_certificates {
-            tracing::warn!("federation TLS certificate verification is OFF: development use only");
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        let http = builder
+            .redirect(reqwest::redirect::Policy::none())
+            .danger_accept_invalid_certs(self.tls.accept_invalid_certificates)
             .build()
-            .map_err(|e| ClientError::Tls(e.to_string()))?;
-        Ok(Self {
-            http,
-            key,
-            destinations: Mutex::new(HashMap::new()),
-        })
+            .map_err(|e| e.to_string())
     }
 
     /// Where `server_name` is reached, from the cache or by discovery.
@@ -105,7 +128,8 @@ impl FederationClient {
     async fn well_known(&self, server_name: &str) -> Option<String> {
         let url = format!("https://{server_name}/.well-known/matrix/server");
         let response = self
-            .http
+            .http()
+            .ok()?
             .get(&url)
             .timeout(Duration::from_secs(10))
             .send()
@@ -122,7 +146,7 @@ impl FederationClient {
     pub async fn get_unsigned(&self, server_name: &str, path: &str) -> Result<Value, ClientError> {
         let destination = self.destination(server_name).await;
         let response = self
-            .http
+            .http()?
             .get(format!("{}{path}", destination.base_url))
             .header("Host", &destination.host)
             .send()
@@ -166,7 +190,7 @@ impl FederationClient {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| ClientError::Signing(e.to_string()))?;
         let mut request = self
-            .http
+            .http()?
             .request(method, format!("{}{path_and_query}", destination.base_url))
             .header("Host", &destination.host)
             .header("Authorization", authorization);
@@ -202,7 +226,7 @@ impl FederationClient {
         let authorization = crate::x_matrix::sign(&self.key, name, &to_sign)
             .map_err(|e| ClientError::Signing(e.to_string()))?;
         let mut response = self
-            .http
+            .http()?
             .get(format!("{}{path_and_query}", destination.base_url))
             .header("Host", &destination.host)
             .header("Authorization", authorization)
@@ -231,5 +255,52 @@ impl FederationClient {
             }
         }
         Ok((status, content_type, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use citadel_storage::{EngineOptions, Storage};
+
+    fn signing_key(dir: &std::path::Path) -> Arc<ServerSigningKey> {
+        let storage = Storage::open(
+            dir,
+            &EngineOptions {
+                cache_bytes: 1 << 20,
+            },
+        )
+        .unwrap();
+        Arc::new(ServerSigningKey::load_or_generate(&storage, "example.org").unwrap())
+    }
+
+    #[test]
+    fn bad_extra_authorities_are_refused_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = signing_key(dir.path());
+        // Not base64 inside the PEM armour.
+        let garbled = b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n".to_vec();
+        // Valid PEM whose DER is not a certificate.
+        let not_a_cert = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec();
+        for pem in [garbled, not_a_cert] {
+            let tls = TlsOptions {
+                extra_roots: vec![pem],
+                ..TlsOptions::default()
+            };
+            assert!(matches!(
+                FederationClient::new(Arc::clone(&key), &tls),
+                Err(ClientError::Tls(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn the_http_client_is_built_on_first_use_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let client =
+            FederationClient::new(signing_key(dir.path()), &TlsOptions::default()).unwrap();
+        assert!(client.http.get().is_none());
+        client.http().unwrap();
+        assert!(client.http.get().is_some());
     }
 }
