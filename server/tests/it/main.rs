@@ -11,6 +11,7 @@ mod around;
 mod bench_smoke;
 mod clients;
 mod crash;
+mod cross_signing;
 mod devices;
 mod directory;
 mod discovery;

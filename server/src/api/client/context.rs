@@ -7,7 +7,7 @@ use ruma::api::client::room::get_event_by_timestamp;
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId};
 
 use crate::api::Routes;
-use crate::api::client::message::readable_until;
+use crate::api::client::message::{readable_until, visible_event};
 use crate::api::client::state::to_raw;
 use crate::api::error::{Error, Result};
 use crate::api::extract::Ruma;
@@ -29,18 +29,14 @@ async fn get_context(
     let user = req.sender()?.user_id.as_str();
     let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
     let until = readable_until(&state, &room, user)?;
-    let not_found = || Error::not_found("Event not found");
-    let (at, stored) = state
-        .storage
-        .rooms
-        .timeline
-        .get(req.body.event_id.as_str())?
-        .ok_or_else(not_found)?;
     let mut visibility = Visibility::new(&state, &room, user)?;
-    let pdu = parse_stored(&stored)?;
-    if at.room != room.short || at.count >= until || !visibility.can_see(&pdu)? {
-        return Err(not_found());
-    }
+    let (at, pdu) = visible_event(
+        &state,
+        &room,
+        until,
+        &mut visibility,
+        req.body.event_id.as_str(),
+    )?;
     let limit = u64::from(req.body.limit).min(100) as usize;
     let before_n = limit / 2;
     let after_n = limit - before_n;
@@ -60,15 +56,15 @@ async fn get_context(
         .storage
         .rooms
         .timeline
-        .before(room.short, at.count, before_n)?;
+        .before(room.short, at, before_n)?;
     let mut after = state
         .storage
         .rooms
         .timeline
-        .after(room.short, at.count, after_n)?;
+        .after(room.short, at, after_n)?;
     after.retain(|(count, _)| *count < until);
-    let start = before.last().map_or(at.count, |(c, _)| *c);
-    let end = after.last().map_or(at.count + 1, |(c, _)| c + 1);
+    let start = before.last().map_or(at, |(c, _)| *c);
+    let end = after.last().map_or(at + 1, |(c, _)| c + 1);
 
     let mut events_before = Vec::new();
     for (_, stored) in &before {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use actix_web::web;
-use citadel_federation::pdu::EventContent;
+use citadel_federation::pdu::{EventContent, Pdu};
 use citadel_storage::txn_ids::TxnState;
 use ruma::OwnedEventId;
 use ruma::api::Direction;
@@ -172,23 +172,44 @@ async fn get_room_event(
     let user = req.sender()?.user_id.as_str();
     let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
     let until = readable_until(&state, &room, user)?;
+    let mut visibility = Visibility::new(&state, &room, user)?;
+    let (_, pdu) = visible_event(
+        &state,
+        &room,
+        until,
+        &mut visibility,
+        req.body.event_id.as_str(),
+    )?;
+    Ok(get_room_event::v3::Response::new(to_raw(
+        &crate::rooms::relations::client_event(&state, &pdu, user, true)?,
+    )?))
+}
+
+/// The event `event_id` of `room` with its stream position, if the reader may see it:
+/// it is before their `until` (see [`readable_until`]) and history visibility allows it.
+/// Anything else is `M_NOT_FOUND`, so a client cannot tell a hidden event from a missing one.
+pub fn visible_event(
+    state: &AppState,
+    room: &RoomCtx,
+    until: u64,
+    visibility: &mut Visibility<'_>,
+    event_id: &str,
+) -> Result<(u64, Pdu)> {
     let not_found = || Error::not_found("Event not found");
     let (at, stored) = state
         .storage
         .rooms
         .timeline
-        .get(req.body.event_id.as_str())?
+        .get(event_id)?
         .ok_or_else(not_found)?;
     if at.room != room.short || at.count >= until {
         return Err(not_found());
     }
     let pdu = parse_stored(&stored)?;
-    if !Visibility::new(&state, &room, user)?.can_see(&pdu)? {
+    if !visibility.can_see(&pdu)? {
         return Err(not_found());
     }
-    Ok(get_room_event::v3::Response::new(to_raw(
-        &crate::rooms::relations::client_event(&state, &pdu, user, true)?,
-    )?))
+    Ok((at.count, pdu))
 }
 
 /// A pagination token: the boundary between stream positions `< n` and `>= n`. Sync
