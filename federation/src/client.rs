@@ -71,6 +71,11 @@ impl FederationClient {
         })
     }
 
+    /// This server's name, the `origin` of everything it sends.
+    pub fn server_name(&self) -> &str {
+        self.key.server_name()
+    }
+
     fn http(&self) -> Result<&reqwest::Client, ClientError> {
         self.http
             .get_or_init(|| self.build_http())

@@ -246,16 +246,16 @@ pub struct Position<'a> {
     pub depth: u64,
 }
 
-/// Assembles, hashes and signs a new event in the format of its room version and
-/// computes its event ID.
-pub fn build(
+/// Assembles a new event in the format of its room version, unsigned and without
+/// hashes: what `make_join`/`make_leave`/`make_knock` hand to the joining server, and the
+/// first step of [`build`].
+pub fn template(
     rules: &RoomVersionRules,
-    key: &ServerSigningKey,
     sender: &UserId,
     event: EventContent,
     position: Position<'_>,
     now: MilliSecondsSinceUnixEpoch,
-) -> Result<Pdu, PduError> {
+) -> Result<CanonicalJsonObject, PduError> {
     let mut object = CanonicalJsonObject::new();
     let mut content = event.content;
     object.insert("type".into(), event.kind.clone().into());
@@ -293,7 +293,30 @@ pub fn build(
         "auth_events".into(),
         references(rules, position.auth_events)?,
     );
+    Ok(object)
+}
 
+/// Assembles, hashes and signs a new event in the format of its room version and
+/// computes its event ID.
+pub fn build(
+    rules: &RoomVersionRules,
+    key: &ServerSigningKey,
+    sender: &UserId,
+    event: EventContent,
+    position: Position<'_>,
+    now: MilliSecondsSinceUnixEpoch,
+) -> Result<Pdu, PduError> {
+    let object = template(rules, sender, event, position, now)?;
+    sign_template(rules, key, object)
+}
+
+/// Completes an event template (ours or one another server made): adds the event ID of
+/// room versions 1 and 2, hashes and signs it, and computes its event ID.
+pub fn sign_template(
+    rules: &RoomVersionRules,
+    key: &ServerSigningKey,
+    mut object: CanonicalJsonObject,
+) -> Result<Pdu, PduError> {
     // Room versions 1 and 2 carry their event ID inside the event.
     let v1_event_id = match rules.event_id_format {
         EventIdFormatVersion::V1 => {
@@ -303,13 +326,12 @@ pub fn build(
                 .take(18)
                 .map(char::from)
                 .collect();
-            let id = format!("${local}:{}", sender.server_name());
+            let id = format!("${local}:{}", key.server_name());
             object.insert("event_id".into(), id.clone().into());
             Some(id)
         }
         _ => None,
     };
-
     key.hash_and_sign_event(&mut object, rules)
         .map_err(|e| match e {
             SignError::TooLarge => PduError::TooLarge,

@@ -15,7 +15,9 @@ pub struct AppState {
     pub storage: Storage,
     pub signing_key: Arc<ServerSigningKey>,
     /// Signed requests to other servers.
-    pub federation: citadel_federation::client::FederationClient,
+    pub federation: Arc<citadel_federation::client::FederationClient>,
+    /// Delivers the federation outbox; started with the HTTP server (not for CLI use).
+    pub sender: std::sync::OnceLock<citadel_federation::sender::Sender>,
     pub login_limiter: RateLimiter,
     pub registration_limiter: RateLimiter,
     /// Wrong passwords per account (login and user-interactive auth).
@@ -96,7 +98,8 @@ impl AppState {
             config: Arc::new(config),
             storage,
             signing_key,
-            federation,
+            federation: Arc::new(federation),
+            sender: std::sync::OnceLock::new(),
             shared_secret_nonces: Mutex::new(HashMap::new()),
             room_locks: Default::default(),
             stream: Default::default(),
@@ -105,6 +108,13 @@ impl AppState {
             presence: Mutex::new(HashMap::new()),
             last_seen_written: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Tells the delivery task of `destination` that something was queued for it.
+    pub fn wake_sender(&self, destination: &str) {
+        if let Some(sender) = self.sender.get() {
+            sender.wake(destination);
+        }
     }
 
     pub fn server_name(&self) -> &str {

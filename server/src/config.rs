@@ -125,6 +125,13 @@ pub struct FederationConfig {
     pub verify_tls: bool,
     /// Extra certificate authorities (PEM files) to trust for other servers' certificates.
     pub extra_ca_certificates: Vec<PathBuf>,
+    /// Longest wait, in seconds, between delivery attempts to a server that is down.
+    pub max_retry_interval_secs: u64,
+    /// When not empty, only these servers may federate with this one (`*` and `?` are
+    /// wildcards, as in `m.room.server_acl`).
+    pub allowed_servers: Vec<String>,
+    /// Servers that may never federate with this one (wildcards allowed).
+    pub denied_servers: Vec<String>,
 }
 
 impl Default for FederationConfig {
@@ -133,6 +140,9 @@ impl Default for FederationConfig {
             enabled: true,
             verify_tls: true,
             extra_ca_certificates: Vec::new(),
+            max_retry_interval_secs: 600,
+            allowed_servers: Vec::new(),
+            denied_servers: Vec::new(),
         }
     }
 }

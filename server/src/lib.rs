@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod e2ee;
+pub mod federation;
 pub mod media;
 pub mod policy;
 pub mod push;
@@ -39,6 +40,9 @@ impl Running {
     /// Serves until stopped (SIGINT/SIGTERM or the handle), then makes every write durable.
     pub async fn wait(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some(sender) = self.state.sender.get() {
+            sender.shutdown().await;
+        }
         if let Err(e) = self.state.storage.flush_blocking() {
             tracing::error!(error = %e, "final flush failed");
         }
@@ -68,6 +72,18 @@ pub fn start(config: Config) -> Result<Running, String> {
     init_crypto();
     let state = web::Data::new(AppState::open(config).map_err(|e| e.to_string())?);
     let config = Arc::clone(&state.config);
+    if config.federation.enabled {
+        let backoff = citadel_federation::sender::Backoff {
+            first: std::time::Duration::from_secs(1),
+            max: std::time::Duration::from_secs(config.federation.max_retry_interval_secs.max(1)),
+        };
+        let sender = citadel_federation::sender::Sender::start(
+            state.storage.clone(),
+            Arc::clone(&state.federation),
+            backoff,
+        );
+        let _ = state.sender.set(sender);
+    }
     let app_state = state.clone();
     let mut server = HttpServer::new(move || {
         App::new()

@@ -11,9 +11,11 @@ pub mod devices;
 pub mod e2ee_keys;
 mod engine;
 pub mod filters;
+pub mod inbox;
 pub mod key_backup;
 pub mod media;
 pub mod notifications;
+pub mod outbox;
 pub mod receipts;
 pub mod registration_tokens;
 pub mod reports;
@@ -72,6 +74,8 @@ pub struct Storage {
     pub to_device: to_device::ToDevice,
     pub key_backup: key_backup::KeyBackup,
     pub media: media::Media,
+    pub outbox: outbox::Outbox,
+    pub inbox: inbox::Inbox,
 }
 
 impl Storage {
@@ -96,6 +100,8 @@ impl Storage {
             to_device: to_device::ToDevice::open(&engine)?,
             key_backup: key_backup::KeyBackup::open(&engine)?,
             media: media::Media::open(&engine)?,
+            outbox: outbox::Outbox::open(&engine)?,
+            inbox: inbox::Inbox::open(&engine)?,
             engine,
         };
         storage.migrate()?;

@@ -5,3 +5,4 @@
 pub mod device_lists;
 pub mod keys;
 pub mod policy;
+pub mod to_device;

@@ -3,7 +3,7 @@
 
 use citadel_federation::auth::{auth_types, authorize};
 use citadel_federation::pdu::{self, EventContent, Pdu, PduError, Position};
-use citadel_storage::rooms::membership::MemberRecord;
+use citadel_storage::outbox::OutboxItem;
 use citadel_storage::rooms::state::StateMap;
 use citadel_storage::rooms::timeline::{PduId, StoredPdu};
 use citadel_storage::{Batch, now_ms};
@@ -30,45 +30,80 @@ pub async fn append_event(
     let guard = state.room_locks.lock(&room.room_id).await?;
     let (state_hash, map) = current(state, room)?;
 
-    let mut prev_ids = state.storage.rooms.timeline.extremities(room.short)?;
-    prev_ids.truncate(MAX_PREV_EVENTS);
-    let mut prev_events = Vec::with_capacity(prev_ids.len());
-    for id in &prev_ids {
-        prev_events
-            .push(load_pdu(state, id)?.ok_or_else(|| Error::internal("extremity is not stored"))?);
-    }
-    let depth = prev_events.iter().map(|p| p.depth).max().unwrap_or(0) + 1;
-
-    let kind = TimelineEventType::from(event.kind.as_str());
-    let content_json = serde_json::to_string(&event.content).map_err(Error::internal)?;
-    let content_raw = RawValue::from_string(content_json).map_err(Error::internal)?;
-    let needed = auth_types(
-        &room.rules,
-        &kind,
-        sender,
-        event.state_key.as_deref(),
-        &content_raw,
-    )
-    .map_err(|e| Error::bad_json(format!("Invalid event content: {e}")))?;
-    let mut auth_events = Vec::new();
-    for (auth_kind, auth_key) in needed {
-        if let Some(pdu) = event_in(state, &map, &auth_kind.to_string(), &auth_key)? {
-            auth_events.push(pdu);
-        }
-    }
-
-    let position = Position {
-        room_id: Some(&room.room_id),
-        prev_events: &prev_events,
-        auth_events: &auth_events,
-        depth,
-    };
+    let graph = Graph::at_end(state, room, &map, sender, &event)?;
+    let position = graph.position(room);
     let pdu = build(state, room, sender, event, position)?;
     check_auth(state, room, &pdu, &map)?;
-    let written = write(state, room, &pdu, &prev_ids, state_hash, map)?;
+    let written = write(
+        state,
+        room,
+        &pdu,
+        Placement::local(&graph.prev_ids, state_hash, &map),
+    )?;
     drop(guard);
     let count = publish(state, room, &pdu, written).await?;
     Ok((pdu, count))
+}
+
+/// Where a new event goes in the room graph: after the forward extremities, citing the
+/// current state events the authorization rules need.
+pub(crate) struct Graph {
+    pub prev_ids: Vec<String>,
+    prev_events: Vec<Pdu>,
+    auth_events: Vec<Pdu>,
+    depth: u64,
+}
+
+impl Graph {
+    pub fn at_end(
+        state: &AppState,
+        room: &RoomCtx,
+        map: &StateMap,
+        sender: &UserId,
+        event: &EventContent,
+    ) -> Result<Self> {
+        let mut prev_ids = state.storage.rooms.timeline.extremities(room.short)?;
+        prev_ids.truncate(MAX_PREV_EVENTS);
+        let mut prev_events = Vec::with_capacity(prev_ids.len());
+        for id in &prev_ids {
+            prev_events.push(
+                load_pdu(state, id)?.ok_or_else(|| Error::internal("extremity is not stored"))?,
+            );
+        }
+        let depth = prev_events.iter().map(|p| p.depth).max().unwrap_or(0) + 1;
+        let kind = TimelineEventType::from(event.kind.as_str());
+        let content_json = serde_json::to_string(&event.content).map_err(Error::internal)?;
+        let content_raw = RawValue::from_string(content_json).map_err(Error::internal)?;
+        let needed = auth_types(
+            &room.rules,
+            &kind,
+            sender,
+            event.state_key.as_deref(),
+            &content_raw,
+        )
+        .map_err(|e| Error::bad_json(format!("Invalid event content: {e}")))?;
+        let mut auth_events = Vec::new();
+        for (auth_kind, auth_key) in needed {
+            if let Some(pdu) = event_in(state, map, &auth_kind.to_string(), &auth_key)? {
+                auth_events.push(pdu);
+            }
+        }
+        Ok(Self {
+            prev_ids,
+            prev_events,
+            auth_events,
+            depth,
+        })
+    }
+
+    pub fn position<'a>(&'a self, room: &'a RoomCtx) -> Position<'a> {
+        Position {
+            room_id: Some(&room.room_id),
+            prev_events: &self.prev_events,
+            auth_events: &self.auth_events,
+            depth: self.depth,
+        }
+    }
 }
 
 pub(crate) fn build(
@@ -109,15 +144,47 @@ pub(crate) fn check_auth(
     .map_err(|e| Error::forbidden(e.to_string()))
 }
 
-/// Writes the event with everything it changes, atomically and durably, then wakes
-/// whoever waits for it.
+/// Where a new event goes: what it replaces, the state around it, and who must hear of it.
+pub(crate) struct Placement<'a> {
+    /// Forward extremities the event now follows.
+    pub referenced: &'a [String],
+    /// The state before the event, with its snapshot hash when it is a stored snapshot.
+    pub before: (Option<u64>, &'a StateMap),
+    /// The room's current state before this write, with its hash.
+    pub old_current: (Option<u64>, &'a StateMap),
+    /// The room's current state after the write; `None`: the state after the event.
+    pub new_current: Option<StateMap>,
+    /// Whether other servers in the room must be sent the event (and which to skip: the
+    /// server it came from).
+    pub federate: Federate,
+}
+
+pub(crate) enum Federate {
+    /// Received from another server, which sends it everywhere itself.
+    No,
+    /// Ours to deliver to every other server in the room, except this one.
+    AllExcept(Option<String>),
+}
+
+impl<'a> Placement<'a> {
+    /// A local event appended at the end of the room.
+    pub fn local(referenced: &'a [String], hash: Option<u64>, map: &'a StateMap) -> Self {
+        Placement {
+            referenced,
+            before: (hash, map),
+            old_current: (hash, map),
+            new_current: None,
+            federate: Federate::AllExcept(None),
+        }
+    }
+}
+
+/// Writes the event with everything it changes, atomically, but not yet durably.
 pub(crate) fn write(
     state: &AppState,
     room: &RoomCtx,
     pdu: &Pdu,
-    referenced: &[String],
-    state_hash: Option<u64>,
-    map: StateMap,
+    placement: Placement<'_>,
 ) -> Result<Written> {
     let storage = &state.storage;
     let reserved = state.stream.reserve(storage)?;
@@ -140,55 +207,93 @@ pub(crate) fn write(
     storage.rooms.timeline.advance_extremities(
         &mut batch,
         room.short,
-        referenced,
+        placement.referenced,
         pdu.event_id.as_str(),
     );
 
-    let mut new_map = map.clone();
+    let (before_hash, before) = placement.before;
+    let mut after = before.clone();
     if let Some(state_key) = &pdu.state_key {
         let short_key = storage
             .rooms
             .short
             .state_key(&pdu.kind.to_string(), state_key)?;
-        new_map.insert(short_key, short_event);
+        after.insert(short_key, short_event);
     }
-    let parent = state_hash.map(|hash| (hash, &map));
-    let new_hash = storage.rooms.state.save(&mut batch, parent, &new_map)?;
+    let parent = before_hash.map(|hash| (hash, before));
+    let after_hash = storage.rooms.state.save(&mut batch, parent, &after)?;
     storage
         .rooms
         .state
-        .set_current(&mut batch, room.short, new_hash);
-    storage
-        .rooms
-        .state
-        .set_after_event(&mut batch, short_event, new_hash);
+        .set_after_event(&mut batch, short_event, after_hash);
+    let (old_hash, old_current) = placement.old_current;
+    let new_current = match placement.new_current {
+        None => {
+            storage
+                .rooms
+                .state
+                .set_current(&mut batch, room.short, after_hash);
+            after
+        }
+        Some(map) => {
+            let parent = old_hash.map(|hash| (hash, old_current));
+            let hash = storage.rooms.state.save(&mut batch, parent, &map)?;
+            storage
+                .rooms
+                .state
+                .set_current(&mut batch, room.short, hash);
+            map
+        }
+    };
 
-    let mut woken: Vec<String> = Vec::new();
-    if pdu.kind == TimelineEventType::RoomMember
-        && let Some(target) = &pdu.state_key
-    {
-        let membership =
-            crate::rooms::state::content_str(pdu, "membership").unwrap_or_else(|| "leave".into());
-        let record = MemberRecord {
-            membership,
-            event_id: pdu.event_id.to_string(),
-            count,
-        };
-        storage
-            .rooms
-            .membership
-            .set(&mut batch, room.room_id.as_str(), target, &record);
-        woken.push(target.clone());
-    }
+    let destinations = match placement.federate {
+        Federate::No => Vec::new(),
+        Federate::AllExcept(skip) => {
+            let mut servers = crate::rooms::servers::in_room(state, &room.room_id)?;
+            if pdu.kind == TimelineEventType::RoomMember
+                && let Some(target) = pdu.state_key.as_deref()
+                && let Ok(target) = <&UserId>::try_from(target)
+            {
+                // A kicked, banned or leaving user's server hears of it too.
+                servers.insert(target.server_name().to_string());
+            }
+            servers.remove(state.server_name());
+            if let Some(skip) = skip {
+                servers.remove(&skip);
+            }
+            let item = OutboxItem::Pdu {
+                event_id: pdu.event_id.to_string(),
+            };
+            for server in &servers {
+                storage.outbox.push(&mut batch, server, &item)?;
+            }
+            servers.into_iter().collect()
+        }
+    };
+
+    let woken = crate::rooms::servers::update_memberships(
+        state,
+        &mut batch,
+        room,
+        pdu,
+        old_current,
+        &new_current,
+        count,
+    )?;
     crate::rooms::relations::index(state, &mut batch, room.short, pdu, count);
     storage.apply(batch)?;
-    Ok(Written { reserved, woken })
+    Ok(Written {
+        reserved,
+        woken,
+        destinations,
+    })
 }
 
 /// An event applied to the database but not yet durable nor announced.
 pub(crate) struct Written {
     reserved: crate::rooms::stream::Reserved,
     woken: Vec<String>,
+    destinations: Vec<String>,
 }
 
 /// Makes a written event durable, then lets readers see it and wakes them. Runs outside
@@ -203,6 +308,7 @@ pub(crate) async fn publish(
     let Written {
         reserved,
         mut woken,
+        destinations,
     } = written;
     let count = reserved.position;
     state.storage.flush().await?;
@@ -226,5 +332,8 @@ pub(crate) async fn publish(
     state
         .notifier
         .notify(woken.iter().map(String::as_str), count);
+    for destination in &destinations {
+        state.wake_sender(destination);
+    }
     Ok(count)
 }

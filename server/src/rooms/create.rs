@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
-use crate::rooms::append::{build, check_auth, publish, write};
+use crate::rooms::append::{Placement, build, check_auth, publish, write};
 use crate::rooms::{RoomCtx, append_event};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -167,7 +167,13 @@ pub async fn create_room(
             .rooms
             .put_meta(&mut batch, room_id.as_str(), &meta);
         state.storage.commit(batch).await?;
-        let written = write(state, &room, &create_pdu, &[], None, Default::default())?;
+        let empty = Default::default();
+        let written = write(
+            state,
+            &room,
+            &create_pdu,
+            Placement::local(&[], None, &empty),
+        )?;
         drop(guard);
         publish(state, &room, &create_pdu, written).await?;
     }

@@ -63,18 +63,32 @@ pub fn membership_of(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<
         .and_then(|pdu| content_str(&pdu, "membership")))
 }
 
-/// Joins a room this server knows. Joining one it does not know needs federation.
+/// Joins a room: locally when this server is in it, else through one of `via` (or the
+/// server of the room ID or of the invite) over federation.
 pub async fn join(
     state: &AppState,
     room_id: &RoomId,
     user: &UserId,
     reason: Option<&str>,
+    via: &[String],
 ) -> Result<OwnedRoomId> {
-    let room = RoomCtx::load(&state.storage, room_id)?.ok_or_else(|| {
-        Error::not_found(
-            "This server does not know the room, and cannot join it over federation yet",
-        )
-    })?;
+    let known = RoomCtx::load(&state.storage, room_id)?;
+    let resident =
+        known.is_some() && crate::rooms::servers::is_in_room(state, room_id, state.server_name())?;
+    let room = match known {
+        Some(room) if resident => room,
+        // A room only this server ever hosted, now empty: no one else could let us in.
+        Some(room)
+            if room_id.server_name().map(|s| s.as_str()) == Some(state.server_name())
+                && via.iter().all(|s| s == state.server_name()) =>
+        {
+            room
+        }
+        _ => {
+            crate::rooms::remote_join::join_remote(state, room_id, user, reason, via).await?;
+            return Ok(room_id.to_owned());
+        }
+    };
     // Joining again is a no-op that succeeds, as in Synapse.
     let current = membership_of(state, &room, user.as_str())?;
     if current.as_deref() == Some("join") {
@@ -93,7 +107,7 @@ pub async fn join(
 /// For a `restricted` (or `knock_restricted`) room that the user may enter through
 /// membership of an allowed room: a local member with the power to invite, who vouches
 /// for the join as the authorization rules require.
-fn restricted_join_authoriser(
+pub(crate) fn restricted_join_authoriser(
     state: &AppState,
     room: &RoomCtx,
     user: &UserId,

@@ -2,11 +2,15 @@
 //! appending them (event, indices, extremities, state snapshot and membership in one
 //! atomic batch) under a per-room lock.
 
-mod append;
+pub(crate) mod append;
 pub mod create;
+pub mod fetch;
+pub mod incoming;
 pub mod membership;
 pub mod redaction;
 pub mod relations;
+pub mod remote_join;
+pub mod servers;
 pub mod state;
 pub mod stream;
 pub mod typing;
@@ -14,6 +18,7 @@ pub mod upgrade;
 pub mod visibility;
 
 pub use append::append_event;
+pub(crate) use append::{Federate, Placement, publish, write};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -88,12 +93,21 @@ pub fn parse_stored(stored: &StoredPdu) -> Result<Pdu> {
     Pdu::from_json(event_id, json).map_err(Error::internal)
 }
 
-/// Loads an event by ID.
+/// Loads an event by ID, from the timeline or the outliers.
 pub fn load_pdu(state: &AppState, event_id: &str) -> Result<Option<Pdu>> {
-    match state.storage.rooms.timeline.get(event_id)? {
-        Some((_, stored)) => parse_stored(&stored).map(Some),
+    if let Some((_, stored)) = state.storage.rooms.timeline.get(event_id)? {
+        return parse_stored(&stored).map(Some);
+    }
+    match state.storage.rooms.outliers.get(event_id)? {
+        Some(stored) => parse_stored(&stored).map(Some),
         None => Ok(None),
     }
+}
+
+/// Whether this server holds the event at all.
+pub fn is_known(state: &AppState, event_id: &str) -> Result<bool> {
+    Ok(state.storage.rooms.timeline.pdu_id(event_id)?.is_some()
+        || state.storage.rooms.outliers.contains(event_id)?)
 }
 
 /// The stream position of an event.

@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use citadel_federation::pdu::Pdu;
+use citadel_federation::state_res::StateIds;
 use citadel_storage::rooms::state::StateMap;
+use ruma::OwnedEventId;
+use ruma::events::StateEventType;
 
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
@@ -81,20 +84,34 @@ pub fn after_event(state: &AppState, event_id: &str) -> Result<Option<StateMap>>
     }
 }
 
-/// The state map in force just before the room's event at stream position `count`
-/// (empty before the first event).
+/// The state map in force just before the room's event at stream position `count`: the
+/// state after the event before it. The first event of a timeline has none before it;
+/// its own state after, without itself, stands in (empty for a room's create event; the
+/// state a remote room was joined with for the join that starts its timeline here).
 pub fn before_count(state: &AppState, room: &RoomCtx, count: u64) -> Result<StateMap> {
-    match state
-        .storage
-        .rooms
-        .timeline
-        .before(room.short, count, 1)?
+    let timeline = &state.storage.rooms.timeline;
+    if let Some((_, previous)) = timeline.before(room.short, count, 1)?.into_iter().next() {
+        return Ok(after_event(state, &previous.event_id)?.unwrap_or_default());
+    }
+    let Some((_, first)) = timeline
+        .after(room.short, count.saturating_sub(1), 1)?
         .into_iter()
         .next()
+    else {
+        return Ok(StateMap::new());
+    };
+    let mut map = after_event(state, &first.event_id)?.unwrap_or_default();
+    let pdu = crate::rooms::parse_stored(&first)?;
+    if let Some(key) = &pdu.state_key
+        && let Some(short) = state
+            .storage
+            .rooms
+            .short
+            .state_key_if_known(&pdu.kind.to_string(), key)?
     {
-        Some((_, previous)) => Ok(after_event(state, &previous.event_id)?.unwrap_or_default()),
-        None => Ok(StateMap::new()),
+        map.remove(&short);
     }
+    Ok(map)
 }
 
 /// The membership of `user_id` in the given state (`leave` when absent).
@@ -150,4 +167,49 @@ pub fn power_levels(
 pub fn content_str(pdu: &Pdu, field: &str) -> Option<String> {
     let content: serde_json::Value = serde_json::from_str(pdu.content.get()).ok()?;
     content.get(field)?.as_str().map(str::to_owned)
+}
+
+/// A state map with full IDs, as state resolution takes it.
+pub fn to_ids(state: &AppState, map: &StateMap) -> Result<StateIds> {
+    let short = &state.storage.rooms.short;
+    let mut out = StateIds::with_capacity(map.len());
+    for (key, event) in map {
+        let (Some((kind, state_key)), Some(event_id)) =
+            (short.state_key_pair(*key)?, short.event_id(*event)?)
+        else {
+            return Err(Error::internal("state names an unknown short ID"));
+        };
+        let event_id = OwnedEventId::try_from(event_id).map_err(Error::internal)?;
+        out.insert((StateEventType::from(kind), state_key), event_id);
+    }
+    Ok(out)
+}
+
+/// A state map with full IDs, interned to short IDs.
+pub fn from_ids(state: &AppState, ids: &StateIds) -> Result<StateMap> {
+    let short = &state.storage.rooms.short;
+    let mut out = StateMap::new();
+    for ((kind, state_key), event_id) in ids {
+        out.insert(
+            short.state_key(&kind.to_string(), state_key)?,
+            short.event(event_id.as_str())?,
+        );
+    }
+    Ok(out)
+}
+
+/// Resolves forks of a room's state (state resolution v2, ruma's).
+pub fn resolve(state: &AppState, room: &RoomCtx, forks: &[StateMap]) -> Result<StateMap> {
+    if forks.len() == 1 {
+        return Ok(forks[0].clone());
+    }
+    let mut ids = Vec::with_capacity(forks.len());
+    for fork in forks {
+        ids.push(to_ids(state, fork)?);
+    }
+    let resolved = citadel_federation::state_res::resolve(&room.rules, &ids, |id| {
+        load_pdu(state, id.as_str()).ok().flatten()
+    })
+    .map_err(|e| Error::internal(e.to_string()))?;
+    from_ids(state, &resolved)
 }

@@ -6,6 +6,7 @@
 pub mod aliases;
 pub mod directory;
 pub mod membership;
+pub mod outliers;
 pub mod relations;
 pub mod short;
 pub mod state;
@@ -33,6 +34,7 @@ pub struct Rooms {
     pub timeline: timeline::Timeline,
     pub state: state::StateSnapshots,
     pub membership: membership::Membership,
+    pub outliers: outliers::Outliers,
     pub aliases: aliases::Aliases,
     pub relations: relations::Relations,
     pub directory: directory::Directory,
@@ -46,6 +48,7 @@ impl Rooms {
             timeline: timeline::Timeline::open(engine)?,
             state: state::StateSnapshots::open(engine)?,
             membership: membership::Membership::open(engine)?,
+            outliers: outliers::Outliers::open(engine)?,
             aliases: aliases::Aliases::open(engine)?,
             relations: relations::Relations::open(engine)?,
             directory: directory::Directory::open(engine)?,

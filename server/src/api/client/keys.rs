@@ -133,9 +133,6 @@ async fn changes(
     Ok(HttpResponse::Ok().json(json!({ "changed": changed, "left": left })))
 }
 
-/// Longest batch of to-device messages in one request.
-const MAX_TO_DEVICE_MESSAGES: usize = 10_000;
-
 /// `PUT /_matrix/client/v3/sendToDevice/{eventType}/{txnId}`: queues the messages for
 /// each named device (`*` for all of a user's devices). Idempotent per transaction ID.
 async fn send_to_device(
@@ -163,7 +160,7 @@ async fn send_to_device(
         // Already delivered (or being delivered) under this transaction ID.
         _ => return Ok(HttpResponse::Ok().json(json!({}))),
     }
-    let result = queue_messages(&state, user, &event_type, messages).await;
+    let result = crate::e2ee::to_device::send(&state, user, &event_type, messages).await;
     match result {
         Ok(()) => {
             state
@@ -177,67 +174,4 @@ async fn send_to_device(
             Err(e)
         }
     }
-}
-
-async fn queue_messages(
-    state: &AppState,
-    sender: &str,
-    event_type: &str,
-    messages: &Map<String, Value>,
-) -> Result<()> {
-    let mut batch = state.storage.batch();
-    let mut woken = Vec::new();
-    let reserved = state.stream.reserve(&state.storage)?;
-    let mut queued = 0;
-    for (user, devices) in messages {
-        let Some(devices) = devices.as_object() else {
-            return Err(Error::bad_json("messages must map users to devices"));
-        };
-        if !state.storage.users.exists(user)? {
-            continue;
-        }
-        for (device, content) in devices {
-            let targets: Vec<String> = if device == "*" {
-                state
-                    .storage
-                    .devices
-                    .list(user)?
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .collect()
-            } else {
-                vec![device.clone()]
-            };
-            for target in targets {
-                queued += 1;
-                if queued > MAX_TO_DEVICE_MESSAGES {
-                    return Err(Error::too_large(
-                        "Too many to-device messages in one request",
-                    ));
-                }
-                let event = json!({ "type": event_type, "sender": sender, "content": content });
-                let raw = serde_json::value::RawValue::from_string(event.to_string())
-                    .map_err(Error::internal)?;
-                // Positions must be distinct per device; one reservation covers the request,
-                // so later messages to the same device take fresh ones.
-                let pos = if queued == 1 {
-                    reserved.position
-                } else {
-                    state.storage.next_id()?
-                };
-                state
-                    .storage
-                    .to_device
-                    .push(&mut batch, user, &target, pos, &raw);
-            }
-        }
-        woken.push(user.clone());
-    }
-    state.storage.commit(batch).await?;
-    let position = reserved.position;
-    drop(reserved);
-    state
-        .notifier
-        .notify(woken.iter().map(String::as_str), position);
-    Ok(())
 }

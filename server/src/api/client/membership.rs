@@ -37,7 +37,14 @@ async fn join_room_by_id(
     req: Ruma<join_room_by_id::v3::Request>,
 ) -> Result<join_room_by_id::v3::Response> {
     let user = req.sender()?.user_id.clone();
-    let room_id = join(&state, &req.body.room_id, &user, req.body.reason.as_deref()).await?;
+    let room_id = join(
+        &state,
+        &req.body.room_id,
+        &user,
+        req.body.reason.as_deref(),
+        &[],
+    )
+    .await?;
     Ok(join_room_by_id::v3::Response::new(room_id))
 }
 
@@ -48,7 +55,8 @@ async fn join_room_by_id_or_alias(
 ) -> Result<join_room_by_id_or_alias::v3::Response> {
     let user = req.sender()?.user_id.clone();
     let room_id = resolve(&state, req.body.room_id_or_alias.clone())?;
-    let room_id = join(&state, &room_id, &user, req.body.reason.as_deref()).await?;
+    let via: Vec<String> = req.body.via.iter().map(|s| s.to_string()).collect();
+    let room_id = join(&state, &room_id, &user, req.body.reason.as_deref(), &via).await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
 }
 

@@ -1,13 +1,16 @@
-//! The server-server API: server keys, version, profile queries and media so far; the
-//! room protocol (transactions, joins, backfill) comes next.
+//! The server-server API: server keys, transactions, joins and leaves, reading events and
+//! state, queries and media.
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 pub mod auth;
+pub mod events;
 pub mod media;
+pub mod membership;
 pub mod query;
+pub mod send;
 
 use crate::api::Routes;
 use crate::api::error::{Error, Result};
@@ -22,6 +25,61 @@ pub fn register(routes: &mut Routes<'_>) {
             Method::GET,
             "/_matrix/federation/v1/query/profile",
             query::profile,
+        )
+        .raw(
+            Method::PUT,
+            "/_matrix/federation/v1/send/{txn_id}",
+            send::send_transaction,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/make_join/{room_id}/{user_id}",
+            membership::make_join,
+        )
+        .raw(
+            Method::PUT,
+            "/_matrix/federation/v2/send_join/{room_id}/{event_id}",
+            membership::send_join,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/make_leave/{room_id}/{user_id}",
+            membership::make_leave,
+        )
+        .raw(
+            Method::PUT,
+            "/_matrix/federation/v2/send_leave/{room_id}/{event_id}",
+            membership::send_leave,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/event/{event_id}",
+            events::event,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/state/{room_id}",
+            events::room_state,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/state_ids/{room_id}",
+            events::state_ids,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/event_auth/{room_id}/{event_id}",
+            events::event_auth,
+        )
+        .raw(
+            Method::POST,
+            "/_matrix/federation/v1/get_missing_events/{room_id}",
+            events::get_missing_events,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/backfill/{room_id}",
+            events::backfill,
         )
         .raw(
             Method::GET,

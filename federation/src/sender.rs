@@ -1,0 +1,222 @@
+//! The durable per-destination queue: everything another server is owed is in the
+//! storage outbox (written together with what it announces); one task per destination
+//! sends it as `PUT /_matrix/federation/v1/send/{txnId}` transactions, one at a time, in
+//! order, and removes what the destination acknowledged. Failures back off exponentially
+//! up to a cap; hearing from the destination again retries at once. After a restart the
+//! outbox is simply read again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use citadel_storage::Storage;
+use citadel_storage::outbox::OutboxItem;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::client::FederationClient;
+
+/// At most this many PDUs and EDUs go in one transaction (the spec's limits).
+pub const MAX_PDUS: usize = 50;
+pub const MAX_EDUS: usize = 100;
+
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+/// Wakes the delivery tasks. Cheap to call from any thread.
+pub struct Sender {
+    commands: mpsc::UnboundedSender<Command>,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+enum Command {
+    /// Something new is queued for this destination.
+    Queued(String),
+    /// The destination is evidently up (it just talked to us): retry now.
+    Alive(String),
+}
+
+#[derive(Default)]
+struct Signals {
+    queued: Notify,
+    alive: Notify,
+}
+
+impl Sender {
+    /// Starts the dispatcher on the current tokio runtime and resumes delivery of whatever
+    /// the outbox still holds.
+    pub fn start(storage: Storage, client: Arc<FederationClient>, backoff: Backoff) -> Self {
+        let (commands, mut receiver) = mpsc::unbounded_channel::<Command>();
+        let (stop, stop_rx) = watch::channel(false);
+        let pending = storage.outbox.destinations().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the federation outbox");
+            Vec::new()
+        });
+        for destination in pending {
+            let _ = commands.send(Command::Queued(destination));
+        }
+        let dispatcher = tokio::spawn(async move {
+            let mut signals: HashMap<String, Arc<Signals>> = HashMap::new();
+            let mut stop_dispatch = stop_rx.clone();
+            loop {
+                let command = tokio::select! {
+                    command = receiver.recv() => command,
+                    _ = stop_dispatch.changed() => None,
+                };
+                let Some(command) = command else { break };
+                let (destination, alive) = match command {
+                    Command::Queued(d) => (d, false),
+                    Command::Alive(d) => (d, true),
+                };
+                let entry = signals.entry(destination.clone()).or_insert_with(|| {
+                    let signals = Arc::new(Signals::default());
+                    tokio::spawn(deliver(
+                        destination,
+                        storage.clone(),
+                        Arc::clone(&client),
+                        backoff.clone(),
+                        Arc::clone(&signals),
+                        stop_rx.clone(),
+                    ));
+                    signals
+                });
+                if alive {
+                    entry.alive.notify_one();
+                } else {
+                    entry.queued.notify_one();
+                }
+            }
+        });
+        Self {
+            commands,
+            stop,
+            tasks: Mutex::new(vec![dispatcher]),
+        }
+    }
+
+    /// Something was queued for `destination`.
+    pub fn wake(&self, destination: &str) {
+        let _ = self.commands.send(Command::Queued(destination.to_owned()));
+    }
+
+    /// `destination` just sent us a request: if it was backing off, retry now.
+    pub fn heard_from(&self, destination: &str) {
+        let _ = self.commands.send(Command::Alive(destination.to_owned()));
+    }
+
+    /// Stops every task; what is queued stays in the outbox for the next start.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let tasks = match self.tasks.lock() {
+            Ok(mut tasks) => std::mem::take(&mut *tasks),
+            Err(_) => Vec::new(),
+        };
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The delivery loop of one destination.
+async fn deliver(
+    destination: String,
+    storage: Storage,
+    client: Arc<FederationClient>,
+    backoff: Backoff,
+    signals: Arc<Signals>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut delay = backoff.first;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let items = match storage.outbox.peek(&destination, MAX_PDUS, MAX_EDUS) {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::error!(error = %e, %destination, "cannot read the federation outbox");
+                Vec::new()
+            }
+        };
+        if items.is_empty() {
+            tokio::select! {
+                _ = signals.queued.notified() => continue,
+                _ = stop.changed() => return,
+            }
+        }
+        let seqs: Vec<u64> = items.iter().map(|(seq, _)| *seq).collect();
+        // The first entry's sequence number names the transaction: a retry after a lost
+        // answer carries the same ID, so the destination does not process it twice.
+        let txn_id = seqs[0].to_string();
+        let body = transaction(&storage, client.server_name(), items);
+        let sent = tokio::select! {
+            sent = send(&client, &destination, &txn_id, &body) => sent,
+            _ = stop.changed() => return,
+        };
+        match sent {
+            Ok(()) => {
+                delay = backoff.first;
+                let mut batch = storage.batch();
+                storage.outbox.remove(&mut batch, &destination, &seqs);
+                if let Err(e) = storage.commit(batch).await {
+                    tracing::error!(error = %e, %destination, "cannot dequeue a sent transaction");
+                }
+            }
+            Err(reason) => {
+                tracing::info!(%destination, %reason, retry_in = ?delay, "federation transaction failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = signals.alive.notified() => {}
+                    _ = stop.changed() => return,
+                }
+                delay = (delay * 2).min(backoff.max);
+            }
+        }
+    }
+}
+
+/// The transaction body for queued items. A PDU that is no longer stored is skipped.
+fn transaction(storage: &Storage, origin: &str, items: Vec<(u64, OutboxItem)>) -> Value {
+    let mut pdus: Vec<Box<RawValue>> = Vec::new();
+    let mut edus: Vec<Value> = Vec::new();
+    for (_, item) in items {
+        match item {
+            OutboxItem::Pdu { event_id } => {
+                let stored = match storage.rooms.timeline.get(&event_id) {
+                    Ok(Some((_, stored))) => Some(stored),
+                    _ => storage.rooms.outliers.get(&event_id).ok().flatten(),
+                };
+                match stored {
+                    Some(stored) => pdus.push(stored.pdu),
+                    None => tracing::warn!(%event_id, "queued event is not stored; skipped"),
+                }
+            }
+            OutboxItem::Edu { edu } => edus.push(edu),
+        }
+    }
+    json!({
+        "origin": origin,
+        "origin_server_ts": citadel_storage::now_ms(),
+        "pdus": pdus,
+        "edus": edus,
+    })
+}
+
+async fn send(
+    client: &FederationClient,
+    destination: &str,
+    txn_id: &str,
+    body: &Value,
+) -> Result<(), String> {
+    let path = format!("/_matrix/federation/v1/send/{txn_id}");
+    match client.request(destination, "PUT", &path, Some(body)).await {
+        Ok((200, _)) => Ok(()),
+        Ok((status, answer)) => Err(format!("{status}: {answer}")),
+        Err(e) => Err(e.to_string()),
+    }
+}

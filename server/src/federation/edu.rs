@@ -1,0 +1,70 @@
+//! Ephemeral events (EDUs) other servers send in transactions. Each may only speak for
+//! the sending server's own users; anything else is ignored, as are unknown types.
+
+use serde_json::Value;
+
+use crate::app::AppState;
+
+/// Applies one EDU from `origin`. Failures are logged: an EDU is never worth refusing a
+/// transaction (which would make the origin resend its PDUs).
+pub async fn receive(state: &AppState, origin: &str, edu: &Value) {
+    let kind = edu["edu_type"].as_str().unwrap_or_default();
+    let content = &edu["content"];
+    let result = match kind {
+        "m.typing" => typing(state, origin, content),
+        "m.direct_to_device" => to_device(state, origin, content).await,
+        other => {
+            tracing::debug!(edu_type = other, %origin, "ignored an EDU");
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        tracing::info!(edu_type = kind, %origin, error = %e, "could not apply an EDU");
+    }
+}
+
+/// Whether `user_id` is a user of `origin`.
+fn belongs_to(user_id: &str, origin: &str) -> bool {
+    ruma::UserId::parse(user_id).is_ok_and(|u| u.server_name().as_str() == origin)
+}
+
+fn typing(state: &AppState, origin: &str, content: &Value) -> crate::api::error::Result<()> {
+    let (Some(room_id), Some(user_id)) = (content["room_id"].as_str(), content["user_id"].as_str())
+    else {
+        return Ok(());
+    };
+    let Ok(room_id) = ruma::OwnedRoomId::try_from(room_id) else {
+        return Ok(());
+    };
+    let joined = state
+        .storage
+        .rooms
+        .membership
+        .get(user_id, room_id.as_str())?
+        .is_some_and(|r| r.membership == "join");
+    if !belongs_to(user_id, origin) || !joined {
+        return Ok(());
+    }
+    let timeout = (content["typing"] == true).then(|| std::time::Duration::from_secs(30));
+    let position = state.stream.reserve(&state.storage)?.position;
+    state.typing.set(&room_id, user_id, timeout, position);
+    crate::api::client::receipt::notify_room(state, &room_id, position)
+}
+
+async fn to_device(
+    state: &AppState,
+    origin: &str,
+    content: &Value,
+) -> crate::api::error::Result<()> {
+    let (Some(sender), Some(kind), Some(messages)) = (
+        content["sender"].as_str(),
+        content["type"].as_str(),
+        content["messages"].as_object(),
+    ) else {
+        return Ok(());
+    };
+    if !belongs_to(sender, origin) {
+        return Ok(());
+    }
+    crate::e2ee::to_device::queue_local(state, sender, kind, messages).await
+}

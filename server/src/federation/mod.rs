@@ -1,0 +1,4 @@
+//! This server's side of server-to-server traffic that is not the room protocol itself:
+//! ephemeral events (EDUs) in and out.
+
+pub mod edu;

@@ -1,0 +1,158 @@
+//! Rooms shared between servers: joining over federation, events both ways.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+use crate::federation::{TestCa, federating_server};
+
+/// The server name of a federating test server.
+pub fn name_of(server: &TestServer) -> String {
+    server.addrs[1].to_string()
+}
+
+/// Polls the room's newest events until one satisfies `matches`, for up to 15 s.
+pub async fn wait_for_event(user: &User, room_id: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = user
+            .client
+            .get(&format!(
+                "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=50",
+                enc(room_id)
+            ))
+            .await;
+        if status == 200
+            && let Some(found) = body["chunk"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| matches(e))
+        {
+            return found.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "event never arrived for {}: {body}",
+            user.user_id
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn wait_for_text(user: &User, room_id: &str, text: &str) -> Value {
+    wait_for_event(user, room_id, |e| e["content"]["body"] == text).await
+}
+
+/// `POST /join/{roomId}?via=…`
+pub async fn join_via(user: &User, room_id: &str, via: &str) -> (reqwest::StatusCode, Value) {
+    user.client
+        .post(
+            &format!("/_matrix/client/v3/join/{}?via={}", enc(room_id), enc(via)),
+            json!({}),
+        )
+        .await
+}
+
+async fn joined_members(user: &User, room_id: &str) -> Vec<String> {
+    let (status, body) = user
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/joined_members",
+            enc(room_id)
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut members: Vec<String> = body["joined"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    members.sort();
+    members
+}
+
+#[tokio::test]
+async fn a_remote_user_joins_and_messages_flow_both_ways() {
+    let ca = TestCa::new();
+    let a = federating_server(&ca, "a");
+    let b = federating_server(&ca, "b");
+    let alice = a.client().register("alice", "pw-alice-1").await;
+    let bob = b.client().register("bob", "pw-bob-1").await;
+    let room_id = alice
+        .create_room(json!({"preset": "public_chat", "name": "Across"}))
+        .await;
+
+    let (status, body) = join_via(&bob, &room_id, &name_of(&a)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["room_id"], room_id.as_str());
+
+    // B holds the room's state from the join.
+    let (status, name) = bob
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.name",
+            enc(&room_id)
+        ))
+        .await;
+    assert_eq!(status, 200, "{name}");
+    assert_eq!(name["name"], "Across");
+    let mut both = vec![alice.user_id.clone(), bob.user_id.clone()];
+    both.sort();
+    assert_eq!(joined_members(&bob, &room_id).await, both);
+    // A has applied the join it was handed.
+    assert_eq!(joined_members(&alice, &room_id).await, both);
+
+    alice.send_text(&room_id, "hello bob").await;
+    let seen = wait_for_text(&bob, &room_id, "hello bob").await;
+    assert_eq!(seen["sender"], alice.user_id.as_str());
+    bob.send_text(&room_id, "hello alice").await;
+    let seen = wait_for_text(&alice, &room_id, "hello alice").await;
+    assert_eq!(seen["sender"], bob.user_id.as_str());
+
+    // State both ways: a topic set on B reaches A.
+    let (status, _) = bob
+        .client
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/state/m.room.topic/",
+                enc(&room_id)
+            ),
+            json!({"topic": "from B"}),
+        )
+        .await;
+    // Bob has power 0 in a public room: the topic needs 50.
+    assert_eq!(status, 403);
+    let (status, _) = alice
+        .client
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/state/m.room.topic/",
+                enc(&room_id)
+            ),
+            json!({"topic": "from A"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    wait_for_event(&bob, &room_id, |e| e["content"]["topic"] == "from A").await;
+    let (_, topic) = bob
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.topic",
+            enc(&room_id)
+        ))
+        .await;
+    assert_eq!(topic["topic"], "from A");
+
+    // Bob's /sync on B shows the room with its state and both messages.
+    let sync = bob.sync(None, 0).await;
+    let joined = &sync["rooms"]["join"][&room_id];
+    let state_types = types(&joined["state"]["events"]);
+    assert!(
+        state_types.contains(&"m.room.create".to_owned()),
+        "{state_types:?}"
+    );
+    assert!(state_types.contains(&"m.room.power_levels".to_owned()));
+}
