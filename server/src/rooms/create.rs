@@ -289,6 +289,11 @@ pub async fn create_room(
         if request.is_direct {
             content["is_direct"] = json!(true);
         }
+        if invitee.server_name().as_str() != state.server_name() {
+            crate::rooms::remote_invite::invite_remote(state, &room, sender, invitee, content)
+                .await?;
+            continue;
+        }
         add_profile(state, invitee, &mut content)?;
         send(
             state,

@@ -27,7 +27,7 @@ use crate::rooms::fetch::{
     verify_pdu,
 };
 use crate::rooms::state::{after_event, current, from_ids, resolve};
-use crate::rooms::{Federate, Placement, RoomCtx, is_known, publish, write};
+use crate::rooms::{Federate, Placement, RoomCtx, publish, write};
 
 /// How many generations of missing events one received event may pull in.
 const GAP_FILL_DEPTH: u32 = 3;
@@ -45,6 +45,16 @@ pub enum Outcome {
     Known,
 }
 
+/// Whether the event is already in the timeline. An event held only as an outlier (an
+/// auth event, an invite, a soft-failed event) is checked again when it arrives as a
+/// regular PDU: it may belong in the timeline now.
+fn in_timeline(state: &AppState, pdu: &Pdu) -> bool {
+    !matches!(
+        state.storage.rooms.timeline.pdu_id(pdu.event_id.as_str()),
+        Ok(None)
+    )
+}
+
 /// Checks and applies one PDU that `origin` sent for `room`.
 pub async fn receive_pdu(
     state: &AppState,
@@ -53,7 +63,7 @@ pub async fn receive_pdu(
     raw: &RawValue,
 ) -> Result<(Pdu, Outcome), Refusal> {
     let pdu = verify_pdu(state, room, raw).await?;
-    if is_known(state, pdu.event_id.as_str()).map_err(|e| e.to_string())? {
+    if in_timeline(state, &pdu) {
         return Ok((pdu, Outcome::Known));
     }
     let outcome = handle(
@@ -76,7 +86,7 @@ pub async fn accept_relayed(
     room: &RoomCtx,
     pdu: Pdu,
 ) -> Result<Outcome, Refusal> {
-    if is_known(state, pdu.event_id.as_str()).map_err(|e| e.to_string())? {
+    if in_timeline(state, &pdu) {
         return Ok(Outcome::Known);
     }
     let skip = Federate::AllExcept(Some(origin.to_owned()));
@@ -169,7 +179,7 @@ async fn fill_gaps(state: &AppState, origin: &str, room: &RoomCtx, pdu: &Pdu, bu
     let mut events = verify_all(state, room, &events).await;
     events.sort_by_key(|p| p.depth);
     for event in events {
-        if is_known(state, event.event_id.as_str()).unwrap_or(true) {
+        if in_timeline(state, &event) {
             continue;
         }
         let id = event.event_id.clone();
@@ -275,7 +285,7 @@ async fn apply(
     federate: Federate,
 ) -> crate::api::error::Result<Outcome> {
     let guard = state.room_locks.lock(&room.room_id).await?;
-    if is_known(state, pdu.event_id.as_str())? {
+    if in_timeline(state, pdu) {
         return Ok(Outcome::Known);
     }
     let before = state_before(state, room, pdu)?;

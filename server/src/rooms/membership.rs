@@ -187,6 +187,18 @@ pub async fn leave(
     user: &UserId,
     reason: Option<&str>,
 ) -> Result<()> {
+    let resident = RoomCtx::load(&state.storage, room_id)?.is_some()
+        && crate::rooms::servers::is_in_room(state, room_id, state.server_name())?;
+    let recorded = state
+        .storage
+        .rooms
+        .membership
+        .get(user.as_str(), room_id.as_str())?
+        .map(|r| r.membership);
+    if !resident && matches!(recorded.as_deref(), Some("invite" | "knock")) {
+        // Declining an invite (or withdrawing a knock) for a room this server is not in.
+        return crate::rooms::remote_join::leave_remote(state, room_id, user, reason).await;
+    }
     let room = RoomCtx::require(&state.storage, room_id)?;
     match membership_of(state, &room, user.as_str())?.as_deref() {
         Some("join" | "invite" | "knock") => {
@@ -217,6 +229,14 @@ pub async fn change_other(
             return Err(Error::forbidden("The user is already in the room"));
         }
         _ => {}
+    }
+    if membership == "invite" && target.server_name().as_str() != state.server_name() {
+        let mut content = json!({ "membership": "invite" });
+        if let Some(reason) = reason {
+            content["reason"] = Value::from(reason);
+        }
+        return crate::rooms::remote_invite::invite_remote(state, &room, sender, target, content)
+            .await;
     }
     set_membership(state, &room, sender, target, membership, reason).await
 }

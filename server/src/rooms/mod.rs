@@ -9,6 +9,7 @@ pub mod incoming;
 pub mod membership;
 pub mod redaction;
 pub mod relations;
+pub mod remote_invite;
 pub mod remote_join;
 pub mod servers;
 pub mod state;

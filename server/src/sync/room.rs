@@ -144,31 +144,33 @@ pub(crate) fn summary(state: &AppState, room: &RoomCtx, user_id: &str) -> Result
 }
 
 /// Stripped state for an invite or knock: the events a client needs to show the room,
-/// and the membership event itself.
+/// and the membership event itself. For a room this server is not in, the state the
+/// inviting (or knocked-on) server sent along, kept in the event's `unsigned`.
 pub(crate) fn stripped_state(state: &AppState, invite_event_id: &str) -> Result<Vec<Value>> {
-    let map = after_event(state, invite_event_id)?.unwrap_or_default();
-    let mut stripped = Vec::new();
-    for pdu in events_of(state, &map)? {
-        let kind = pdu.kind.to_string();
-        let wanted = matches!(
-            kind.as_str(),
-            "m.room.create"
-                | "m.room.join_rules"
-                | "m.room.name"
-                | "m.room.avatar"
-                | "m.room.canonical_alias"
-                | "m.room.encryption"
-                | "m.room.topic"
-        ) || pdu.event_id.as_str() == invite_event_id;
-        if wanted {
-            stripped.push(json!({
-                "type": kind,
-                "state_key": pdu.state_key,
-                "sender": pdu.sender,
-                "content": serde_json::from_str::<Value>(pdu.content.get()).unwrap_or_default(),
-            }));
+    let Some(invite) = crate::rooms::load_pdu(state, invite_event_id)? else {
+        return Ok(Vec::new());
+    };
+    let own = json!({
+        "type": invite.kind.to_string(),
+        "state_key": invite.state_key,
+        "sender": invite.sender,
+        "content": serde_json::from_str::<Value>(invite.content.get()).unwrap_or_default(),
+    });
+    let mut stripped = match after_event(state, invite_event_id)? {
+        Some(map) => crate::rooms::remote_invite::stripped(&events_of(state, &map)?),
+        None => {
+            let unsigned = serde_json::to_value(invite.json.get("unsigned")).unwrap_or_default();
+            let kept = unsigned["invite_room_state"]
+                .as_array()
+                .or_else(|| unsigned["knock_room_state"].as_array())
+                .cloned()
+                .unwrap_or_default();
+            kept.into_iter()
+                .filter(|e| e["type"] != "m.room.member" || e["state_key"] != own["state_key"])
+                .collect()
         }
-    }
+    };
+    stripped.push(own);
     Ok(stripped)
 }
 

@@ -172,37 +172,37 @@ fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Resul
         let Ok(room_id) = ruma::OwnedRoomId::try_from(room_id) else {
             continue;
         };
-        let Some(room) = RoomCtx::load(&state.storage, &room_id)? else {
-            continue;
-        };
         if record.count >= next {
             // A change committed after this response's boundary: the next sync has it.
             continue;
         }
         let changed_since = options.since.is_none_or(|since| record.count >= since);
-        match record.membership.as_str() {
-            "join" => {
-                if let Some(body) =
-                    joined_room(state, &room, user_id, options, next, changed_since)?
-                {
-                    join.insert(room_id.to_string(), body);
-                }
-            }
-            "invite" if changed_since => {
+        // Invites and knocks for rooms on other servers are shown without the room.
+        let room = RoomCtx::load(&state.storage, &room_id)?;
+        match (record.membership.as_str(), room) {
+            ("invite", _) if changed_since => {
                 let events = stripped_state(state, &record.event_id)?;
                 invite.insert(
                     room_id.to_string(),
                     json!({ "invite_state": { "events": events } }),
                 );
             }
-            "knock" if changed_since => {
+            ("knock", _) if changed_since => {
                 let events = stripped_state(state, &record.event_id)?;
                 knock.insert(
                     room_id.to_string(),
                     json!({ "knock_state": { "events": events } }),
                 );
             }
-            "leave" | "ban"
+            (_, None) => {}
+            ("join", Some(room)) => {
+                if let Some(body) =
+                    joined_room(state, &room, user_id, options, next, changed_since)?
+                {
+                    join.insert(room_id.to_string(), body);
+                }
+            }
+            ("leave" | "ban", Some(room))
                 if changed_since && (options.since.is_some() || options.filter.include_leave) =>
             {
                 leave.insert(

@@ -156,3 +156,137 @@ async fn a_remote_user_joins_and_messages_flow_both_ways() {
     );
     assert!(state_types.contains(&"m.room.power_levels".to_owned()));
 }
+
+async fn membership_on(user: &User, room_id: &str, target: &str) -> Option<String> {
+    let (status, body) = user
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+            enc(room_id),
+            enc(target)
+        ))
+        .await;
+    (status == 200).then(|| body["membership"].as_str().unwrap().to_owned())
+}
+
+/// Polls until `user`'s server records `target`'s membership as `expected`.
+async fn wait_for_membership(user: &User, room_id: &str, target: &str, expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while membership_on(user, room_id, target).await.as_deref() != Some(expected) {
+        assert!(
+            Instant::now() < deadline,
+            "{target} never became {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn invites_kicks_and_bans_cross_servers() {
+    let ca = TestCa::new();
+    let a = federating_server(&ca, "a");
+    let b = federating_server(&ca, "b");
+    let alice = a.client().register("alice", "pw-alice-1").await;
+    let bob = b.client().register("bob", "pw-bob-1").await;
+    let carol = b.client().register("carol", "pw-carol-1").await;
+    let room_id = alice
+        .create_room(
+            json!({"preset": "private_chat", "name": "Invite only", "invite": [bob.user_id]}),
+        )
+        .await;
+
+    // Bob's server countersigned the invite and shows it with the room's name.
+    let sync = bob.sync(None, 0).await;
+    let invite = &sync["rooms"]["invite"][&room_id]["invite_state"]["events"];
+    let name = invite
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.room.name")
+        .unwrap_or_else(|| panic!("no name in {invite}"));
+    assert_eq!(name["content"]["name"], "Invite only");
+    assert!(
+        invite
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "m.room.member"
+                && e["state_key"] == bob.user_id.as_str()
+                && e["content"]["membership"] == "invite")
+    );
+
+    // Without an invite, Carol may not join the private room.
+    let (status, body) = join_via(&carol, &room_id, &name_of(&a)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["errcode"], "M_FORBIDDEN");
+
+    // Bob joins through the inviting server without naming it.
+    let (status, body) = bob.join(&room_id).await;
+    assert_eq!(status, 200, "{body}");
+    alice.send_text(&room_id, "welcome").await;
+    wait_for_text(&bob, &room_id, "welcome").await;
+
+    // Carol is invited and declines: the leave goes back through A.
+    let (status, body) = alice
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/invite", enc(&room_id)),
+            json!({"user_id": carol.user_id}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_for_membership(&alice, &room_id, &carol.user_id, "invite").await;
+    // B is in the room, so the invite reaches Carol through A's transaction.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while carol.sync(None, 0).await["rooms"]["invite"][&room_id].is_null() {
+        assert!(Instant::now() < deadline, "Carol never saw the invite");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = carol
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/leave", enc(&room_id)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_for_membership(&alice, &room_id, &carol.user_id, "leave").await;
+
+    // Alice kicks Bob: both servers agree he is out, and his messages are refused.
+    let (status, body) = alice
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/kick", enc(&room_id)),
+            json!({"user_id": bob.user_id, "reason": "testing"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_for_membership(&bob, &room_id, &bob.user_id, "leave").await;
+    let txn = format!(
+        "/_matrix/client/v3/rooms/{}/send/m.room.message/k1",
+        enc(&room_id)
+    );
+    let (status, _) = bob
+        .client
+        .put(&txn, json!({"msgtype": "m.text", "body": "still here?"}))
+        .await;
+    assert_eq!(status, 403);
+
+    // Banned, he cannot come back even when invited again.
+    let (status, body) = alice
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/ban", enc(&room_id)),
+            json!({"user_id": bob.user_id}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = join_via(&bob, &room_id, &name_of(&a)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        membership_on(&alice, &room_id, &bob.user_id)
+            .await
+            .as_deref(),
+        Some("ban")
+    );
+}

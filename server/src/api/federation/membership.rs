@@ -230,3 +230,24 @@ pub async fn send_leave(
     accept_membership(&state, &from, &room, &event_id, "leave").await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
+
+/// `PUT /_matrix/federation/v2/invite/{roomId}/{eventId}`
+pub async fn invite(
+    state: web::Data<AppState>,
+    from: FederationRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (room_id, event_id) = path.into_inner();
+    let room_id =
+        <&RoomId>::try_from(room_id.as_str()).map_err(|_| Error::invalid_param("Bad room ID"))?;
+    let body: Value = parse_json(&from.body)?;
+    let answer = crate::rooms::remote_invite::receive_invite(
+        &state,
+        &from.origin,
+        room_id,
+        &event_id,
+        &body,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}

@@ -52,6 +52,11 @@ pub fn register(routes: &mut Routes<'_>) {
             membership::send_leave,
         )
         .raw(
+            Method::PUT,
+            "/_matrix/federation/v2/invite/{room_id}/{event_id}",
+            membership::invite,
+        )
+        .raw(
             Method::GET,
             "/_matrix/federation/v1/event/{event_id}",
             events::event,
