@@ -14,6 +14,9 @@ pub struct TestCa {
 impl TestCa {
     pub fn new() -> Self {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Citadel test CA");
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params.key_usages = vec![
             rcgen::KeyUsagePurpose::KeyCertSign,
@@ -32,7 +35,17 @@ impl TestCa {
 
     /// A certificate for 127.0.0.1, written to files; returns (cert, key) paths.
     pub fn leaf(&self, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        // What OpenSSL's strict verification (Synapse's) expects of a server certificate.
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "127.0.0.1");
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::DigitalSignature,
+            rcgen::KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         let key = rcgen::KeyPair::generate().unwrap();
         let issuer = rcgen::Issuer::new(self.params.clone(), &self.key);
         let cert = params.signed_by(&key, &issuer).unwrap();

@@ -30,6 +30,7 @@ mod push;
 mod registration;
 mod relations;
 mod rooms;
+mod synapse;
 mod sync;
 mod tls;
 mod visibility;

@@ -1,0 +1,254 @@
+//! Interoperability with Synapse, the reference homeserver: a real Synapse (pinned, from
+//! PyPI, installed on first use into the build directory) on loopback with SQLite, and a
+//! Citadel, federating over TLS with a shared test certificate authority.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use serde_json::json;
+
+use crate::federation::{TestCa, federating_server};
+use crate::federation_rooms::{join_via, name_of, wait_for_text};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn run(command: &mut Command, what: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A virtualenv with the pinned Synapse, created once per build directory.
+fn python_with_synapse() -> PathBuf {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("synapse-venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join("installed");
+    if !marker.exists() {
+        run(
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+            "python3 -m venv",
+        );
+        run(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
+                .arg(repo_root().join("tests/synapse/requirements.txt")),
+            "pip install matrix-synapse",
+        );
+        std::fs::write(&marker, b"").unwrap();
+    }
+    python
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A Synapse process: federation over TLS on `127.0.0.1:<port>` (its server name), the
+/// client API over plain HTTP on another port.
+pub struct Synapse {
+    pub server_name: String,
+    pub client_base: String,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Synapse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Synapse {
+    pub async fn start(ca: &TestCa) -> Self {
+        citadel::init_crypto();
+        let python = python_with_synapse();
+        let dir = tempfile::tempdir().unwrap();
+        let (tls_port, client_port) = (free_port(), free_port());
+        let server_name = format!("127.0.0.1:{tls_port}");
+        let (cert, key) = ca.leaf("synapse");
+        let d = dir.path().display();
+        let config = format!(
+            r#"
+server_name: "{server_name}"
+pid_file: "{d}/homeserver.pid"
+listeners:
+  - port: {tls_port}
+    bind_addresses: ["127.0.0.1"]
+    type: http
+    tls: true
+    resources: [{{names: [client, federation], compress: false}}]
+  - port: {client_port}
+    bind_addresses: ["127.0.0.1"]
+    type: http
+    tls: false
+    resources: [{{names: [client], compress: false}}]
+tls_certificate_path: "{cert}"
+tls_private_key_path: "{key}"
+database:
+  name: sqlite3
+  args: {{database: "{d}/homeserver.db"}}
+log_config: "{d}/log.yaml"
+media_store_path: "{d}/media"
+signing_key_path: "{d}/signing.key"
+report_stats: false
+enable_registration: true
+enable_registration_without_verification: true
+trusted_key_servers: []
+suppress_key_server_warning: true
+federation_verify_certificates: true
+federation_custom_ca_list: ["{ca}"]
+ip_range_blacklist: []
+ip_range_whitelist: ["127.0.0.1"]
+federation_ip_range_blacklist: []
+rc_message: {{per_second: 1000, burst_count: 1000}}
+rc_registration: {{per_second: 1000, burst_count: 1000}}
+rc_login: {{address: {{per_second: 1000, burst_count: 1000}}, account: {{per_second: 1000, burst_count: 1000}}, failed_attempts: {{per_second: 1000, burst_count: 1000}}}}
+rc_joins: {{local: {{per_second: 1000, burst_count: 1000}}, remote: {{per_second: 1000, burst_count: 1000}}}}
+rc_invites: {{per_room: {{per_second: 1000, burst_count: 1000}}, per_user: {{per_second: 1000, burst_count: 1000}}}}
+rc_federation: {{window_size: 1000, sleep_limit: 1000, sleep_delay: 1, reject_limit: 1000, concurrent: 100}}
+"#,
+            cert = cert.display(),
+            key = key.display(),
+            ca = ca.ca_path().display(),
+        );
+        std::fs::write(dir.path().join("homeserver.yaml"), config).unwrap();
+        let log = format!(
+            "version: 1\nformatters:\n  f: {{format: '%(asctime)s %(name)s %(levelname)s %(message)s'}}\nhandlers:\n  file: {{class: logging.FileHandler, formatter: f, filename: '{d}/homeserver.log'}}\nroot: {{level: INFO, handlers: [file]}}\ndisable_existing_loggers: false\n"
+        );
+        std::fs::write(dir.path().join("log.yaml"), log).unwrap();
+        let config_path = dir.path().join("homeserver.yaml");
+        run(
+            Command::new(&python)
+                .args(["-m", "synapse.app.homeserver", "--generate-keys", "-c"])
+                .arg(&config_path),
+            "synapse --generate-keys",
+        );
+        let child = Command::new(&python)
+            .args(["-m", "synapse.app.homeserver", "-c"])
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start synapse");
+        let synapse = Synapse {
+            server_name,
+            client_base: format!("http://127.0.0.1:{client_port}"),
+            child,
+            dir,
+        };
+        synapse.wait_until_up().await;
+        synapse
+    }
+
+    async fn wait_until_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = format!("{}/_matrix/client/versions", self.client_base);
+        loop {
+            if reqwest::get(&url)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Synapse did not start; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The end of Synapse's log, for failure messages.
+    pub fn log(&self) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("homeserver.log")).unwrap_or_default();
+        let start = text.len().saturating_sub(6000);
+        text[text
+            .char_indices()
+            .map(|(i, _)| i)
+            .find(|i| *i >= start)
+            .unwrap_or(0)..]
+            .to_owned()
+    }
+
+    pub fn client(&self) -> TestClient {
+        TestClient {
+            http: reqwest::Client::new(),
+            base: self.client_base.clone(),
+            token: None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn citadel_and_synapse_share_rooms() {
+    let ca = TestCa::new();
+    let synapse = Synapse::start(&ca).await;
+    let citadel = federating_server(&ca, "citadel");
+    let alice = citadel.client().register("alice", "pw-alice-1").await;
+    let sam = synapse.client().register("sam", "pw-sam-long-1").await;
+    assert!(
+        sam.user_id.ends_with(&synapse.server_name),
+        "{}",
+        sam.user_id
+    );
+
+    // A room hosted on Citadel, joined from Synapse.
+    let room = alice
+        .create_room(json!({"preset": "public_chat", "name": "On Citadel"}))
+        .await;
+    let (status, body) = join_via(&sam, &room, &name_of(&citadel)).await;
+    assert_eq!(status, 200, "{body}\n{}", synapse.log());
+    alice.send_text(&room, "hello from citadel").await;
+    wait_for_text(&sam, &room, "hello from citadel").await;
+    sam.send_text(&room, "hello from synapse").await;
+    let seen = wait_for_text(&alice, &room, "hello from synapse").await;
+    assert_eq!(seen["sender"], sam.user_id.as_str());
+
+    // A room hosted on Synapse, joined from Citadel.
+    let room = sam
+        .create_room(json!({"preset": "public_chat", "name": "On Synapse"}))
+        .await;
+    let (status, body) = join_via(&alice, &room, &synapse.server_name).await;
+    assert_eq!(status, 200, "{body}\n{}", synapse.log());
+    let (status, name) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.name",
+            enc(&room)
+        ))
+        .await;
+    assert_eq!(status, 200, "{name}");
+    assert_eq!(name["name"], "On Synapse");
+    sam.send_text(&room, "synapse speaking").await;
+    wait_for_text(&alice, &room, "synapse speaking").await;
+    alice.send_text(&room, "citadel answering").await;
+    wait_for_text(&sam, &room, "citadel answering").await;
+}
