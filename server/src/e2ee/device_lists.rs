@@ -3,6 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use citadel_storage::outbox::OutboxItem;
+use serde_json::{Value, json};
+
 use crate::api::error::Result;
 use crate::app::AppState;
 
@@ -23,12 +26,95 @@ pub fn sharing_a_room(state: &AppState, user_id: &str) -> Result<BTreeSet<String
     Ok(out)
 }
 
-/// Wakes everyone who tracks `user_id`'s devices.
+/// Wakes everyone who tracks `user_id`'s devices; for a local user, other servers
+/// sharing a room are sent an `m.device_list_update`. It carries no `prev_id`, which
+/// tells the receiver to fetch the whole list again (`/user/devices`): always correct,
+/// and a device list is small.
 pub fn notify_interested(state: &AppState, user_id: &str, position: u64) -> Result<()> {
     let audience = sharing_a_room(state, user_id)?;
     state
         .notifier
         .notify(audience.iter().map(String::as_str), position);
+    if is_local(state, user_id) {
+        let device_id = state
+            .storage
+            .devices
+            .list(user_id)?
+            .into_iter()
+            .next()
+            .map(|(id, _)| id)
+            .unwrap_or_default();
+        let edu = json!({
+            "edu_type": "m.device_list_update",
+            "content": {
+                "user_id": user_id,
+                "device_id": device_id,
+                "stream_id": position,
+                "prev_id": [],
+                "deleted": false,
+            },
+        });
+        send_to_servers(state, &audience, edu)?;
+    }
+    Ok(())
+}
+
+/// Tells other servers sharing a room with a local user that their cross-signing keys
+/// changed (`m.signing_key_update`).
+pub fn announce_signing_keys(state: &AppState, user_id: &str) -> Result<()> {
+    let audience = sharing_a_room(state, user_id)?;
+    let key = |kind: &str| -> Result<Value> {
+        Ok(
+            match state.storage.e2ee_keys.cross_signing_key(user_id, kind)? {
+                Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+                None => Value::Null,
+            },
+        )
+    };
+    let mut content = json!({ "user_id": user_id });
+    for (field, kind) in [
+        ("master_key", "master"),
+        ("self_signing_key", "self_signing"),
+    ] {
+        let value = key(kind)?;
+        if !value.is_null() {
+            content[field] = value;
+        }
+    }
+    send_to_servers(
+        state,
+        &audience,
+        json!({ "edu_type": "m.signing_key_update", "content": content }),
+    )
+}
+
+fn is_local(state: &AppState, user_id: &str) -> bool {
+    ruma::UserId::parse(user_id).is_ok_and(|u| u.server_name().as_str() == state.server_name())
+}
+
+/// Queues an EDU for the servers of `users` (other than this one).
+fn send_to_servers(state: &AppState, users: &BTreeSet<String>, edu: Value) -> Result<()> {
+    if !state.config.federation.enabled {
+        return Ok(());
+    }
+    let servers: BTreeSet<String> = users
+        .iter()
+        .filter_map(|u| ruma::UserId::parse(u).ok())
+        .map(|u| u.server_name().to_string())
+        .filter(|s| s != state.server_name())
+        .collect();
+    if servers.is_empty() {
+        return Ok(());
+    }
+    let mut batch = state.storage.batch();
+    for server in &servers {
+        let item = OutboxItem::Edu { edu: edu.clone() };
+        state.storage.outbox.push(&mut batch, server, &item)?;
+    }
+    state.storage.apply(batch)?;
+    for server in &servers {
+        state.wake_sender(server);
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! must hear about device changes, and enforces the encrypted-only policy.
 
 pub mod device_lists;
+pub mod federated;
 pub mod keys;
 pub mod policy;
 pub mod to_device;

@@ -13,6 +13,9 @@ pub async fn receive(state: &AppState, origin: &str, edu: &Value) {
     let result = match kind {
         "m.typing" => typing(state, origin, content),
         "m.direct_to_device" => to_device(state, origin, content).await,
+        "m.device_list_update" | "m.signing_key_update" => {
+            device_list(state, origin, content).await
+        }
         other => {
             tracing::debug!(edu_type = other, %origin, "ignored an EDU");
             Ok(())
@@ -67,4 +70,34 @@ async fn to_device(
         return Ok(());
     }
     crate::e2ee::to_device::queue_local(state, sender, kind, messages).await
+}
+
+/// A remote user's devices or cross-signing keys changed: local users sharing a room with
+/// them see the user in `device_lists.changed` and fetch the keys again (through
+/// `/keys/query`, which asks the user's server).
+async fn device_list(
+    state: &AppState,
+    origin: &str,
+    content: &Value,
+) -> crate::api::error::Result<()> {
+    let Some(user_id) = content["user_id"].as_str() else {
+        return Ok(());
+    };
+    if !belongs_to(user_id, origin) {
+        return Ok(());
+    }
+    let reserved = state.stream.reserve(&state.storage)?;
+    let mut batch = state.storage.batch();
+    state
+        .storage
+        .e2ee_keys
+        .mark_changed(&mut batch, user_id, reserved.position)?;
+    state.storage.commit(batch).await?;
+    let position = reserved.position;
+    drop(reserved);
+    let audience = crate::e2ee::device_lists::sharing_a_room(state, user_id)?;
+    state
+        .notifier
+        .notify(audience.iter().map(String::as_str), position);
+    Ok(())
 }

@@ -18,6 +18,7 @@ mod discovery;
 mod e2ee;
 mod errors;
 mod federation;
+mod federation_e2ee;
 mod federation_rooms;
 mod join_rules;
 mod key_backup;

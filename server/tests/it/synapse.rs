@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use serde_json::json;
 
+use crate::e2ee::Device;
 use crate::federation::{TestCa, federating_server};
 use crate::federation_rooms::{join_via, name_of, wait_for_text};
 
@@ -251,4 +252,50 @@ async fn citadel_and_synapse_share_rooms() {
     wait_for_text(&alice, &room, "synapse speaking").await;
     alice.send_text(&room, "citadel answering").await;
     wait_for_text(&sam, &room, "citadel answering").await;
+
+    // Membership both ways: each server lists both users as joined.
+    for (user, server) in [(&alice, "Citadel"), (&sam, "Synapse")] {
+        let (status, members) = user
+            .client
+            .get(&format!(
+                "/_matrix/client/v3/rooms/{}/joined_members",
+                enc(&room)
+            ))
+            .await;
+        assert_eq!(status, 200, "{server}: {members}");
+        for id in [&alice.user_id, &sam.user_id] {
+            assert!(
+                members["joined"].get(id).is_some(),
+                "{server} misses {id}: {members}"
+            );
+        }
+    }
+
+    // Device keys, fetched across: each server asks the other for its user's keys.
+    let mut alice_device = Device {
+        user: alice.clone(),
+        account: vodozemac::olm::Account::new(),
+    };
+    let mut sam_device = Device {
+        user: sam.clone(),
+        account: vodozemac::olm::Account::new(),
+    };
+    alice_device.upload(2).await;
+    sam_device.upload(2).await;
+    for (asker, owner, expected) in [
+        (&alice, &sam, sam_device.device_keys()),
+        (&sam, &alice, alice_device.device_keys()),
+    ] {
+        let (status, query) = asker
+            .client
+            .post(
+                "/_matrix/client/v3/keys/query",
+                json!({"device_keys": {owner.user_id.clone(): []}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{query}");
+        let keys = &query["device_keys"][&owner.user_id][&owner.device_id];
+        assert_eq!(keys["keys"], expected["keys"], "{query}\n{}", synapse.log());
+        assert_eq!(keys["signatures"], expected["signatures"]);
+    }
 }

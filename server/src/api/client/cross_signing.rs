@@ -110,6 +110,7 @@ pub async fn upload_signing_keys(
     let position = reserved.position;
     drop(reserved);
     crate::e2ee::device_lists::notify_interested(&state, user, position)?;
+    crate::e2ee::device_lists::announce_signing_keys(&state, user)?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 

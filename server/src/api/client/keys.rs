@@ -95,7 +95,12 @@ async fn query(
         .get("device_keys")
         .and_then(Value::as_object)
         .ok_or_else(|| Error::missing_param("device_keys is required"))?;
-    Ok(HttpResponse::Ok().json(keys::query(&state, sender.user_id.as_str(), requested)?))
+    let (local, remote) = crate::e2ee::federated::split_by_server(&state, requested);
+    let mut response = keys::query(&state, sender.user_id.as_str(), &local)?;
+    if state.config.federation.enabled {
+        crate::e2ee::federated::query_remote(&state, remote, &mut response).await;
+    }
+    Ok(HttpResponse::Ok().json(response))
 }
 
 /// `POST /_matrix/client/v3/keys/claim`
@@ -110,7 +115,12 @@ async fn claim(
         .get("one_time_keys")
         .and_then(Value::as_object)
         .ok_or_else(|| Error::missing_param("one_time_keys is required"))?;
-    Ok(HttpResponse::Ok().json(keys::claim(&state, requested)?))
+    let (local, remote) = crate::e2ee::federated::split_by_server(&state, requested);
+    let mut response = keys::claim(&state, &local)?;
+    if state.config.federation.enabled {
+        crate::e2ee::federated::claim_remote(&state, remote, &mut response).await;
+    }
+    Ok(HttpResponse::Ok().json(response))
 }
 
 #[derive(serde::Deserialize)]

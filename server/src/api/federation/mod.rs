@@ -7,6 +7,7 @@ use serde_json::json;
 
 pub mod auth;
 pub mod events;
+pub mod keys;
 pub mod media;
 pub mod membership;
 pub mod query;
@@ -85,6 +86,21 @@ pub fn register(routes: &mut Routes<'_>) {
             Method::GET,
             "/_matrix/federation/v1/backfill/{room_id}",
             events::backfill,
+        )
+        .raw(
+            Method::POST,
+            "/_matrix/federation/v1/user/keys/query",
+            keys::query,
+        )
+        .raw(
+            Method::POST,
+            "/_matrix/federation/v1/user/keys/claim",
+            keys::claim,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/user/devices/{user_id}",
+            keys::devices,
         )
         .raw(
             Method::GET,
