@@ -69,10 +69,21 @@ fn free_port() -> u16 {
 
 /// A server named `127.0.0.1:<port>` whose federation listener is TLS on that port.
 pub fn federating_server(ca: &TestCa, name: &str) -> TestServer {
+    federating_server_with(ca, name, None, |_| {})
+}
+
+/// Like [`federating_server`], in a given data directory (kept by the caller) and with
+/// extra configuration.
+pub fn federating_server_with(
+    ca: &TestCa,
+    name: &str,
+    data_dir: Option<&std::path::Path>,
+    adjust: impl FnOnce(&mut citadel::config::Config),
+) -> TestServer {
     let port = free_port();
     let (certificate, private_key) = ca.leaf(name);
     let ca_path = ca.ca_path();
-    TestServer::spawn_with(move |c| {
+    let configure = move |c: &mut citadel::config::Config| {
         c.server_name = format!("127.0.0.1:{port}");
         c.tls = Some(citadel::config::TlsConfig {
             bind: format!("127.0.0.1:{port}"),
@@ -81,7 +92,12 @@ pub fn federating_server(ca: &TestCa, name: &str) -> TestServer {
         });
         c.federation.enabled = true;
         c.federation.extra_ca_certificates = vec![ca_path];
-    })
+        adjust(c);
+    };
+    match data_dir {
+        Some(dir) => TestServer::spawn_in(dir, configure),
+        None => TestServer::spawn_with(configure),
+    }
 }
 
 #[tokio::test]

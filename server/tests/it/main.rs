@@ -19,6 +19,7 @@ mod e2ee;
 mod errors;
 mod federation;
 mod federation_e2ee;
+mod federation_hostile;
 mod federation_rooms;
 mod join_rules;
 mod key_backup;
