@@ -47,9 +47,7 @@ impl Mallory {
         &self,
         key: &ServerSigningKey,
         sender: &str,
-        kind: &str,
-        state_key: Option<&str>,
-        content: Value,
+        event: EventContent,
         prev: &Pdu,
         auth: &[Pdu],
     ) -> Pdu {
@@ -58,12 +56,7 @@ impl Mallory {
             &rules,
             key,
             &UserId::parse(sender).unwrap(),
-            EventContent {
-                kind: kind.into(),
-                state_key: state_key.map(str::to_owned),
-                content: serde_json::from_value(content).unwrap(),
-                redacts: None,
-            },
+            event,
             Position {
                 room_id: Some(&prev.room_id),
                 prev_events: std::slice::from_ref(prev),
@@ -86,6 +79,15 @@ impl Mallory {
             )
             .await
             .unwrap()
+    }
+}
+
+fn content(kind: &str, state_key: Option<&str>, content: Value) -> EventContent {
+    EventContent {
+        kind: kind.into(),
+        state_key: state_key.map(str::to_owned),
+        content: serde_json::from_value(content).unwrap(),
+        redacts: None,
     }
 }
 
@@ -165,9 +167,11 @@ async fn forged_tampered_and_unauthorized_events_change_nothing() {
     let good = hostile.event(
         &hostile.key,
         &mallory.user_id,
-        "m.room.message",
-        None,
-        json!({"msgtype": "m.text", "body": "legit"}),
+        content(
+            "m.room.message",
+            None,
+            json!({"msgtype": "m.text", "body": "legit"}),
+        ),
         &member,
         &auth,
     );
@@ -192,9 +196,11 @@ async fn forged_tampered_and_unauthorized_events_change_nothing() {
     let forged = hostile.event(
         &impostor_key,
         &mallory.user_id,
-        "m.room.message",
-        None,
-        json!({"msgtype": "m.text", "body": "forged"}),
+        content(
+            "m.room.message",
+            None,
+            json!({"msgtype": "m.text", "body": "forged"}),
+        ),
         &good,
         &auth,
     );
@@ -202,9 +208,11 @@ async fn forged_tampered_and_unauthorized_events_change_nothing() {
     let impersonation = hostile.event(
         &hostile.key,
         &bob.user_id,
-        "m.room.message",
-        None,
-        json!({"msgtype": "m.text", "body": "I am Bob"}),
+        content(
+            "m.room.message",
+            None,
+            json!({"msgtype": "m.text", "body": "I am Bob"}),
+        ),
         &good,
         &auth,
     );
@@ -212,9 +220,11 @@ async fn forged_tampered_and_unauthorized_events_change_nothing() {
     let coup = hostile.event(
         &hostile.key,
         &mallory.user_id,
-        "m.room.power_levels",
-        Some(""),
-        json!({"users": {mallory.user_id.clone(): 100}}),
+        content(
+            "m.room.power_levels",
+            Some(""),
+            json!({"users": {mallory.user_id.clone(): 100}}),
+        ),
         &good,
         &auth,
     );
@@ -247,9 +257,11 @@ async fn forged_tampered_and_unauthorized_events_change_nothing() {
     let mut tampered = json_of(&hostile.event(
         &hostile.key,
         &mallory.user_id,
-        "m.room.message",
-        None,
-        json!({"msgtype": "m.text", "body": "original"}),
+        content(
+            "m.room.message",
+            None,
+            json!({"msgtype": "m.text", "body": "original"}),
+        ),
         &good,
         &auth,
     ));
