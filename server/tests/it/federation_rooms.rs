@@ -290,3 +290,70 @@ async fn invites_kicks_and_bans_cross_servers() {
         Some("ban")
     );
 }
+
+/// Restarts a federating server on its data directory, under the same name and port.
+fn restart(ca: &TestCa, name: &str, server_name: &str, dir: &std::path::Path) -> TestServer {
+    let server_name = server_name.to_owned();
+    crate::federation::federating_server_with(ca, name, Some(dir), move |c| {
+        if let Some(tls) = c.tls.as_mut() {
+            tls.bind = server_name.clone();
+        }
+        c.server_name = server_name;
+        c.federation.max_retry_interval_secs = 1;
+    })
+}
+
+#[tokio::test]
+async fn queued_events_survive_a_restart_and_reach_a_server_that_was_down() {
+    let ca = TestCa::new();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = crate::federation::federating_server_with(&ca, "a", Some(dir_a.path()), |c| {
+        c.federation.max_retry_interval_secs = 1;
+    });
+    let b = crate::federation::federating_server_with(&ca, "b", Some(dir_b.path()), |_| {});
+    let (name_a, name_b) = (name_of(&a), name_of(&b));
+    let alice = a.client().register("alice", "pw-alice-1").await;
+    let bob = b.client().register("bob", "pw-bob-1").await;
+    let room_id = alice.create_room(json!({"preset": "public_chat"})).await;
+    let (status, body) = join_via(&bob, &room_id, &name_a).await;
+    assert_eq!(status, 200, "{body}");
+
+    // B goes down; A queues three messages for it, then restarts itself.
+    b.stop();
+    for i in 1..=3 {
+        alice.send_text(&room_id, &format!("queued {i}")).await;
+    }
+    a.stop();
+    let a = restart(&ca, "a", &name_a, dir_a.path());
+    let b = restart(&ca, "b", &name_b, dir_b.path());
+    let alice = User {
+        client: a
+            .client()
+            .with_token(alice.client.token.as_deref().unwrap()),
+        ..alice
+    };
+    let bob = User {
+        client: b.client().with_token(bob.client.token.as_deref().unwrap()),
+        ..bob
+    };
+
+    // Everything arrives, in order, once both are back.
+    wait_for_text(&bob, &room_id, "queued 3").await;
+    let (_, messages) = bob
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=f&limit=50",
+            enc(&room_id)
+        ))
+        .await;
+    let bodies: Vec<&str> = messages["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["content"]["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["queued 1", "queued 2", "queued 3"], "{messages}");
+    // And the room still works both ways.
+    bob.send_text(&room_id, "back").await;
+    wait_for_text(&alice, &room_id, "back").await;
+}

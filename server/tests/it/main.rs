@@ -21,6 +21,7 @@ mod federation;
 mod federation_e2ee;
 mod federation_hostile;
 mod federation_rooms;
+mod federation_state;
 mod join_rules;
 mod key_backup;
 mod login;

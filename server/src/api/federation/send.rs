@@ -101,20 +101,8 @@ async fn handle_pdu(
     let event_id = citadel_federation::receive::parse(&room.rules, raw)
         .ok()
         .map(|(id, _)| id.to_string());
-    let sender_server = serde_json::from_str::<Value>(raw.get())
-        .ok()
-        .and_then(|v| v["sender"].as_str().map(str::to_owned))
-        .and_then(|s| {
-            ruma::UserId::parse(&s)
-                .ok()
-                .map(|u| u.server_name().to_string())
-        });
-    if sender_server.as_deref() != Some(origin) {
-        return (
-            event_id,
-            Err("the sender does not belong to the sending server".into()),
-        );
-    }
+    // Any server may relay another's event (a resident server relays the joins it was
+    // handed): what makes it genuine is the signature of the sender's own server.
     match receive_pdu(state, origin, &room, raw).await {
         Ok(_) => (event_id, Ok(())),
         Err(reason) => {
