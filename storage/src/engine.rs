@@ -11,6 +11,9 @@ use std::path::Path;
 
 use crate::StorageError;
 
+/// Where [`Engine::next_id`] starts (2^32): leaves room below every stream position.
+pub const ID_BASE: u64 = 1 << 32;
+
 /// An open database.
 #[derive(Clone)]
 pub struct Engine {
@@ -80,9 +83,11 @@ impl Engine {
         })
     }
 
-    /// A strictly increasing number, unique across restarts.
+    /// A strictly increasing number, unique across restarts. Numbers start at
+    /// [`ID_BASE`]: stream positions are drawn from here, and a room's history fetched
+    /// later from other servers (backfill) takes the positions below its first event.
     pub fn next_id(&self) -> Result<u64, StorageError> {
-        self.db.generate_id().map_err(map_err)
+        Ok(ID_BASE + self.db.generate_id().map_err(map_err)?)
     }
 
     /// Applies every write of the batch atomically.

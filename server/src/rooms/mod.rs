@@ -3,6 +3,7 @@
 //! atomic batch) under a per-room lock.
 
 pub(crate) mod append;
+pub mod backfill;
 pub mod create;
 pub mod fetch;
 pub mod incoming;

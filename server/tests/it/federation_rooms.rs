@@ -357,3 +357,51 @@ async fn queued_events_survive_a_restart_and_reach_a_server_that_was_down() {
     bob.send_text(&room_id, "back").await;
     wait_for_text(&alice, &room_id, "back").await;
 }
+
+#[tokio::test]
+async fn history_from_before_the_join_is_backfilled_from_the_other_server() {
+    let ca = TestCa::new();
+    let a = federating_server(&ca, "a");
+    let b = federating_server(&ca, "b");
+    let alice = a.client().register("alice", "pw-alice-1").await;
+    let bob = b.client().register("bob", "pw-bob-1").await;
+    let room_id = alice.create_room(json!({"preset": "public_chat"})).await;
+    for i in 1..=30 {
+        alice.send_text(&room_id, &format!("old {i}")).await;
+    }
+    let (status, body) = join_via(&bob, &room_id, &name_of(&a)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Bob pages back from the present on B until the room's beginning.
+    let mut bodies = Vec::new();
+    let mut types_seen = Vec::new();
+    let mut from: Option<String> = None;
+    for _ in 0..20 {
+        let mut path = format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=12",
+            enc(&room_id)
+        );
+        if let Some(from) = &from {
+            path.push_str(&format!("&from={from}"));
+        }
+        let (status, page) = bob.client.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        for event in page["chunk"].as_array().unwrap() {
+            types_seen.push(event["type"].as_str().unwrap().to_owned());
+            if let Some(text) = event["content"]["body"].as_str() {
+                bodies.push(text.to_owned());
+            }
+        }
+        match page["end"].as_str() {
+            Some(end) => from = Some(end.to_owned()),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (1..=30).rev().map(|i| format!("old {i}")).collect();
+    assert_eq!(bodies, expected);
+    assert_eq!(
+        types_seen.last().map(String::as_str),
+        Some("m.room.create"),
+        "{types_seen:?}"
+    );
+}

@@ -252,6 +252,22 @@ async fn get_message_events(
                 .rooms
                 .timeline
                 .before(room.short, from, limit)?;
+            // The start of what this server holds: ask the room's other servers for more.
+            if events.len() < limit && to.is_none() {
+                let added = crate::rooms::backfill::backfill(&state, &room)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::info!(error = %e, "backfill failed");
+                        0
+                    });
+                if added > 0 {
+                    events = state
+                        .storage
+                        .rooms
+                        .timeline
+                        .before(room.short, from, limit)?;
+                }
+            }
             if let Some(to) = to {
                 events.retain(|(count, _)| *count >= to);
             }
