@@ -73,7 +73,7 @@ async fn place(
     first_count: u64,
     mut pdus: Vec<Pdu>,
 ) -> Result<usize> {
-    pdus.sort_by(|a, b| b.depth.cmp(&a.depth));
+    pdus.sort_by_key(|p| std::cmp::Reverse(p.depth));
     let base_state = crate::rooms::state::before_count(state, room, first_count)?;
     let mut accepted = Vec::new();
     for pdu in pdus {
