@@ -13,6 +13,7 @@ pub async fn receive(state: &AppState, origin: &str, edu: &Value) {
     let result = match kind {
         "m.typing" => typing(state, origin, content),
         "m.direct_to_device" => to_device(state, origin, content).await,
+        "m.receipt" => receipts(state, origin, content).await,
         "m.device_list_update" | "m.signing_key_update" => {
             device_list(state, origin, content).await
         }
@@ -99,5 +100,46 @@ async fn device_list(
     state
         .notifier
         .notify(audience.iter().map(String::as_str), position);
+    Ok(())
+}
+
+/// `m.receipt`: `{room_id: {"m.read": {user_id: {event_ids, data}}}}`. Receipts for events
+/// this server does not hold are dropped.
+async fn receipts(
+    state: &AppState,
+    origin: &str,
+    content: &Value,
+) -> crate::api::error::Result<()> {
+    for (room_id, kinds) in content.as_object().into_iter().flatten() {
+        let Ok(room_id) = ruma::OwnedRoomId::try_from(room_id.as_str()) else {
+            continue;
+        };
+        for (user_id, receipt) in kinds["m.read"].as_object().into_iter().flatten() {
+            let joined = state
+                .storage
+                .rooms
+                .membership
+                .get(user_id, room_id.as_str())?
+                .is_some_and(|r| r.membership == "join");
+            if !belongs_to(user_id, origin) || !joined {
+                continue;
+            }
+            let Some(event_id) = receipt["event_ids"].as_array().and_then(|ids| ids.last()) else {
+                continue;
+            };
+            let record = citadel_storage::receipts::Receipt {
+                receipt_type: "m.read".into(),
+                user_id: user_id.clone(),
+                event_id: event_id.as_str().unwrap_or_default().to_owned(),
+                ts: receipt["data"]["ts"].as_u64().unwrap_or(0),
+                thread_id: receipt["data"]["thread_id"].as_str().map(str::to_owned),
+            };
+            if let Err(e) =
+                crate::api::client::receipt::apply_receipt(state, &room_id, &record).await
+            {
+                tracing::debug!(error = %e, "dropped a receipt");
+            }
+        }
+    }
     Ok(())
 }

@@ -2,3 +2,4 @@
 //! ephemeral events (EDUs) in and out.
 
 pub mod edu;
+pub mod edu_out;

@@ -405,3 +405,67 @@ async fn history_from_before_the_join_is_backfilled_from_the_other_server() {
         "{types_seen:?}"
     );
 }
+
+/// Polls `user`'s `/sync` until an ephemeral event of the room satisfies `matches`.
+async fn wait_for_ephemeral(user: &User, room_id: &str, matches: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let sync = user.sync(None, 0).await;
+        let ephemeral = &sync["rooms"]["join"][room_id]["ephemeral"]["events"];
+        if ephemeral.as_array().into_iter().flatten().any(&matches) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never saw it: {ephemeral}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn typing_and_read_receipts_cross_servers() {
+    let ca = TestCa::new();
+    let a = federating_server(&ca, "a");
+    let b = federating_server(&ca, "b");
+    let alice = a.client().register("alice", "pw-alice-1").await;
+    let bob = b.client().register("bob", "pw-bob-1").await;
+    let room_id = alice.create_room(json!({"preset": "public_chat"})).await;
+    let (status, body) = join_via(&bob, &room_id, &name_of(&a)).await;
+    assert_eq!(status, 200, "{body}");
+    let event_id = alice.send_text(&room_id, "read me").await;
+    wait_for_text(&bob, &room_id, "read me").await;
+
+    let (status, _) = bob
+        .client
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/typing/{}",
+                enc(&room_id),
+                enc(&bob.user_id)
+            ),
+            json!({"typing": true, "timeout": 10000}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let bob_id = bob.user_id.clone();
+    wait_for_ephemeral(&alice, &room_id, |e| {
+        e["type"] == "m.typing" && e["content"]["user_ids"] == json!([bob_id])
+    })
+    .await;
+
+    let (status, _) = bob
+        .client
+        .post(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+                enc(&room_id),
+                enc(&event_id)
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (bob_id, event) = (bob.user_id.clone(), event_id.clone());
+    wait_for_ephemeral(&alice, &room_id, |e| {
+        e["type"] == "m.receipt" && !e["content"][&event]["m.read"][&bob_id].is_null()
+    })
+    .await;
+}

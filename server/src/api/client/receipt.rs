@@ -65,6 +65,7 @@ async fn create_typing_event(
     let position = state.stream.reserve(&state.storage)?.position;
     let expiry = state.typing.set(&room_id, user.as_str(), timeout, position);
     notify_room(&state, &room_id, position)?;
+    crate::federation::edu_out::typing(&state, &room_id, user.as_str(), timeout.is_some())?;
     if let Some(until) = expiry {
         let state = state.clone();
         actix_web::rt::spawn(async move {
@@ -91,11 +92,6 @@ async fn store_receipt(
     event_id: &OwnedEventId,
     thread: &ReceiptThread,
 ) -> Result<()> {
-    match state.storage.rooms.timeline.get(event_id.as_str())? {
-        Some((at, _))
-            if Some(at.room) == state.storage.rooms.short.room_if_known(room_id.as_str())? => {}
-        _ => return Err(Error::not_found("Event not found in this room")),
-    }
     let receipt = Receipt {
         receipt_type: kind.to_owned(),
         user_id: user.to_string(),
@@ -103,17 +99,45 @@ async fn store_receipt(
         ts: now_ms(),
         thread_id: thread.as_str().map(str::to_owned),
     };
+    apply_receipt(state, room_id, &receipt).await?;
+    if kind == "m.read" {
+        crate::federation::edu_out::receipt(
+            state,
+            room_id,
+            user.as_str(),
+            event_id.as_str(),
+            receipt.ts,
+            receipt.thread_id.as_deref(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Stores a receipt (a local user's or one another server sent) for an event of the room
+/// and wakes whoever may see it.
+pub(crate) async fn apply_receipt(
+    state: &AppState,
+    room_id: &OwnedRoomId,
+    receipt: &Receipt,
+) -> Result<()> {
+    match state.storage.rooms.timeline.get(&receipt.event_id)? {
+        Some((at, _))
+            if Some(at.room) == state.storage.rooms.short.room_if_known(room_id.as_str())? => {}
+        _ => return Err(Error::not_found("Event not found in this room")),
+    }
+    let kind = receipt.receipt_type.as_str();
+    let user = receipt.user_id.as_str();
     let reserved = state.stream.reserve(&state.storage)?;
     let mut batch = state.storage.batch();
     state
         .storage
         .receipts
-        .set(&mut batch, room_id.as_str(), &receipt, reserved.position)?;
+        .set(&mut batch, room_id.as_str(), receipt, reserved.position)?;
     state.storage.commit(batch).await?;
     let position = reserved.position;
     drop(reserved);
     if kind == "m.read.private" {
-        state.notifier.notify([user.as_str()], position);
+        state.notifier.notify([user], position);
         Ok(())
     } else {
         notify_room(state, room_id, position)

@@ -1,0 +1,69 @@
+//! Ephemeral events for other servers: typing notifications and read receipts of local
+//! users go to every other server with a member in the room, through the outbox.
+
+use citadel_storage::outbox::OutboxItem;
+use ruma::RoomId;
+use serde_json::{Value, json};
+
+use crate::api::error::Result;
+use crate::app::AppState;
+
+/// Queues `edu` for every other server in the room.
+fn to_room(state: &AppState, room_id: &RoomId, edu: Value) -> Result<()> {
+    if !state.config.federation.enabled {
+        return Ok(());
+    }
+    let mut servers = crate::rooms::servers::in_room(state, room_id)?;
+    servers.remove(state.server_name());
+    if servers.is_empty() {
+        return Ok(());
+    }
+    let mut batch = state.storage.batch();
+    for server in &servers {
+        let item = OutboxItem::Edu { edu: edu.clone() };
+        state.storage.outbox.push(&mut batch, server, &item)?;
+    }
+    state.storage.apply(batch)?;
+    for server in &servers {
+        state.wake_sender(server);
+    }
+    Ok(())
+}
+
+/// `m.typing` for a local user.
+pub fn typing(state: &AppState, room_id: &RoomId, user_id: &str, typing: bool) -> Result<()> {
+    to_room(
+        state,
+        room_id,
+        json!({
+            "edu_type": "m.typing",
+            "content": { "room_id": room_id, "user_id": user_id, "typing": typing },
+        }),
+    )
+}
+
+/// `m.receipt` for a local user's public read receipt.
+pub fn receipt(
+    state: &AppState,
+    room_id: &RoomId,
+    user_id: &str,
+    event_id: &str,
+    ts: u64,
+    thread_id: Option<&str>,
+) -> Result<()> {
+    let mut data = json!({ "ts": ts });
+    if let Some(thread) = thread_id {
+        data["thread_id"] = json!(thread);
+    }
+    to_room(
+        state,
+        room_id,
+        json!({
+            "edu_type": "m.receipt",
+            "content": { room_id.as_str(): { "m.read": { user_id: {
+                "event_ids": [event_id],
+                "data": data,
+            } } } },
+        }),
+    )
+}
