@@ -261,6 +261,7 @@ pub(crate) fn write(
             if let Some(skip) = skip {
                 servers.remove(&skip);
             }
+            servers.retain(|s| crate::rooms::acl::server_allowed(state, s));
             let item = OutboxItem::Pdu {
                 event_id: pdu.event_id.to_string(),
             };

@@ -2,6 +2,7 @@
 //! appending them (event, indices, extremities, state snapshot and membership in one
 //! atomic batch) under a per-room lock.
 
+pub mod acl;
 pub(crate) mod append;
 pub mod backfill;
 pub mod create;

@@ -50,7 +50,7 @@ pub async fn join_remote(
     {
         candidates.insert(0, invite.sender.server_name().to_string());
     }
-    candidates.retain(|s| s != state.server_name());
+    candidates.retain(|s| s != state.server_name() && crate::rooms::acl::server_allowed(state, s));
     candidates.dedup();
     if candidates.is_empty() {
         return Err(Error::not_found(

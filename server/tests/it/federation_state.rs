@@ -143,3 +143,62 @@ async fn a_concurrent_power_level_conflict_resolves_identically_on_three_servers
         }
     }
 }
+
+#[tokio::test]
+async fn server_acls_and_deny_lists_keep_servers_out() {
+    let ca = TestCa::new();
+    let c = federating_server(&ca, "c");
+    let denied = name_of(&c);
+    let a = crate::federation::federating_server_with(&ca, "a", None, move |config| {
+        config.federation.denied_servers = vec![denied];
+    });
+    let b = federating_server(&ca, "b");
+    let alice = a.client().register("alice", "pw-alice-1").await;
+    let bob = b.client().register("bob", "pw-bob-1").await;
+    let carol = c.client().register("carol", "pw-carol-1").await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+
+    // A refuses to federate with C at all.
+    let (status, body) = join_via(&carol, &room, &name_of(&a)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["errcode"], "M_FORBIDDEN");
+
+    // B joins, then the room's ACL shuts B out: A no longer accepts B's events.
+    let (status, body) = join_via(&bob, &room, &name_of(&a)).await;
+    assert_eq!(status, 200, "{body}");
+    bob.send_text(&room, "before the acl").await;
+    wait_for_text(&alice, &room, "before the acl").await;
+    let (status, body) = alice
+        .client
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/state/m.room.server_acl/",
+                enc(&room)
+            ),
+            // ACLs match hosts without ports, and every test server is 127.0.0.1: the ACL
+            // shuts out every other server, B included.
+            json!({"allow": ["*"], "deny": ["127.0.0.1"], "allow_ip_literals": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    crate::federation_rooms::wait_for_event(&bob, &room, |e| e["type"] == "m.room.server_acl")
+        .await;
+    bob.send_text(&room, "after the acl").await;
+    alice.send_text(&room, "still talking").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, messages) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=50",
+            enc(&room)
+        ))
+        .await;
+    let bodies: Vec<&str> = messages["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["content"]["body"].as_str())
+        .collect();
+    assert!(bodies.contains(&"still talking"));
+    assert!(!bodies.contains(&"after the acl"), "{bodies:?}");
+}

@@ -46,6 +46,9 @@ impl FromRequest for FederationRequest {
             if origin == state.server_name() {
                 return Err(unauthorized("Requests cannot come from this server itself"));
             }
+            if !crate::rooms::acl::server_allowed(&state, &origin) {
+                return Err(Error::forbidden("This server does not federate with yours"));
+            }
             let keys = citadel_federation::server_keys::remote_keys(
                 &state.federation,
                 &state.storage,

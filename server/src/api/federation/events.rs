@@ -26,6 +26,7 @@ fn readable_room(state: &AppState, room_id: &str, origin: &str) -> Result<RoomCt
     if !crate::rooms::servers::is_in_room(state, room_id, origin)? {
         return Err(Error::forbidden("Your server is not in this room"));
     }
+    crate::rooms::acl::check_room(state, &room, origin)?;
     Ok(room)
 }
 

@@ -16,13 +16,15 @@ use crate::rooms::append::{Graph, check_auth};
 use crate::rooms::incoming::{Outcome, accept_relayed, state_before};
 use crate::rooms::state::current;
 
-/// A room this server is joined to, or `404 M_NOT_FOUND`.
-fn resident_room(state: &AppState, room_id: &str) -> Result<RoomCtx> {
+/// A room this server is joined to (`404 M_NOT_FOUND` otherwise) whose server ACL lets
+/// `origin` in.
+fn resident_room(state: &AppState, room_id: &str, origin: &str) -> Result<RoomCtx> {
     let room_id = <&RoomId>::try_from(room_id).map_err(|_| Error::invalid_param("Bad room ID"))?;
     let room = RoomCtx::require(&state.storage, room_id)?;
     if !crate::rooms::servers::is_in_room(state, room_id, state.server_name())? {
         return Err(Error::not_found("This server is not in the room"));
     }
+    crate::rooms::acl::check_room(state, &room, origin)?;
     Ok(room)
 }
 
@@ -95,7 +97,7 @@ pub async fn make_join(
 ) -> Result<HttpResponse> {
     let (room_id, user_id) = path.into_inner();
     let user = user_of_origin(&from, &user_id)?;
-    let room = resident_room(&state, &room_id)?;
+    let room = resident_room(&state, &room_id, &from.origin)?;
     if !supported_versions(&req).contains(&room.version.to_string()) {
         return Err(Error::new(
             StatusCode::BAD_REQUEST,
@@ -128,7 +130,7 @@ pub async fn make_leave(
 ) -> Result<HttpResponse> {
     let (room_id, user_id) = path.into_inner();
     let user = user_of_origin(&from, &user_id)?;
-    let room = resident_room(&state, &room_id)?;
+    let room = resident_room(&state, &room_id, &from.origin)?;
     let template = membership_template(&state, &room, user, CanonicalJsonObject::new(), "leave")?;
     Ok(HttpResponse::Ok().json(json!({
         "room_version": room.version.to_string(),
@@ -190,7 +192,7 @@ pub async fn send_join(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (room_id, event_id) = path.into_inner();
-    let room = resident_room(&state, &room_id)?;
+    let room = resident_room(&state, &room_id, &from.origin)?;
     let pdu = accept_membership(&state, &from, &room, &event_id, "join").await?;
     let before = state_before(&state, &room, &pdu)?;
     let state_events = crate::rooms::state::events_of(&state, &before)?;
@@ -226,7 +228,7 @@ pub async fn send_leave(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (room_id, event_id) = path.into_inner();
-    let room = resident_room(&state, &room_id)?;
+    let room = resident_room(&state, &room_id, &from.origin)?;
     accept_membership(&state, &from, &room, &event_id, "leave").await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
@@ -241,6 +243,9 @@ pub async fn invite(
     let room_id =
         <&RoomId>::try_from(room_id.as_str()).map_err(|_| Error::invalid_param("Bad room ID"))?;
     let body: Value = parse_json(&from.body)?;
+    if let Some(room) = RoomCtx::load(&state.storage, room_id)? {
+        crate::rooms::acl::check_room(&state, &room, &from.origin)?;
+    }
     let answer = crate::rooms::remote_invite::receive_invite(
         &state,
         &from.origin,

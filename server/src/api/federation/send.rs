@@ -101,6 +101,9 @@ async fn handle_pdu(
     let event_id = citadel_federation::receive::parse(&room.rules, raw)
         .ok()
         .map(|(id, _)| id.to_string());
+    if let Err(e) = crate::rooms::acl::check_room(state, &room, origin) {
+        return (event_id, Err(e.to_string()));
+    }
     // Any server may relay another's event (a resident server relays the joins it was
     // handed): what makes it genuine is the signature of the sender's own server.
     match receive_pdu(state, origin, &room, raw).await {
