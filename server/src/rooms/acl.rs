@@ -50,24 +50,6 @@ fn glob(pattern: &str, text: &str) -> bool {
     i == p.len()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::glob;
-
-    #[test]
-    fn globs_match_like_server_acls() {
-        assert!(glob("*", "example.org"));
-        assert!(glob("*.example.org", "matrix.example.org"));
-        assert!(!glob("*.example.org", "example.org"));
-        assert!(glob("ex?mple.org", "example.org"));
-        assert!(!glob("ex?mple.org", "exaample.org"));
-        assert!(glob("127.0.0.1:8448", "127.0.0.1:8448"));
-        assert!(!glob("127.0.0.1:8448", "127.0.0.1:8449"));
-        assert!(glob("a*b*c", "aXXbYYc"));
-        assert!(!glob("a*b*c", "aXXbYY"));
-    }
-}
-
 /// `403 M_FORBIDDEN` unless the room's server ACL lets `server` in.
 pub fn check_room(state: &AppState, room: &RoomCtx, server: &str) -> Result<()> {
     let Some(acl) = current_event(state, room, "m.room.server_acl", "")? else {
@@ -83,5 +65,23 @@ pub fn check_room(state: &AppState, room: &RoomCtx, server: &str) -> Result<()> 
         Err(Error::forbidden(
             "Your server is denied by the room's server ACL",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn globs_match_like_server_acls() {
+        assert!(glob("*", "example.org"));
+        assert!(glob("*.example.org", "matrix.example.org"));
+        assert!(!glob("*.example.org", "example.org"));
+        assert!(glob("ex?mple.org", "example.org"));
+        assert!(!glob("ex?mple.org", "exaample.org"));
+        assert!(glob("127.0.0.1:8448", "127.0.0.1:8448"));
+        assert!(!glob("127.0.0.1:8448", "127.0.0.1:8449"));
+        assert!(glob("a*b*c", "aXXbYYc"));
+        assert!(!glob("a*b*c", "aXXbYY"));
     }
 }
