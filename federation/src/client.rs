@@ -43,6 +43,8 @@ pub struct FederationClient {
     extra_roots: Vec<CertificateDer<'static>>,
     key: Arc<ServerSigningKey>,
     destinations: Mutex<HashMap<String, (Destination, Instant)>>,
+    /// Servers asked for another server's keys when it cannot be reached itself.
+    notaries: Vec<String>,
 }
 
 impl FederationClient {
@@ -68,7 +70,18 @@ impl FederationClient {
             extra_roots,
             key,
             destinations: Mutex::new(HashMap::new()),
+            notaries: Vec::new(),
         })
+    }
+
+    /// Trusts these servers to vouch for other servers' keys.
+    pub fn with_notaries(mut self, notaries: Vec<String>) -> Self {
+        self.notaries = notaries;
+        self
+    }
+
+    pub fn notaries(&self) -> &[String] {
+        &self.notaries
     }
 
     /// This server's name, the `origin` of everything it sends.

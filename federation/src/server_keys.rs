@@ -126,8 +126,9 @@ mod tests {
     }
 }
 
-/// Keys of other servers: from the storage cache while valid, else fetched from the
-/// server itself and checked.
+/// Keys of other servers: from the storage cache while valid and holding `key_id` (any
+/// key when empty), else fetched from the server itself and checked — or, when it cannot
+/// be reached, from the configured notary servers, whose countersignature is checked too.
 pub async fn remote_keys(
     client: &crate::client::FederationClient,
     storage: &citadel_storage::Storage,
@@ -135,24 +136,137 @@ pub async fn remote_keys(
     key_id: &str,
     now_ms: u64,
 ) -> Result<VerifiedKeys, RemoteKeyError> {
-    if let Some(cached) = storage
+    if let Some(keys) = cached(storage, server_name)?
+        && keys.valid_until_ts > now_ms
+        && (key_id.is_empty() || keys.verify_keys.contains_key(key_id))
+    {
+        return Ok(keys);
+    }
+    let (keys, document) = match client
+        .get_unsigned(server_name, "/_matrix/key/v2/server")
+        .await
+        .map_err(|e| RemoteKeyError::Fetch(e.to_string()))
+        .and_then(|document| {
+            let keys = verify_keys(&document, server_name)
+                .map_err(|e| RemoteKeyError::Fetch(e.to_string()))?;
+            Ok((keys, document))
+        }) {
+        Ok(found) => found,
+        Err(direct) => {
+            let mut found = None;
+            for notary in client.notaries() {
+                if notary == server_name {
+                    continue;
+                }
+                match via_notary(client, storage, notary, server_name, now_ms).await {
+                    Ok(result) => {
+                        found = Some(result);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::info!(%notary, server = %server_name, error = %e, "notary could not help")
+                    }
+                }
+            }
+            found.ok_or(direct)?
+        }
+    };
+    let record = json!({
+        "server_name": keys.server_name,
+        "verify_keys": keys.verify_keys,
+        "valid_until_ts": keys.valid_until_ts,
+        "document": document,
+    });
+    storage
+        .server_keys
+        .put_remote(server_name, &record)
+        .map_err(|e| RemoteKeyError::Storage(e.to_string()))?;
+    if !key_id.is_empty() && !keys.verify_keys.contains_key(key_id) {
+        return Err(RemoteKeyError::UnknownKey(key_id.to_owned()));
+    }
+    Ok(keys)
+}
+
+fn cached(
+    storage: &citadel_storage::Storage,
+    server_name: &str,
+) -> Result<Option<VerifiedKeys>, RemoteKeyError> {
+    let Some(record) = storage
         .server_keys
         .remote(server_name)
         .map_err(|e| RemoteKeyError::Storage(e.to_string()))?
-    {
-        let keys: Option<VerifiedKeys> = (|| {
-            Some(VerifiedKeys {
-                server_name: cached["server_name"].as_str()?.to_owned(),
-                verify_keys: serde_json::from_value(cached["verify_keys"].clone()).ok()?,
-                valid_until_ts: cached["valid_until_ts"].as_u64()?,
-            })
-        })();
-        if let Some(keys) = keys
-            && keys.valid_until_ts > now_ms
-            && keys.verify_keys.contains_key(key_id)
-        {
-            return Ok(keys);
+    else {
+        return Ok(None);
+    };
+    Ok((|| {
+        Some(VerifiedKeys {
+            server_name: record["server_name"].as_str()?.to_owned(),
+            verify_keys: serde_json::from_value(record["verify_keys"].clone()).ok()?,
+            valid_until_ts: record["valid_until_ts"].as_u64()?,
+        })
+    })())
+}
+
+/// The key document of `server_name` as last fetched (signed by the server, and by a
+/// notary when it came through one), for answering notary queries.
+pub fn cached_document(
+    storage: &citadel_storage::Storage,
+    server_name: &str,
+) -> Option<serde_json::Value> {
+    let record = storage.server_keys.remote(server_name).ok().flatten()?;
+    let document = record.get("document")?.clone();
+    (!document.is_null()).then_some(document)
+}
+
+/// Asks `notary` for `server_name`'s keys: the answer must be signed by the server itself
+/// and by the notary.
+async fn via_notary(
+    client: &crate::client::FederationClient,
+    storage: &citadel_storage::Storage,
+    notary: &str,
+    server_name: &str,
+    now_ms: u64,
+) -> Result<(VerifiedKeys, serde_json::Value), RemoteKeyError> {
+    let notary_keys = Box::pin(remote_keys_direct_only(client, storage, notary, now_ms)).await?;
+    let body = json!({ "server_keys": { server_name: {} } });
+    let (status, answer) = client
+        .request(notary, "POST", "/_matrix/key/v2/query", Some(&body))
+        .await
+        .map_err(|e| RemoteKeyError::Fetch(e.to_string()))?;
+    if status != 200 {
+        return Err(RemoteKeyError::Fetch(format!("notary answered {status}")));
+    }
+    for document in answer["server_keys"].as_array().into_iter().flatten() {
+        if document["server_name"] != server_name {
+            continue;
         }
+        let keys =
+            verify_keys(document, server_name).map_err(|e| RemoteKeyError::Fetch(e.to_string()))?;
+        let mut object: CanonicalJsonObject = serde_json::from_value(document.clone())
+            .map_err(|e| RemoteKeyError::Fetch(e.to_string()))?;
+        if let Some(ruma::CanonicalJsonValue::Object(signatures)) = object.get_mut("signatures") {
+            signatures.retain(|signer, _| signer == notary);
+        }
+        ruma::signatures::verify_json(&notary_keys.public_key_map(), &object)
+            .map_err(|e| RemoteKeyError::Fetch(format!("notary signature: {e}")))?;
+        return Ok((keys, document.clone()));
+    }
+    Err(RemoteKeyError::Fetch(
+        "the notary does not know the server".into(),
+    ))
+}
+
+/// A notary's own keys, fetched only from the notary itself.
+async fn remote_keys_direct_only(
+    client: &crate::client::FederationClient,
+    storage: &citadel_storage::Storage,
+    server_name: &str,
+    now_ms: u64,
+) -> Result<VerifiedKeys, RemoteKeyError> {
+    if let Some(keys) = cached(storage, server_name)?
+        && keys.valid_until_ts > now_ms
+    {
+        return Ok(keys);
     }
     let document = client
         .get_unsigned(server_name, "/_matrix/key/v2/server")
@@ -160,14 +274,16 @@ pub async fn remote_keys(
         .map_err(|e| RemoteKeyError::Fetch(e.to_string()))?;
     let keys =
         verify_keys(&document, server_name).map_err(|e| RemoteKeyError::Fetch(e.to_string()))?;
-    let record = json!({ "server_name": keys.server_name, "verify_keys": keys.verify_keys, "valid_until_ts": keys.valid_until_ts });
+    let record = json!({
+        "server_name": keys.server_name,
+        "verify_keys": keys.verify_keys,
+        "valid_until_ts": keys.valid_until_ts,
+        "document": document,
+    });
     storage
         .server_keys
         .put_remote(server_name, &record)
         .map_err(|e| RemoteKeyError::Storage(e.to_string()))?;
-    if !keys.verify_keys.contains_key(key_id) {
-        return Err(RemoteKeyError::UnknownKey(key_id.to_owned()));
-    }
     Ok(keys)
 }
 

@@ -80,7 +80,8 @@ impl AppState {
         };
         let federation =
             citadel_federation::client::FederationClient::new(Arc::clone(&signing_key), &tls)
-                .map_err(|e| OpenError::Other(e.to_string()))?;
+                .map_err(|e| OpenError::Other(e.to_string()))?
+                .with_notaries(config.federation.trusted_key_servers.clone());
         let enabled = config.rate_limits.enabled;
         Ok(Self {
             login_limiter: RateLimiter::new(enabled, &config.rate_limits.login),

@@ -132,6 +132,8 @@ pub struct FederationConfig {
     pub allowed_servers: Vec<String>,
     /// Servers that may never federate with this one (wildcards allowed).
     pub denied_servers: Vec<String>,
+    /// Notary servers asked for another server's keys when it cannot be reached itself.
+    pub trusted_key_servers: Vec<String>,
 }
 
 impl Default for FederationConfig {
@@ -143,6 +145,7 @@ impl Default for FederationConfig {
             max_retry_interval_secs: 600,
             allowed_servers: Vec::new(),
             denied_servers: Vec::new(),
+            trusted_key_servers: Vec::new(),
         }
     }
 }

@@ -280,3 +280,90 @@ async fn remote_media_is_fetched_over_federation_and_cached() {
     assert_eq!(body["result"], "purged 1 cached remote media items");
     assert_eq!(fetch().await.status(), 404);
 }
+
+#[tokio::test]
+async fn keys_of_an_unreachable_server_come_through_a_notary() {
+    use std::sync::Arc;
+
+    let ca = TestCa::new();
+    let notary = federating_server(&ca, "n");
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = federating_server_with(&ca, "b", Some(b_dir.path()), |_| {});
+    let (n_name, b_name) = (notary.addrs[1].to_string(), b.addrs[1].to_string());
+
+    // The notary fetches B's keys and vouches for them.
+    let (status, answer) = notary
+        .client()
+        .get(&format!("/_matrix/key/v2/query/{}", enc(&b_name)))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let document = &answer["server_keys"][0];
+    assert_eq!(document["server_name"], b_name.as_str());
+    assert!(document["signatures"][&b_name].is_object(), "{document}");
+    assert!(document["signatures"][&n_name].is_object(), "{document}");
+    let (status, answer) = notary
+        .client()
+        .post(
+            "/_matrix/key/v2/query",
+            json!({"server_keys": {b_name.clone(): {}, "127.0.0.1:1": {}}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer["server_keys"].as_array().unwrap().len(),
+        1,
+        "{answer}"
+    );
+
+    // B goes away; a request signed with its key reaches A, which trusts the notary.
+    b.stop();
+    let storage = citadel_storage::Storage::open(
+        &b_dir.path().join("db"),
+        &citadel_storage::EngineOptions {
+            cache_bytes: 1 << 20,
+        },
+    )
+    .unwrap();
+    let key = Arc::new(
+        citadel_federation::signing::ServerSigningKey::load_or_generate(&storage, &b_name).unwrap(),
+    );
+    let tls = citadel_federation::client::TlsOptions {
+        extra_roots: vec![std::fs::read(ca.ca_path()).unwrap()],
+        ..Default::default()
+    };
+    let as_b = citadel_federation::client::FederationClient::new(key, &tls).unwrap();
+    let trusting = n_name.clone();
+    let a = federating_server_with(&ca, "a", None, move |c| {
+        c.federation.trusted_key_servers = vec![trusting];
+    });
+    let lonely = federating_server(&ca, "l");
+    let alice = a.client().register("alice", "pw-alice-1").await;
+    let lou = lonely.client().register("lou", "pw-lou-1").await;
+    let (status, body) = as_b
+        .request(
+            &a.addrs[1].to_string(),
+            "GET",
+            &format!(
+                "/_matrix/federation/v1/query/profile?user_id={}",
+                enc(&alice.user_id)
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    // A server without a notary cannot check B's signature.
+    let (status, body) = as_b
+        .request(
+            &lonely.addrs[1].to_string(),
+            "GET",
+            &format!(
+                "/_matrix/federation/v1/query/profile?user_id={}",
+                enc(&lou.user_id)
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 401, "{body}");
+}

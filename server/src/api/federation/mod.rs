@@ -10,6 +10,7 @@ pub mod events;
 pub mod keys;
 pub mod media;
 pub mod membership;
+pub mod notary;
 pub mod query;
 pub mod send;
 
@@ -22,6 +23,12 @@ pub fn register(routes: &mut Routes<'_>) {
         .raw(Method::GET, "/_matrix/key/v2/server", server_keys)
         .raw(Method::GET, "/_matrix/key/v2/server/{key_id}", server_keys)
         .raw(Method::GET, "/_matrix/federation/v1/version", version)
+        .raw(
+            Method::GET,
+            "/_matrix/key/v2/query/{server_name}",
+            notary::query_one,
+        )
+        .raw(Method::POST, "/_matrix/key/v2/query", notary::query)
         .raw(
             Method::GET,
             "/_matrix/federation/v1/query/profile",
