@@ -18,6 +18,7 @@ mod discovery;
 mod e2ee;
 mod errors;
 mod federation;
+mod federation_directory;
 mod federation_e2ee;
 mod federation_hostile;
 mod federation_rooms;

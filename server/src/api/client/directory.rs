@@ -36,16 +36,58 @@ async fn get_alias(
     state: web::Data<AppState>,
     req: Ruma<get_alias::v3::Request>,
 ) -> Result<get_alias::v3::Response> {
-    let alias = &req.body.room_alias;
-    let record = state
-        .storage
-        .rooms
-        .aliases
-        .get(alias.as_str())?
-        .ok_or_else(|| Error::not_found(format!("Room alias {alias} not found")))?;
-    let room_id = OwnedRoomId::try_from(record.room_id).map_err(Error::internal)?;
-    let server = OwnedServerName::try_from(state.server_name()).map_err(Error::internal)?;
-    Ok(get_alias::v3::Response::new(room_id, vec![server]))
+    let (room_id, servers) = lookup_alias(&state, &req.body.room_alias).await?;
+    let servers = servers
+        .into_iter()
+        .filter_map(|s| OwnedServerName::try_from(s).ok())
+        .collect();
+    Ok(get_alias::v3::Response::new(room_id, servers))
+}
+
+/// The room an alias names and servers to join it through: from this server's aliases,
+/// or asked of the alias's server (`/_matrix/federation/v1/query/directory`).
+pub(crate) async fn lookup_alias(
+    state: &AppState,
+    alias: &ruma::RoomAliasId,
+) -> Result<(OwnedRoomId, Vec<String>)> {
+    let not_found = || Error::not_found(format!("Room alias {alias} not found"));
+    if alias.server_name().as_str() == state.server_name() {
+        let record = state
+            .storage
+            .rooms
+            .aliases
+            .get(alias.as_str())?
+            .ok_or_else(not_found)?;
+        let room_id = OwnedRoomId::try_from(record.room_id).map_err(Error::internal)?;
+        return Ok((room_id, vec![state.server_name().to_owned()]));
+    }
+    if !state.config.federation.enabled {
+        return Err(not_found());
+    }
+    let path = format!(
+        "/_matrix/federation/v1/query/directory?room_alias={}",
+        percent_encoding::utf8_percent_encode(alias.as_str(), percent_encoding::NON_ALPHANUMERIC)
+    );
+    match state
+        .federation
+        .request(alias.server_name().as_str(), "GET", &path, None)
+        .await
+    {
+        Ok((200, answer)) => {
+            let room_id = answer["room_id"]
+                .as_str()
+                .and_then(|r| OwnedRoomId::try_from(r).ok())
+                .ok_or_else(not_found)?;
+            let servers = answer["servers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect();
+            Ok((room_id, servers))
+        }
+        _ => Err(not_found()),
+    }
 }
 
 /// `PUT /_matrix/client/v3/directory/room/{roomAlias}`: members of a room may add aliases

@@ -54,8 +54,16 @@ async fn join_room_by_id_or_alias(
     req: Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> Result<join_room_by_id_or_alias::v3::Response> {
     let user = req.sender()?.user_id.clone();
-    let room_id = resolve(&state, req.body.room_id_or_alias.clone())?;
-    let via: Vec<String> = req.body.via.iter().map(|s| s.to_string()).collect();
+    let mut via: Vec<String> = req.body.via.iter().map(|s| s.to_string()).collect();
+    let room_id = match OwnedRoomId::try_from(req.body.room_id_or_alias.clone()) {
+        Ok(room_id) => room_id,
+        Err(alias) => {
+            let (room_id, servers) =
+                crate::api::client::directory::lookup_alias(&state, &alias).await?;
+            via.extend(servers);
+            room_id
+        }
+    };
     let room_id = join(&state, &room_id, &user, req.body.reason.as_deref(), &via).await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
 }

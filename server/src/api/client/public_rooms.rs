@@ -41,18 +41,18 @@ pub fn routes(routes: &mut Routes<'_>) {
 const DEFAULT_LIMIT: usize = 100;
 
 #[derive(Deserialize, Default)]
-struct Listing {
-    limit: Option<usize>,
-    since: Option<String>,
-    server: Option<String>,
+pub(crate) struct Listing {
+    pub limit: Option<usize>,
+    pub since: Option<String>,
+    pub server: Option<String>,
     #[serde(default)]
-    filter: Filter,
+    pub filter: Filter,
 }
 
 #[derive(Deserialize, Default)]
-struct Filter {
-    generic_search_term: Option<String>,
-    room_types: Option<Vec<Option<String>>>,
+pub(crate) struct Filter {
+    pub generic_search_term: Option<String>,
+    pub room_types: Option<Vec<Option<String>>>,
 }
 
 /// `GET /_matrix/client/v3/publicRooms`
@@ -60,7 +60,7 @@ async fn get_public_rooms(state: web::Data<AppState>, req: HttpRequest) -> Resul
     let listing: Listing = web::Query::<Listing>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .map_err(|e| Error::invalid_param(format!("Invalid query: {e}")))?;
-    list(&state, listing)
+    list(&state, listing).await
 }
 
 /// `POST /_matrix/client/v3/publicRooms` (filtered)
@@ -81,19 +81,56 @@ async fn post_public_rooms(
     } else {
         parse_json(&body)?
     };
-    list(&state, listing)
+    list(&state, listing).await
 }
 
-fn list(state: &AppState, listing: Listing) -> Result<HttpResponse> {
-    if listing
-        .server
-        .as_deref()
-        .is_some_and(|s| s != state.server_name())
-    {
-        return Err(Error::invalid_param(
-            "Other servers' directories are not available yet",
-        ));
+async fn list(state: &AppState, listing: Listing) -> Result<HttpResponse> {
+    match listing.server.as_deref() {
+        Some(server) if server != state.server_name() => {
+            Ok(HttpResponse::Ok().json(remote(state, server, &listing).await?))
+        }
+        _ => Ok(HttpResponse::Ok().json(local_directory(state, listing)?)),
     }
+}
+
+/// Another server's directory, through `/_matrix/federation/v1/publicRooms`.
+async fn remote(state: &AppState, server: &str, listing: &Listing) -> Result<Value> {
+    if !state.config.federation.enabled {
+        return Err(Error::not_found("Federation is disabled on this server"));
+    }
+    let mut body = json!({ "limit": listing.limit.unwrap_or(DEFAULT_LIMIT) });
+    if let Some(since) = &listing.since {
+        body["since"] = json!(since);
+    }
+    if let Some(term) = &listing.filter.generic_search_term {
+        body["filter"]["generic_search_term"] = json!(term);
+    }
+    match state
+        .federation
+        .request(
+            server,
+            "POST",
+            "/_matrix/federation/v1/publicRooms",
+            Some(&body),
+        )
+        .await
+    {
+        Ok((200, answer)) if answer["chunk"].is_array() => Ok(answer),
+        Ok((status, answer)) => Err(Error::new(
+            actix_web::http::StatusCode::BAD_GATEWAY,
+            "M_UNKNOWN",
+            format!("{server} answered {status}: {answer}"),
+        )),
+        Err(e) => Err(Error::new(
+            actix_web::http::StatusCode::BAD_GATEWAY,
+            "M_UNKNOWN",
+            e.to_string(),
+        )),
+    }
+}
+
+/// This server's published rooms, paged and filtered.
+pub(crate) fn local_directory(state: &AppState, listing: Listing) -> Result<Value> {
     let offset = match listing.since.as_deref() {
         Some(token) => token
             .strip_prefix('p')
@@ -150,7 +187,7 @@ fn list(state: &AppState, listing: Listing) -> Result<HttpResponse> {
     if offset > 0 {
         body["prev_batch"] = json!(format!("p{}", offset.saturating_sub(limit)));
     }
-    Ok(HttpResponse::Ok().json(body))
+    Ok(body)
 }
 
 /// One room as the directory shows it.

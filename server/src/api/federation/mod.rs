@@ -35,6 +35,21 @@ pub fn register(routes: &mut Routes<'_>) {
             query::profile,
         )
         .raw(
+            Method::GET,
+            "/_matrix/federation/v1/query/directory",
+            query::directory,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/publicRooms",
+            query::public_rooms_get,
+        )
+        .raw(
+            Method::POST,
+            "/_matrix/federation/v1/publicRooms",
+            query::public_rooms_post,
+        )
+        .raw(
             Method::PUT,
             "/_matrix/federation/v1/send/{txn_id}",
             send::send_transaction,

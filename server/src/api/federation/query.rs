@@ -1,4 +1,4 @@
-//! `GET /_matrix/federation/v1/query/profile`: a local user's profile for another server.
+//! Queries other servers make: profiles, room aliases and the published room directory.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
@@ -40,5 +40,54 @@ pub async fn profile(
         }
         None => Value::Object(profile),
     };
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /_matrix/federation/v1/query/directory?room_alias=…`
+pub async fn directory(
+    state: web::Data<AppState>,
+    _from: FederationRequest,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    let alias =
+        query(&req, "room_alias").ok_or_else(|| Error::missing_param("room_alias is required"))?;
+    let record = state
+        .storage
+        .rooms
+        .aliases
+        .get(&alias)?
+        .ok_or_else(|| Error::not_found("Room alias not found"))?;
+    let room_id = ruma::OwnedRoomId::try_from(record.room_id).map_err(Error::internal)?;
+    let servers: Vec<String> = crate::rooms::servers::in_room(&state, &room_id)?
+        .into_iter()
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "room_id": room_id, "servers": servers })))
+}
+
+/// `GET /_matrix/federation/v1/publicRooms`
+pub async fn public_rooms_get(
+    state: web::Data<AppState>,
+    _from: FederationRequest,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    let listing = crate::api::client::public_rooms::Listing {
+        limit: query(&req, "limit").and_then(|l| l.parse().ok()),
+        since: query(&req, "since"),
+        ..Default::default()
+    };
+    let body = crate::api::client::public_rooms::local_directory(&state, listing)?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `POST /_matrix/federation/v1/publicRooms`
+pub async fn public_rooms_post(
+    state: web::Data<AppState>,
+    from: FederationRequest,
+) -> Result<HttpResponse> {
+    let mut listing: crate::api::client::public_rooms::Listing =
+        crate::api::error::parse_json(&from.body)?;
+    // Only this server's directory is served to others.
+    listing.server = None;
+    let body = crate::api::client::public_rooms::local_directory(&state, listing)?;
     Ok(HttpResponse::Ok().json(body))
 }
