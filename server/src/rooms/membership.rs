@@ -168,10 +168,15 @@ pub async fn knock(
     room_id: &RoomId,
     user: &UserId,
     reason: Option<&str>,
+    via: &[String],
 ) -> Result<OwnedRoomId> {
-    let room = RoomCtx::load(&state.storage, room_id)?.ok_or_else(|| {
-        Error::not_found("This server does not know the room, and cannot knock over federation yet")
-    })?;
+    let resident = RoomCtx::load(&state.storage, room_id)?.is_some()
+        && crate::rooms::servers::is_in_room(state, room_id, state.server_name())?;
+    if !resident {
+        crate::rooms::remote_membership::knock_remote(state, room_id, user, reason, via).await?;
+        return Ok(room_id.to_owned());
+    }
+    let room = RoomCtx::require(&state.storage, room_id)?;
     match membership_of(state, &room, user.as_str())?.as_deref() {
         Some("join") => return Err(Error::forbidden("You are already in the room")),
         Some("ban") => return Err(Error::forbidden("You are banned from the room")),
@@ -197,7 +202,7 @@ pub async fn leave(
         .map(|r| r.membership);
     if !resident && matches!(recorded.as_deref(), Some("invite" | "knock")) {
         // Declining an invite (or withdrawing a knock) for a room this server is not in.
-        return crate::rooms::remote_join::leave_remote(state, room_id, user, reason).await;
+        return crate::rooms::remote_membership::leave_remote(state, room_id, user, reason).await;
     }
     let room = RoomCtx::require(&state.storage, room_id)?;
     match membership_of(state, &room, user.as_str())?.as_deref() {

@@ -13,6 +13,7 @@ pub mod redaction;
 pub mod relations;
 pub mod remote_invite;
 pub mod remote_join;
+pub mod remote_membership;
 pub mod servers;
 pub mod state;
 pub mod stream;

@@ -70,85 +70,13 @@ pub async fn join_remote(
     Err(last)
 }
 
-/// Leaves (or declines the invite to) a room this server is not in, through the server
-/// that invited us or the room's own.
-pub async fn leave_remote(
-    state: &AppState,
-    room_id: &RoomId,
-    user: &UserId,
-    reason: Option<&str>,
-) -> Result<()> {
-    let record = state
-        .storage
-        .rooms
-        .membership
-        .get(user.as_str(), room_id.as_str())?
-        .ok_or_else(|| Error::forbidden("You are not a member of this room"))?;
-    let mut candidates = Vec::new();
-    if let Some(event) = crate::rooms::load_pdu(state, &record.event_id)? {
-        candidates.push(event.sender.server_name().to_string());
-    }
-    if let Some(server) = room_id.server_name() {
-        candidates.push(server.to_string());
-    }
-    candidates.retain(|s| s != state.server_name());
-    candidates.dedup();
-    let mut last = Error::not_found("No server could take the leave");
-    for server in &candidates {
-        match leave_through(state, server, room_id, user, reason).await {
-            Ok(()) => return Ok(()),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
-async fn leave_through(
-    state: &AppState,
-    server: &str,
-    room_id: &RoomId,
-    user: &UserId,
-    reason: Option<&str>,
-) -> Result<()> {
-    let unreachable = |e: citadel_federation::client::ClientError| {
-        Error::new(StatusCode::BAD_GATEWAY, "M_UNKNOWN", e.to_string())
-    };
-    let path = format!(
-        "/_matrix/federation/v1/make_leave/{}/{}",
-        enc(room_id.as_str()),
-        enc(user.as_str())
-    );
-    let (status, body) = state
-        .federation
-        .request(server, "GET", &path, None)
-        .await
-        .map_err(unreachable)?;
-    if status != 200 {
-        return Err(remote_error(server, status, &body));
-    }
-    let room = ephemeral_room(state, room_id, body["room_version"].as_str())?;
-    let leave = sign_membership(state, &room, user, reason, &body["event"], "leave")?;
-    let path = format!(
-        "/_matrix/federation/v2/send_leave/{}/{}",
-        enc(room_id.as_str()),
-        enc(leave.event_id.as_str())
-    );
-    let event = serde_json::to_value(&leave.json).map_err(Error::internal)?;
-    let (status, answer) = state
-        .federation
-        .request(server, "PUT", &path, Some(&event))
-        .await
-        .map_err(unreachable)?;
-    if status != 200 {
-        return Err(remote_error(server, status, &answer));
-    }
-    crate::rooms::remote_invite::record_membership(state, room_id, user.as_str(), &leave, "leave")
-        .await
-}
-
 /// The context of a room this server has no record of yet, in the version another
 /// server named.
-fn ephemeral_room(state: &AppState, room_id: &RoomId, version: Option<&str>) -> Result<RoomCtx> {
+pub(crate) fn ephemeral_room(
+    state: &AppState,
+    room_id: &RoomId,
+    version: Option<&str>,
+) -> Result<RoomCtx> {
     let version = RoomVersionId::try_from(version.unwrap_or("1"))
         .map_err(|_| Error::bad_json("bad room version"))?;
     let rules = version
@@ -170,7 +98,7 @@ fn ephemeral_room(state: &AppState, room_id: &RoomId, version: Option<&str>) -> 
 }
 
 /// An error another server answered with, passed on to the client.
-fn remote_error(server: &str, status: u16, body: &Value) -> Error {
+pub(crate) fn remote_error(server: &str, status: u16, body: &Value) -> Error {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let status = if status.is_client_error() {
         status
@@ -290,7 +218,7 @@ async fn join_through(
 
 /// Fills in the template `make_join`/`make_leave` returned: our profile (for a join), the
 /// reason, the time, and our hashes and signature.
-fn sign_membership(
+pub(crate) fn sign_membership(
     state: &AppState,
     room: &RoomCtx,
     user: &UserId,

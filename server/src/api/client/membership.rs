@@ -305,9 +305,18 @@ async fn knock_room(
     req: Ruma<ruma::api::client::knock::knock_room::v3::Request>,
 ) -> Result<ruma::api::client::knock::knock_room::v3::Response> {
     let user = req.sender()?.user_id.clone();
-    let room_id = resolve(&state, req.body.room_id_or_alias.clone())?;
+    let mut via: Vec<String> = req.body.via.iter().map(|s| s.to_string()).collect();
+    let room_id = match OwnedRoomId::try_from(req.body.room_id_or_alias.clone()) {
+        Ok(room_id) => room_id,
+        Err(alias) => {
+            let (room_id, servers) =
+                crate::api::client::directory::lookup_alias(&state, &alias).await?;
+            via.extend(servers);
+            room_id
+        }
+    };
     let room_id =
-        crate::rooms::membership::knock(&state, &room_id, &user, req.body.reason.as_deref())
+        crate::rooms::membership::knock(&state, &room_id, &user, req.body.reason.as_deref(), &via)
             .await?;
     Ok(ruma::api::client::knock::knock_room::v3::Response::new(
         room_id,

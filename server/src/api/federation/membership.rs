@@ -122,6 +122,49 @@ pub async fn make_join(
     })))
 }
 
+/// `GET /_matrix/federation/v1/make_knock/{roomId}/{userId}`
+pub async fn make_knock(
+    state: web::Data<AppState>,
+    from: FederationRequest,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    let (room_id, user_id) = path.into_inner();
+    let user = user_of_origin(&from, &user_id)?;
+    let room = resident_room(&state, &room_id, &from.origin)?;
+    if !supported_versions(&req).contains(&room.version.to_string())
+        || !room.rules.authorization.knocking
+    {
+        return Err(Error::new(
+            StatusCode::BAD_REQUEST,
+            "M_INCOMPATIBLE_ROOM_VERSION",
+            "Knocking needs a room version your server supports and that supports knocking",
+        )
+        .with("room_version", room.version.to_string()));
+    }
+    let template = membership_template(&state, &room, user, CanonicalJsonObject::new(), "knock")?;
+    Ok(HttpResponse::Ok().json(json!({
+        "room_version": room.version.to_string(),
+        "event": template,
+    })))
+}
+
+/// `PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId}`
+pub async fn send_knock(
+    state: web::Data<AppState>,
+    from: FederationRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (room_id, event_id) = path.into_inner();
+    let room = resident_room(&state, &room_id, &from.origin)?;
+    accept_membership(&state, &from, &room, &event_id, "knock").await?;
+    let (_, map) = current(&state, &room)?;
+    let events = crate::rooms::state::events_of(&state, &map)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "knock_room_state": crate::rooms::remote_invite::stripped(&events),
+    })))
+}
+
 /// `GET /_matrix/federation/v1/make_leave/{roomId}/{userId}`
 pub async fn make_leave(
     state: web::Data<AppState>,

@@ -66,6 +66,16 @@ pub fn register(routes: &mut Routes<'_>) {
         )
         .raw(
             Method::GET,
+            "/_matrix/federation/v1/make_knock/{room_id}/{user_id}",
+            membership::make_knock,
+        )
+        .raw(
+            Method::PUT,
+            "/_matrix/federation/v1/send_knock/{room_id}/{event_id}",
+            membership::send_knock,
+        )
+        .raw(
+            Method::GET,
             "/_matrix/federation/v1/make_leave/{room_id}/{user_id}",
             membership::make_leave,
         )
