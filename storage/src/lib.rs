@@ -18,6 +18,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod receipts;
 pub mod registration_tokens;
+pub mod remote_devices;
 pub mod reports;
 pub mod rooms;
 pub mod server_keys;
@@ -76,6 +77,7 @@ pub struct Storage {
     pub media: media::Media,
     pub outbox: outbox::Outbox,
     pub inbox: inbox::Inbox,
+    pub remote_devices: remote_devices::RemoteDevices,
 }
 
 impl Storage {
@@ -102,6 +104,7 @@ impl Storage {
             media: media::Media::open(&engine)?,
             outbox: outbox::Outbox::open(&engine)?,
             inbox: inbox::Inbox::open(&engine)?,
+            remote_devices: remote_devices::RemoteDevices::open(&engine)?,
             engine,
         };
         storage.migrate()?;

@@ -43,13 +43,19 @@ fn only_users_of(map: &Value, server: &str) -> Map<String, Value> {
         .collect()
 }
 
-/// Merges the answers of other servers to `/keys/query` into `response`.
+/// Merges the keys of other servers' users into a `/keys/query` response: from the
+/// cache of device lists (kept for users who share a room with one of ours, dropped when
+/// their server announces a change), else asked of their servers.
 pub async fn query_remote(
     state: &AppState,
     remote: BTreeMap<String, Map<String, Value>>,
     response: &mut Value,
 ) {
-    for (server, users) in remote {
+    for (server, mut users) in remote {
+        users.retain(|user, wanted| !from_cache(state, user, wanted, response));
+        if users.is_empty() {
+            continue;
+        }
         let body = json!({ "device_keys": users });
         let answer = state
             .federation
@@ -88,6 +94,62 @@ pub async fn query_remote(
                 }
             }
         }
+        // Cached as checked above, not as received.
+        for user in users.keys() {
+            remember(state, user, response);
+        }
+    }
+}
+
+/// Answers a user's part of a query from the cache; says whether it could.
+fn from_cache(state: &AppState, user: &str, wanted: &Value, response: &mut Value) -> bool {
+    let Ok(Some(cached)) = state.storage.remote_devices.get(user) else {
+        return false;
+    };
+    let wanted: Vec<&str> = wanted
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let devices: Map<String, Value> = cached["device_keys"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(device, _)| wanted.is_empty() || wanted.contains(&device.as_str()))
+        .map(|(d, k)| (d.clone(), k.clone()))
+        .collect();
+    response["device_keys"][user] = Value::Object(devices);
+    for (field, cached_field) in [
+        ("master_keys", "master_key"),
+        ("self_signing_keys", "self_signing_key"),
+    ] {
+        if !cached[cached_field].is_null() {
+            response[field][user] = cached[cached_field].clone();
+        }
+    }
+    true
+}
+
+/// Caches a user's whole device list from a server's answer, when the user shares a room
+/// with one of ours (only then will their server tell us about changes).
+fn remember(state: &AppState, user: &str, answer: &Value) {
+    let tracked = crate::e2ee::device_lists::sharing_a_room(state, user)
+        .map(|users| {
+            users.iter().any(|u| {
+                ruma::UserId::parse(u.as_str())
+                    .is_ok_and(|id| id.server_name().as_str() == state.server_name())
+            })
+        })
+        .unwrap_or(false);
+    if !tracked || answer["device_keys"].get(user).is_none() {
+        return;
+    }
+    let entry = json!({
+        "device_keys": answer["device_keys"][user],
+        "master_key": answer["master_keys"][user],
+        "self_signing_key": answer["self_signing_keys"][user],
+    });
+    if let Err(e) = state.storage.remote_devices.put(user, &entry) {
+        tracing::warn!(error = %e, "could not cache a device list");
     }
 }
 

@@ -87,6 +87,8 @@ async fn device_list(
     if !belongs_to(user_id, origin) {
         return Ok(());
     }
+    // The cached list is stale: the next query asks the user's server again.
+    state.storage.remote_devices.invalidate(user_id)?;
     let reserved = state.stream.reserve(&state.storage)?;
     let mut batch = state.storage.batch();
     state
