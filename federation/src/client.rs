@@ -45,6 +45,8 @@ pub struct FederationClient {
     destinations: Mutex<HashMap<String, (Destination, Instant)>>,
     /// Servers asked for another server's keys when it cannot be reached itself.
     notaries: Vec<String>,
+    srv: crate::srv::SrvLookup,
+    resolver: crate::srv::TargetResolver,
 }
 
 impl FederationClient {
@@ -71,6 +73,8 @@ impl FederationClient {
             key,
             destinations: Mutex::new(HashMap::new()),
             notaries: Vec::new(),
+            srv: crate::srv::SrvLookup::default(),
+            resolver: crate::srv::TargetResolver::default(),
         })
     }
 
@@ -116,6 +120,7 @@ impl FederationClient {
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(self.resolver.clone())
             .danger_accept_invalid_certs(self.tls.accept_invalid_certificates)
             .build()
             .map_err(|e| e.to_string())
@@ -133,7 +138,22 @@ impl FederationClient {
             return destination.clone();
         }
         let delegated = self.well_known(server_name).await;
-        let destination = resolve_with(server_name, delegated.as_deref());
+        let name = delegated.as_deref().unwrap_or(server_name);
+        let destination = match resolve_direct(name) {
+            Some(direct) => direct,
+            None => match self.srv.lookup(name).await {
+                // Connect to the SRV target, but present (and check the certificate for)
+                // the server's hostname.
+                Some((target, port)) => {
+                    self.resolver.route(name, &target);
+                    Destination {
+                        base_url: format!("https://{name}:{port}"),
+                        host: name.to_owned(),
+                    }
+                }
+                None => resolve_with(server_name, delegated.as_deref()),
+            },
+        };
         if let Ok(mut cache) = self.destinations.lock() {
             cache.insert(
                 server_name.to_owned(),

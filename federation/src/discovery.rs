@@ -1,7 +1,7 @@
 //! Server discovery (server-server API, "Resolving server names"): where to reach a server
 //! and which name to present for it. IP literals and explicit ports are used as they are;
-//! otherwise `/.well-known/matrix/server` may delegate; the default port is 8448.
-//! (SRV lookups are not done yet: servers relying only on SRV records are unreachable.)
+//! otherwise `/.well-known/matrix/server` may delegate, then SRV records (see [`crate::srv`])
+//! may name the host and port; the default port is 8448.
 
 use std::net::IpAddr;
 

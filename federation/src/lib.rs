@@ -10,5 +10,6 @@ pub mod receive;
 pub mod sender;
 pub mod server_keys;
 pub mod signing;
+pub mod srv;
 pub mod state_res;
 pub mod x_matrix;
