@@ -93,7 +93,11 @@ fn is_local(state: &AppState, user_id: &str) -> bool {
 }
 
 /// Queues an EDU for the servers of `users` (other than this one).
-fn send_to_servers(state: &AppState, users: &BTreeSet<String>, edu: Value) -> Result<()> {
+pub(crate) fn send_to_servers(
+    state: &AppState,
+    users: &BTreeSet<String>,
+    edu: Value,
+) -> Result<()> {
     if !state.config.federation.enabled {
         return Ok(());
     }

@@ -14,6 +14,7 @@ pub async fn receive(state: &AppState, origin: &str, edu: &Value) {
         "m.typing" => typing(state, origin, content),
         "m.direct_to_device" => to_device(state, origin, content).await,
         "m.receipt" => receipts(state, origin, content).await,
+        "m.presence" => presence(state, origin, content),
         "m.device_list_update" | "m.signing_key_update" => {
             device_list(state, origin, content).await
         }
@@ -142,6 +143,28 @@ async fn receipts(
                 tracing::debug!(error = %e, "dropped a receipt");
             }
         }
+    }
+    Ok(())
+}
+
+/// `m.presence`: `{"push": [{user_id, presence, status_msg?, …}]}` for the origin's users.
+fn presence(state: &AppState, origin: &str, content: &Value) -> crate::api::error::Result<()> {
+    for entry in content["push"].as_array().into_iter().flatten() {
+        let (Some(user_id), Some(presence)) =
+            (entry["user_id"].as_str(), entry["presence"].as_str())
+        else {
+            continue;
+        };
+        if !belongs_to(user_id, origin) {
+            continue;
+        }
+        let status = entry["status_msg"].as_str().map(str::to_owned);
+        crate::api::client::presence::update(
+            state,
+            user_id,
+            ruma::presence::PresenceState::from(presence),
+            Some(status),
+        )?;
     }
     Ok(())
 }

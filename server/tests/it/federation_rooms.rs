@@ -421,7 +421,7 @@ async fn wait_for_ephemeral(user: &User, room_id: &str, matches: impl Fn(&Value)
 }
 
 #[tokio::test]
-async fn typing_and_read_receipts_cross_servers() {
+async fn typing_receipts_and_presence_cross_servers() {
     let ca = TestCa::new();
     let a = federating_server(&ca, "a");
     let b = federating_server(&ca, "b");
@@ -468,4 +468,30 @@ async fn typing_and_read_receipts_cross_servers() {
         e["type"] == "m.receipt" && !e["content"][&event]["m.read"][&bob_id].is_null()
     })
     .await;
+
+    // Presence too.
+    let (status, _) = bob
+        .client
+        .put(
+            &format!("/_matrix/client/v3/presence/{}/status", enc(&bob.user_id)),
+            json!({"presence": "unavailable", "status_msg": "in a meeting"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, seen) = alice
+            .client
+            .get(&format!(
+                "/_matrix/client/v3/presence/{}/status",
+                enc(&bob.user_id)
+            ))
+            .await;
+        if seen["status_msg"] == "in a meeting" {
+            assert_eq!(seen["presence"], "unavailable");
+            break;
+        }
+        assert!(Instant::now() < deadline, "presence never arrived: {seen}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

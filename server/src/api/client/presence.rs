@@ -77,7 +77,38 @@ pub fn update(
     state
         .notifier
         .notify(audience.iter().map(String::as_str), position);
+    if ruma::UserId::parse(user_id).is_ok_and(|u| u.server_name().as_str() == state.server_name()) {
+        announce(state, user_id, &audience)?;
+    }
     Ok(true)
+}
+
+/// Sends a local user's new presence to the other servers of the people who see it.
+fn announce(state: &AppState, user_id: &str, audience: &[String]) -> Result<()> {
+    let record = state
+        .presence
+        .lock()
+        .map_err(|_| Error::internal("presence lock poisoned"))?
+        .get(user_id)
+        .cloned();
+    let Some(record) = record else {
+        return Ok(());
+    };
+    let mut entry = serde_json::json!({
+        "user_id": user_id,
+        "presence": record.presence.as_str(),
+        "last_active_ago": now_ms().saturating_sub(record.last_active_ms),
+        "currently_active": record.presence == PresenceState::Online,
+    });
+    if let Some(message) = &record.status_msg {
+        entry["status_msg"] = serde_json::json!(message);
+    }
+    let users: std::collections::BTreeSet<String> = audience.iter().cloned().collect();
+    crate::e2ee::device_lists::send_to_servers(
+        state,
+        &users,
+        serde_json::json!({ "edu_type": "m.presence", "content": { "push": [entry] } }),
+    )
 }
 
 /// `PUT /_matrix/client/v3/presence/{userId}/status`
@@ -104,7 +135,8 @@ async fn get_presence(
 ) -> Result<get_presence::v3::Response> {
     req.sender()?;
     let user = req.body.user_id.as_str();
-    if !state.storage.users.exists(user)? {
+    let local = req.body.user_id.server_name().as_str() == state.server_name();
+    if local && !state.storage.users.exists(user)? {
         return Err(Error::not_found("Unknown user"));
     }
     let record = state
