@@ -239,5 +239,6 @@ pub async fn commit_device_removal(
     state.storage.commit(batch).await?;
     let position = reserved.position;
     drop(reserved);
-    crate::e2ee::device_lists::notify_interested(state, user_id, position)
+    crate::e2ee::device_lists::notify_interested(state, user_id, position)?;
+    crate::e2ee::device_lists::announce_resync(state, user_id, position)
 }

@@ -26,37 +26,67 @@ pub fn sharing_a_room(state: &AppState, user_id: &str) -> Result<BTreeSet<String
     Ok(out)
 }
 
-/// Wakes everyone who tracks `user_id`'s devices; for a local user, other servers
-/// sharing a room are sent an `m.device_list_update`. It carries no `prev_id`, which
-/// tells the receiver to fetch the whole list again (`/user/devices`): always correct,
-/// and a device list is small.
+/// Wakes everyone who tracks `user_id`'s devices.
 pub fn notify_interested(state: &AppState, user_id: &str, position: u64) -> Result<()> {
     let audience = sharing_a_room(state, user_id)?;
     state
         .notifier
         .notify(audience.iter().map(String::as_str), position);
-    if is_local(state, user_id) {
-        let device_id = state
-            .storage
-            .devices
-            .list(user_id)?
-            .into_iter()
-            .next()
-            .map(|(id, _)| id)
-            .unwrap_or_default();
-        let edu = json!({
-            "edu_type": "m.device_list_update",
-            "content": {
-                "user_id": user_id,
-                "device_id": device_id,
-                "stream_id": position,
-                "prev_id": [],
-                "deleted": false,
-            },
-        });
-        send_to_servers(state, &audience, edu)?;
-    }
     Ok(())
+}
+
+/// Tells other servers sharing a room with a local user that one of their devices changed
+/// (`m.device_list_update`). `prev` is the user's previous change: a receiver that saw it
+/// applies this update as it is; one that did not fetches the whole list again.
+pub fn announce_device(
+    state: &AppState,
+    user_id: &str,
+    device_id: &str,
+    position: u64,
+    prev: Option<u64>,
+) -> Result<()> {
+    let mut content = json!({
+        "user_id": user_id,
+        "device_id": device_id,
+        "stream_id": position,
+        "prev_id": prev.into_iter().collect::<Vec<_>>(),
+        "deleted": false,
+    });
+    if let Some(keys) = state.storage.e2ee_keys.device_keys(user_id, device_id)? {
+        content["keys"] = serde_json::from_str(keys.get()).unwrap_or(Value::Null);
+    }
+    if let Some(name) = state
+        .storage
+        .devices
+        .get(user_id, device_id)?
+        .and_then(|d| d.display_name)
+    {
+        content["device_display_name"] = json!(name);
+    }
+    let audience = sharing_a_room(state, user_id)?;
+    send_to_servers(
+        state,
+        &audience,
+        json!({ "edu_type": "m.device_list_update", "content": content }),
+    )
+}
+
+/// Tells other servers that a local user's device list changed in a way best fetched
+/// whole (devices removed): an update without `prev_id` makes receivers resync.
+pub fn announce_resync(state: &AppState, user_id: &str, position: u64) -> Result<()> {
+    let content = json!({
+        "user_id": user_id,
+        "device_id": "",
+        "stream_id": position,
+        "prev_id": [],
+        "deleted": false,
+    });
+    let audience = sharing_a_room(state, user_id)?;
+    send_to_servers(
+        state,
+        &audience,
+        json!({ "edu_type": "m.device_list_update", "content": content }),
+    )
 }
 
 /// Tells other servers sharing a room with a local user that their cross-signing keys
@@ -86,10 +116,6 @@ pub fn announce_signing_keys(state: &AppState, user_id: &str) -> Result<()> {
         &audience,
         json!({ "edu_type": "m.signing_key_update", "content": content }),
     )
-}
-
-fn is_local(state: &AppState, user_id: &str) -> bool {
-    ruma::UserId::parse(user_id).is_ok_and(|u| u.server_name().as_str() == state.server_name())
 }
 
 /// Queues an EDU for the servers of `users` (other than this one).

@@ -123,12 +123,14 @@ pub async fn upload(
     }
     if changed {
         let pos = state.stream.reserve(&state.storage)?;
+        let previous = state.storage.e2ee_keys.last_change(user)?;
         state
             .storage
             .e2ee_keys
             .mark_changed(&mut batch, user, pos.position)?;
         state.storage.commit(batch).await?;
         crate::e2ee::device_lists::notify_interested(state, user, pos.position)?;
+        crate::e2ee::device_lists::announce_device(state, user, device, pos.position, previous)?;
     } else {
         state.storage.commit(batch).await?;
     }

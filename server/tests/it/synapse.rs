@@ -298,4 +298,40 @@ async fn citadel_and_synapse_share_rooms() {
         assert_eq!(keys["keys"], expected["keys"], "{query}\n{}", synapse.log());
         assert_eq!(keys["signatures"], expected["signatures"]);
     }
+
+    // Alice adds a device: Synapse hears of it (m.device_list_update) and shows it to Sam.
+    let since = sam.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut second = Device::new(&citadel, &alice, true).await;
+    second.upload(1).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut since = since;
+    loop {
+        let body = sam.sync(Some(&since), 1000).await;
+        let changed = body["device_lists"]["changed"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if changed.iter().any(|u| u == alice.user_id.as_str()) {
+            break;
+        }
+        since = body["next_batch"].as_str().unwrap().to_owned();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Synapse never announced Alice's new device\n{}",
+            synapse.log()
+        );
+    }
+    let (_, query) = sam
+        .client
+        .post(
+            "/_matrix/client/v3/keys/query",
+            json!({"device_keys": {alice.user_id.clone(): []}}),
+        )
+        .await;
+    let devices = query["device_keys"][&alice.user_id].as_object().unwrap();
+    assert!(devices.contains_key(&second.user.device_id), "{query}");
+    assert_eq!(devices.len(), 2, "{query}");
 }
