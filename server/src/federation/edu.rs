@@ -28,6 +28,14 @@ pub async fn receive(state: &AppState, origin: &str, edu: &Value) {
     }
 }
 
+/// Whether the room's server ACL lets `origin` speak in it.
+fn acl_allows(state: &AppState, room_id: &ruma::RoomId, origin: &str) -> bool {
+    match crate::rooms::RoomCtx::load(&state.storage, room_id) {
+        Ok(Some(room)) => crate::rooms::acl::check_room(state, &room, origin).is_ok(),
+        _ => false,
+    }
+}
+
 /// Whether `user_id` is a user of `origin`.
 fn belongs_to(user_id: &str, origin: &str) -> bool {
     ruma::UserId::parse(user_id).is_ok_and(|u| u.server_name().as_str() == origin)
@@ -47,7 +55,7 @@ fn typing(state: &AppState, origin: &str, content: &Value) -> crate::api::error:
         .membership
         .get(user_id, room_id.as_str())?
         .is_some_and(|r| r.membership == "join");
-    if !belongs_to(user_id, origin) || !joined {
+    if !belongs_to(user_id, origin) || !joined || !acl_allows(state, &room_id, origin) {
         return Ok(());
     }
     let timeout = (content["typing"] == true).then(|| std::time::Duration::from_secs(30));
@@ -124,7 +132,7 @@ async fn receipts(
                 .membership
                 .get(user_id, room_id.as_str())?
                 .is_some_and(|r| r.membership == "join");
-            if !belongs_to(user_id, origin) || !joined {
+            if !belongs_to(user_id, origin) || !joined || !acl_allows(state, &room_id, origin) {
                 continue;
             }
             let Some(event_id) = receipt["event_ids"].as_array().and_then(|ids| ids.last()) else {

@@ -272,15 +272,20 @@ pub(crate) fn write(
         }
     };
 
-    let woken = crate::rooms::servers::update_memberships(
-        state,
-        &mut batch,
-        room,
-        pdu,
-        old_current,
-        &new_current,
-        count,
-    )?;
+    // A message appended after the current state changes no membership.
+    let woken = if pdu.state_key.is_none() && old_hash.is_some() && new_current == *old_current {
+        Vec::new()
+    } else {
+        crate::rooms::servers::update_memberships(
+            state,
+            &mut batch,
+            room,
+            pdu,
+            old_current,
+            &new_current,
+            count,
+        )?
+    };
     crate::rooms::relations::index(state, &mut batch, room.short, pdu, count);
     storage.apply(batch)?;
     Ok(Written {
