@@ -142,15 +142,7 @@ pub async fn remote_keys(
     {
         return Ok(keys);
     }
-    let (keys, document) = match client
-        .get_unsigned(server_name, "/_matrix/key/v2/server")
-        .await
-        .map_err(|e| RemoteKeyError::Fetch(e.to_string()))
-        .and_then(|document| {
-            let keys = verify_keys(&document, server_name)
-                .map_err(|e| RemoteKeyError::Fetch(e.to_string()))?;
-            Ok((keys, document))
-        }) {
+    let (keys, document) = match fetch_direct(client, server_name).await {
         Ok(found) => found,
         Err(direct) => {
             let mut found = None;
@@ -171,16 +163,7 @@ pub async fn remote_keys(
             found.ok_or(direct)?
         }
     };
-    let record = json!({
-        "server_name": keys.server_name,
-        "verify_keys": keys.verify_keys,
-        "valid_until_ts": keys.valid_until_ts,
-        "document": document,
-    });
-    storage
-        .server_keys
-        .put_remote(server_name, &record)
-        .map_err(|e| RemoteKeyError::Storage(e.to_string()))?;
+    remember(storage, &keys, document)?;
     if !key_id.is_empty() && !keys.verify_keys.contains_key(key_id) {
         return Err(RemoteKeyError::UnknownKey(key_id.to_owned()));
     }
@@ -268,12 +251,31 @@ async fn remote_keys_direct_only(
     {
         return Ok(keys);
     }
+    let (keys, document) = fetch_direct(client, server_name).await?;
+    remember(storage, &keys, document)?;
+    Ok(keys)
+}
+
+/// `GET /_matrix/key/v2/server` of the server itself, checked.
+async fn fetch_direct(
+    client: &crate::client::FederationClient,
+    server_name: &str,
+) -> Result<(VerifiedKeys, serde_json::Value), RemoteKeyError> {
     let document = client
         .get_unsigned(server_name, "/_matrix/key/v2/server")
         .await
         .map_err(|e| RemoteKeyError::Fetch(e.to_string()))?;
     let keys =
         verify_keys(&document, server_name).map_err(|e| RemoteKeyError::Fetch(e.to_string()))?;
+    Ok((keys, document))
+}
+
+/// Caches checked keys with the document they came in.
+fn remember(
+    storage: &citadel_storage::Storage,
+    keys: &VerifiedKeys,
+    document: serde_json::Value,
+) -> Result<(), RemoteKeyError> {
     let record = json!({
         "server_name": keys.server_name,
         "verify_keys": keys.verify_keys,
@@ -282,9 +284,8 @@ async fn remote_keys_direct_only(
     });
     storage
         .server_keys
-        .put_remote(server_name, &record)
-        .map_err(|e| RemoteKeyError::Storage(e.to_string()))?;
-    Ok(keys)
+        .put_remote(&keys.server_name, &record)
+        .map_err(|e| RemoteKeyError::Storage(e.to_string()))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use citadel_storage::outbox::OutboxItem;
 use serde_json::{Value, json};
 
 use crate::api::error::Result;
@@ -64,7 +63,7 @@ pub fn announce_device(
         content["device_display_name"] = json!(name);
     }
     let audience = sharing_a_room(state, user_id)?;
-    send_to_servers(
+    crate::federation::edu_out::to_servers_of(
         state,
         &audience,
         json!({ "edu_type": "m.device_list_update", "content": content }),
@@ -82,7 +81,7 @@ pub fn announce_resync(state: &AppState, user_id: &str, position: u64) -> Result
         "deleted": false,
     });
     let audience = sharing_a_room(state, user_id)?;
-    send_to_servers(
+    crate::federation::edu_out::to_servers_of(
         state,
         &audience,
         json!({ "edu_type": "m.device_list_update", "content": content }),
@@ -111,41 +110,11 @@ pub fn announce_signing_keys(state: &AppState, user_id: &str) -> Result<()> {
             content[field] = value;
         }
     }
-    send_to_servers(
+    crate::federation::edu_out::to_servers_of(
         state,
         &audience,
         json!({ "edu_type": "m.signing_key_update", "content": content }),
     )
-}
-
-/// Queues an EDU for the servers of `users` (other than this one).
-pub(crate) fn send_to_servers(
-    state: &AppState,
-    users: &BTreeSet<String>,
-    edu: Value,
-) -> Result<()> {
-    if !state.config.federation.enabled {
-        return Ok(());
-    }
-    let servers: BTreeSet<String> = users
-        .iter()
-        .filter_map(|u| ruma::UserId::parse(u).ok())
-        .map(|u| u.server_name().to_string())
-        .filter(|s| s != state.server_name())
-        .collect();
-    if servers.is_empty() {
-        return Ok(());
-    }
-    let mut batch = state.storage.batch();
-    for server in &servers {
-        let item = OutboxItem::Edu { edu: edu.clone() };
-        state.storage.outbox.push(&mut batch, server, &item)?;
-    }
-    state.storage.apply(batch)?;
-    for server in &servers {
-        state.wake_sender(server);
-    }
-    Ok(())
 }
 
 /// `(changed, left)` for `user_id` between stream positions `since` and `next`:

@@ -1,5 +1,6 @@
-//! Ephemeral events for other servers: typing notifications and read receipts of local
-//! users go to every other server with a member in the room, through the outbox.
+//! Ephemeral events for other servers, through the outbox: typing notifications and read
+//! receipts of local users go to every other server with a member in the room; device-list
+//! and presence updates to the servers of the users who see them.
 
 use citadel_storage::outbox::OutboxItem;
 use ruma::RoomId;
@@ -10,12 +11,32 @@ use crate::app::AppState;
 
 /// Queues `edu` for every other server in the room.
 fn to_room(state: &AppState, room_id: &RoomId, edu: Value) -> Result<()> {
-    if !state.config.federation.enabled {
-        return Ok(());
-    }
-    let mut servers = crate::rooms::servers::in_room(state, room_id)?;
+    let servers = crate::rooms::servers::in_room(state, room_id)?;
+    to_servers(state, servers, edu)
+}
+
+/// Queues `edu` for the servers of `users` (other than this one).
+pub fn to_servers_of(
+    state: &AppState,
+    users: &std::collections::BTreeSet<String>,
+    edu: Value,
+) -> Result<()> {
+    let servers = users
+        .iter()
+        .filter_map(|u| ruma::UserId::parse(u).ok())
+        .map(|u| u.server_name().to_string())
+        .collect();
+    to_servers(state, servers, edu)
+}
+
+/// Queues `edu` for each of `servers` but this one, and wakes their senders.
+fn to_servers(
+    state: &AppState,
+    mut servers: std::collections::BTreeSet<String>,
+    edu: Value,
+) -> Result<()> {
     servers.remove(state.server_name());
-    if servers.is_empty() {
+    if servers.is_empty() || !state.config.federation.enabled {
         return Ok(());
     }
     let mut batch = state.storage.batch();

@@ -15,12 +15,12 @@ use serde_json::{Value, json};
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
 use crate::rooms::append::check_auth;
-use crate::rooms::fetch::{enc, store_outliers, verify_all, verify_pdu};
+use crate::rooms::fetch::{store_outliers, verify_all, verify_pdu};
 use crate::rooms::state::from_ids;
 use crate::rooms::{Federate, Placement, RoomCtx, publish, write};
 
 /// Room versions this server can take part in, as `ver` query parameters.
-const VERSIONS: [&str; 11] = ["2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"];
+pub(crate) const VERSIONS: [&str; 11] = ["2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"];
 
 /// Joins (or, with `membership` "knock", knocks on) a room hosted elsewhere, trying each
 /// candidate server in turn.
@@ -124,60 +124,9 @@ async fn join_through(
     user: &UserId,
     reason: Option<&str>,
 ) -> Result<()> {
-    let unreachable = |e: citadel_federation::client::ClientError| {
-        Error::new(StatusCode::BAD_GATEWAY, "M_UNKNOWN", e.to_string())
-    };
-    let versions: String = VERSIONS.iter().map(|v| format!("&ver={v}")).collect();
-    let path = format!(
-        "/_matrix/federation/v1/make_join/{}/{}?{}",
-        enc(room_id.as_str()),
-        enc(user.as_str()),
-        versions.trim_start_matches('&')
-    );
-    let (status, body) = state
-        .federation
-        .request(server, "GET", &path, None)
-        .await
-        .map_err(unreachable)?;
-    if status != 200 {
-        return Err(remote_error(server, status, &body));
-    }
-    let version = body["room_version"].as_str().unwrap_or("1");
-    let version =
-        RoomVersionId::try_from(version).map_err(|_| Error::bad_json("bad room version"))?;
-    let rules = version
-        .rules()
-        .filter(|_| VERSIONS.contains(&version.as_str()))
-        .ok_or_else(|| {
-            Error::new(
-                StatusCode::BAD_REQUEST,
-                "M_UNSUPPORTED_ROOM_VERSION",
-                "This server does not support the room's version",
-            )
-        })?;
-    let short = state.storage.rooms.short.room(room_id.as_str())?;
-    let room = RoomCtx {
-        room_id: room_id.to_owned(),
-        short,
-        version: version.clone(),
-        rules,
-    };
-    let join = sign_membership(state, &room, user, reason, &body["event"], "join")?;
-
-    let path = format!(
-        "/_matrix/federation/v2/send_join/{}/{}?omit_members=false",
-        enc(room_id.as_str()),
-        enc(join.event_id.as_str())
-    );
-    let body = serde_json::to_value(&join.json).map_err(Error::internal)?;
-    let (status, answer) = state
-        .federation
-        .request(server, "PUT", &path, Some(&body))
-        .await
-        .map_err(unreachable)?;
-    if status != 200 {
-        return Err(remote_error(server, status, &answer));
-    }
+    let (room, join, answer) =
+        crate::rooms::remote_membership::handshake(state, server, room_id, user, reason, "join")
+            .await?;
     // A restricted room's resident server countersigns the join and hands it back.
     let join = match answer.get("event") {
         Some(event) if event.is_object() => {

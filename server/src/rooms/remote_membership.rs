@@ -9,9 +9,10 @@ use serde_json::Value;
 
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
+use crate::rooms::RoomCtx;
 use crate::rooms::fetch::enc;
 use crate::rooms::remote_invite::record_membership;
-use crate::rooms::remote_join::{ephemeral_room, remote_error, sign_membership};
+use crate::rooms::remote_join::{VERSIONS, ephemeral_room, remote_error, sign_membership};
 
 /// Leaves (or declines the invite to) a room this server is not in, through the server
 /// that invited us or the room's own.
@@ -80,20 +81,42 @@ async fn through(
     reason: Option<&str>,
     membership: &str,
 ) -> Result<()> {
+    let (_, mut event, answer) =
+        handshake(state, server, room_id, user, reason, membership).await?;
+    if membership == "knock" {
+        keep_room_state(&mut event, &answer["knock_room_state"]);
+    }
+    record_membership(state, room_id, user.as_str(), &event, membership).await
+}
+
+/// The membership handshake with a resident server: `make_<membership>` for a template,
+/// signed here, then `send_<membership>`. Returns the room (in the version the server
+/// named), the signed event and the server's answer.
+pub(crate) async fn handshake(
+    state: &AppState,
+    server: &str,
+    room_id: &RoomId,
+    user: &UserId,
+    reason: Option<&str>,
+    membership: &str,
+) -> Result<(RoomCtx, Pdu, Value)> {
     let unreachable = |e: citadel_federation::client::ClientError| {
         Error::new(StatusCode::BAD_GATEWAY, "M_UNKNOWN", e.to_string())
     };
-    let (make, send) = match membership {
-        "knock" => ("v1/make_knock", "v1/send_knock"),
-        _ => ("v1/make_leave", "v2/send_leave"),
+    let (make, send, send_query) = match membership {
+        "join" => ("v1/make_join", "v2/send_join", "?omit_members=false"),
+        "knock" => ("v1/make_knock", "v1/send_knock", ""),
+        _ => ("v1/make_leave", "v2/send_leave", ""),
     };
     let mut path = format!(
         "/_matrix/federation/{make}/{}/{}",
         enc(room_id.as_str()),
         enc(user.as_str())
     );
-    if membership == "knock" {
-        path.push_str("?ver=7&ver=8&ver=9&ver=10&ver=11&ver=12");
+    if membership != "leave" {
+        let versions: Vec<String> = VERSIONS.iter().map(|v| format!("ver={v}")).collect();
+        path.push('?');
+        path.push_str(&versions.join("&"));
     }
     let (status, body) = state
         .federation
@@ -104,9 +127,9 @@ async fn through(
         return Err(remote_error(server, status, &body));
     }
     let room = ephemeral_room(state, room_id, body["room_version"].as_str())?;
-    let mut event = sign_membership(state, &room, user, reason, &body["event"], membership)?;
+    let event = sign_membership(state, &room, user, reason, &body["event"], membership)?;
     let path = format!(
-        "/_matrix/federation/{send}/{}/{}",
+        "/_matrix/federation/{send}/{}/{}{send_query}",
         enc(room_id.as_str()),
         enc(event.event_id.as_str())
     );
@@ -119,10 +142,7 @@ async fn through(
     if status != 200 {
         return Err(remote_error(server, status, &answer));
     }
-    if membership == "knock" {
-        keep_room_state(&mut event, &answer["knock_room_state"]);
-    }
-    record_membership(state, room_id, user.as_str(), &event, membership).await
+    Ok((room, event, answer))
 }
 
 /// Keeps the stripped state the room's server sent with a knock, for `/sync`.

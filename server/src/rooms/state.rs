@@ -101,7 +101,12 @@ pub fn before_count(state: &AppState, room: &RoomCtx, count: u64) -> Result<Stat
         return Ok(StateMap::new());
     };
     let mut map = after_event(state, &first.event_id)?.unwrap_or_default();
-    let pdu = crate::rooms::parse_stored(&first)?;
+    remove_own_entry(state, &mut map, &crate::rooms::parse_stored(&first)?)?;
+    Ok(map)
+}
+
+/// Takes a state event's own `(type, state_key)` out of a state map.
+pub fn remove_own_entry(state: &AppState, map: &mut StateMap, pdu: &Pdu) -> Result<()> {
     if let Some(key) = &pdu.state_key
         && let Some(short) = state
             .storage
@@ -111,7 +116,24 @@ pub fn before_count(state: &AppState, room: &RoomCtx, count: u64) -> Result<Stat
     {
         map.remove(&short);
     }
-    Ok(map)
+    Ok(())
+}
+
+/// Every held event in the auth chains of `start`.
+pub fn auth_chain_of<'a>(
+    state: &AppState,
+    start: impl IntoIterator<Item = &'a OwnedEventId>,
+) -> Result<Vec<Pdu>> {
+    let ids = citadel_federation::state_res::auth_chain(start, &|id| {
+        load_pdu(state, id.as_str()).ok().flatten()
+    });
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(pdu) = load_pdu(state, id.as_str())? {
+            out.push(pdu);
+        }
+    }
+    Ok(out)
 }
 
 /// The membership of `user_id` in the given state (`leave` when absent).

@@ -3,57 +3,14 @@
 //! The pinned libraries are installed on first use into the build directory (PyPI and
 //! npm), so `cargo test` needs only python3 and node on the machine.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::common::*;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn run(command: &mut Command, what: &str) {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// A virtualenv with matrix-nio, created once per build directory.
 fn python_with_nio() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-venv");
-    let python = venv.join("bin/python");
-    let marker = venv.join("installed");
-    if !marker.exists() {
-        run(
-            Command::new("python3").args(["-m", "venv"]).arg(&venv),
-            "python3 -m venv",
-        );
-        run(
-            Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "-r",
-                ])
-                .arg(repo_root().join("tests/clients/requirements.txt")),
-            "pip install matrix-nio",
-        );
-        std::fs::write(&marker, b"").unwrap();
-    }
-    python
+    python_venv("client-venv", "tests/clients/requirements.txt")
 }
 
 /// `tests/clients/node_modules` with matrix-js-sdk, from the committed lock file.

@@ -351,3 +351,56 @@ pub fn types(events: &Value) -> Vec<String> {
         .map(|e| e["type"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// The repository root (for scripts and pinned requirement files).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs a command to success, with its output in the failure message.
+pub fn run(command: &mut std::process::Command, what: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A virtualenv in the build directory with the pinned `requirements` (relative to the
+/// repository root), created on first use; returns its python.
+pub fn python_venv(name: &str, requirements: &str) -> PathBuf {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let python = venv.join("bin/python");
+    let marker = venv.join("installed");
+    if !marker.exists() {
+        run(
+            std::process::Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv),
+            "python3 -m venv",
+        );
+        run(
+            std::process::Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
+                .arg(repo_root().join(requirements)),
+            &format!("pip install -r {requirements}"),
+        );
+        std::fs::write(&marker, b"").unwrap();
+    }
+    python
+}

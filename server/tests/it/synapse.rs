@@ -2,7 +2,7 @@
 //! PyPI, installed on first use into the build directory) on loopback with SQLite, and a
 //! Citadel, federating over TLS with a shared test certificate authority.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,63 +10,12 @@ use crate::common::*;
 use serde_json::json;
 
 use crate::e2ee::Device;
-use crate::federation::{TestCa, federating_server};
+use crate::federation::{TestCa, federating_server, free_port};
 use crate::federation_rooms::{join_via, name_of, wait_for_text};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn run(command: &mut Command, what: &str) {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// A virtualenv with the pinned Synapse, created once per build directory.
 fn python_with_synapse() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("synapse-venv");
-    let python = venv.join("bin/python");
-    let marker = venv.join("installed");
-    if !marker.exists() {
-        run(
-            Command::new("python3").args(["-m", "venv"]).arg(&venv),
-            "python3 -m venv",
-        );
-        run(
-            Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "-r",
-                ])
-                .arg(repo_root().join("tests/synapse/requirements.txt")),
-            "pip install matrix-synapse",
-        );
-        std::fs::write(&marker, b"").unwrap();
-    }
-    python
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    python_venv("synapse-venv", "tests/synapse/requirements.txt")
 }
 
 /// A Synapse process: federation over TLS on `127.0.0.1:<port>` (its server name), the

@@ -104,7 +104,7 @@ fn announce(state: &AppState, user_id: &str, audience: &[String]) -> Result<()> 
         entry["status_msg"] = serde_json::json!(message);
     }
     let users: std::collections::BTreeSet<String> = audience.iter().cloned().collect();
-    crate::e2ee::device_lists::send_to_servers(
+    crate::federation::edu_out::to_servers_of(
         state,
         &users,
         serde_json::json!({ "edu_type": "m.presence", "content": { "push": [entry] } }),

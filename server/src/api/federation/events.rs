@@ -74,34 +74,28 @@ fn state_at(state: &AppState, room: &RoomCtx, pdu: &Pdu) -> Result<StateMap> {
     // event, without the event itself.
     let mut map = crate::rooms::state::after_event(state, pdu.event_id.as_str())?
         .ok_or_else(|| Error::not_found("The state at that event is unknown"))?;
-    if let Some(key) = &pdu.state_key
-        && let Some(short) = state
-            .storage
-            .rooms
-            .short
-            .state_key_if_known(&pdu.kind.to_string(), key)?
-    {
-        map.remove(&short);
-    }
+    crate::rooms::state::remove_own_entry(state, &mut map, pdu)?;
     Ok(map)
 }
 
+/// The state at the `event_id` the query names, and its auth chain.
 fn state_and_chain(
     state: &AppState,
     req: &HttpRequest,
     room: &RoomCtx,
-) -> Result<(Vec<Pdu>, Vec<OwnedEventId>)> {
+) -> Result<(Vec<Pdu>, Vec<Pdu>)> {
     let event_id = query_values(req, "event_id")
         .pop()
         .ok_or_else(|| Error::missing_param("event_id is required"))?;
     let pdu = event_of_room(state, room, &event_id)?;
     let map = state_at(state, room, &pdu)?;
     let events = crate::rooms::state::events_of(state, &map)?;
-    let ids: Vec<OwnedEventId> = events.iter().map(|p| p.event_id.clone()).collect();
-    let chain = citadel_federation::state_res::auth_chain(ids.iter(), &|id| {
-        load_pdu(state, id.as_str()).ok().flatten()
-    });
-    Ok((events, chain.into_iter().collect()))
+    let chain = crate::rooms::state::auth_chain_of(state, events.iter().map(|p| &p.event_id))?;
+    Ok((events, chain))
+}
+
+fn json_of(pdus: Vec<Pdu>) -> Vec<ruma::CanonicalJsonObject> {
+    pdus.into_iter().map(|p| p.json).collect()
 }
 
 /// `GET /_matrix/federation/v1/state_ids/{roomId}?event_id=…`
@@ -115,7 +109,7 @@ pub async fn state_ids(
     let (events, chain) = state_and_chain(&state, &req, &room)?;
     Ok(HttpResponse::Ok().json(json!({
         "pdu_ids": events.iter().map(|p| p.event_id.as_str()).collect::<Vec<_>>(),
-        "auth_chain_ids": chain,
+        "auth_chain_ids": chain.iter().map(|p| p.event_id.as_str()).collect::<Vec<_>>(),
     })))
 }
 
@@ -128,15 +122,9 @@ pub async fn room_state(
 ) -> Result<HttpResponse> {
     let room = readable_room(&state, &room_id, &from.origin)?;
     let (events, chain) = state_and_chain(&state, &req, &room)?;
-    let mut auth_chain = Vec::with_capacity(chain.len());
-    for id in chain {
-        if let Some(pdu) = load_pdu(&state, id.as_str())? {
-            auth_chain.push(pdu.json);
-        }
-    }
     Ok(HttpResponse::Ok().json(json!({
-        "pdus": events.into_iter().map(|p| p.json).collect::<Vec<_>>(),
-        "auth_chain": auth_chain,
+        "pdus": json_of(events),
+        "auth_chain": json_of(chain),
     })))
 }
 
@@ -149,16 +137,8 @@ pub async fn event_auth(
     let (room_id, event_id) = path.into_inner();
     let room = readable_room(&state, &room_id, &from.origin)?;
     let pdu = event_of_room(&state, &room, &event_id)?;
-    let chain = citadel_federation::state_res::auth_chain(std::iter::once(&pdu.event_id), &|id| {
-        load_pdu(&state, id.as_str()).ok().flatten()
-    });
-    let mut auth_chain = Vec::with_capacity(chain.len());
-    for id in chain {
-        if let Some(pdu) = load_pdu(&state, id.as_str())? {
-            auth_chain.push(pdu.json);
-        }
-    }
-    Ok(HttpResponse::Ok().json(json!({ "auth_chain": auth_chain })))
+    let chain = crate::rooms::state::auth_chain_of(&state, std::iter::once(&pdu.event_id))?;
+    Ok(HttpResponse::Ok().json(json!({ "auth_chain": json_of(chain) })))
 }
 
 #[derive(Deserialize)]
@@ -235,7 +215,7 @@ pub async fn get_missing_events(
         body.min_depth,
     )?;
     Ok(HttpResponse::Ok().json(json!({
-        "events": events.into_iter().map(|p| p.json).collect::<Vec<_>>(),
+        "events": json_of(events),
     })))
 }
 
@@ -273,6 +253,6 @@ pub async fn backfill(
     Ok(HttpResponse::Ok().json(json!({
         "origin": state.server_name(),
         "origin_server_ts": citadel_storage::now_ms(),
-        "pdus": events.into_iter().map(|p| p.json).collect::<Vec<_>>(),
+        "pdus": json_of(events),
     })))
 }

@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use citadel_federation::pdu::{EventContent, Pdu};
-use ruma::{CanonicalJsonObject, CanonicalJsonValue, RoomId, UserId};
+use ruma::{CanonicalJsonObject, RoomId, UserId};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -88,6 +88,46 @@ fn membership_template(
     Ok(template)
 }
 
+/// The answer to `make_join`/`make_knock`/`make_leave`: a template for the requesting
+/// server's user, when the room's version suits it (`ver`, for joins and knocks) and the
+/// membership would be allowed now.
+fn make_membership(
+    state: &AppState,
+    from: &FederationRequest,
+    path: (String, String),
+    versions: Option<Vec<String>>,
+    membership: &str,
+) -> Result<HttpResponse> {
+    let (room_id, user_id) = path;
+    let user = user_of_origin(from, &user_id)?;
+    let room = resident_room(state, &room_id, &from.origin)?;
+    let unsupported = versions.is_some_and(|v| !v.contains(&room.version.to_string()))
+        || (membership == "knock" && !room.rules.authorization.knocking);
+    if unsupported {
+        return Err(Error::new(
+            StatusCode::BAD_REQUEST,
+            "M_INCOMPATIBLE_ROOM_VERSION",
+            "Your server does not support this room's version (or it does not allow knocking)",
+        )
+        .with("room_version", room.version.to_string()));
+    }
+    let mut content = CanonicalJsonObject::new();
+    let invited = crate::rooms::membership::membership_of(state, &room, user.as_str())?
+        .is_some_and(|m| m == "invite");
+    if membership == "join"
+        && !invited
+        && let Some(authoriser) =
+            crate::rooms::membership::restricted_join_authoriser(state, &room, user)?
+    {
+        content.insert("join_authorised_via_users_server".into(), authoriser.into());
+    }
+    let template = membership_template(state, &room, user, content, membership)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "room_version": room.version.to_string(),
+        "event": template,
+    })))
+}
+
 /// `GET /_matrix/federation/v1/make_join/{roomId}/{userId}`
 pub async fn make_join(
     state: web::Data<AppState>,
@@ -95,31 +135,13 @@ pub async fn make_join(
     path: web::Path<(String, String)>,
     req: HttpRequest,
 ) -> Result<HttpResponse> {
-    let (room_id, user_id) = path.into_inner();
-    let user = user_of_origin(&from, &user_id)?;
-    let room = resident_room(&state, &room_id, &from.origin)?;
-    if !supported_versions(&req).contains(&room.version.to_string()) {
-        return Err(Error::new(
-            StatusCode::BAD_REQUEST,
-            "M_INCOMPATIBLE_ROOM_VERSION",
-            "Your server does not support this room's version",
-        )
-        .with("room_version", room.version.to_string()));
-    }
-    let mut content = CanonicalJsonObject::new();
-    let invited = crate::rooms::membership::membership_of(&state, &room, user.as_str())?
-        .is_some_and(|m| m == "invite");
-    if !invited
-        && let Some(authoriser) =
-            crate::rooms::membership::restricted_join_authoriser(&state, &room, user)?
-    {
-        content.insert("join_authorised_via_users_server".into(), authoriser.into());
-    }
-    let template = membership_template(&state, &room, user, content, "join")?;
-    Ok(HttpResponse::Ok().json(json!({
-        "room_version": room.version.to_string(),
-        "event": template,
-    })))
+    make_membership(
+        &state,
+        &from,
+        path.into_inner(),
+        Some(supported_versions(&req)),
+        "join",
+    )
 }
 
 /// `GET /_matrix/federation/v1/make_knock/{roomId}/{userId}`
@@ -129,24 +151,22 @@ pub async fn make_knock(
     path: web::Path<(String, String)>,
     req: HttpRequest,
 ) -> Result<HttpResponse> {
-    let (room_id, user_id) = path.into_inner();
-    let user = user_of_origin(&from, &user_id)?;
-    let room = resident_room(&state, &room_id, &from.origin)?;
-    if !supported_versions(&req).contains(&room.version.to_string())
-        || !room.rules.authorization.knocking
-    {
-        return Err(Error::new(
-            StatusCode::BAD_REQUEST,
-            "M_INCOMPATIBLE_ROOM_VERSION",
-            "Knocking needs a room version your server supports and that supports knocking",
-        )
-        .with("room_version", room.version.to_string()));
-    }
-    let template = membership_template(&state, &room, user, CanonicalJsonObject::new(), "knock")?;
-    Ok(HttpResponse::Ok().json(json!({
-        "room_version": room.version.to_string(),
-        "event": template,
-    })))
+    make_membership(
+        &state,
+        &from,
+        path.into_inner(),
+        Some(supported_versions(&req)),
+        "knock",
+    )
+}
+
+/// `GET /_matrix/federation/v1/make_leave/{roomId}/{userId}`
+pub async fn make_leave(
+    state: web::Data<AppState>,
+    from: FederationRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    make_membership(&state, &from, path.into_inner(), None, "leave")
 }
 
 /// `PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId}`
@@ -162,22 +182,6 @@ pub async fn send_knock(
     let events = crate::rooms::state::events_of(&state, &map)?;
     Ok(HttpResponse::Ok().json(json!({
         "knock_room_state": crate::rooms::remote_invite::stripped(&events),
-    })))
-}
-
-/// `GET /_matrix/federation/v1/make_leave/{roomId}/{userId}`
-pub async fn make_leave(
-    state: web::Data<AppState>,
-    from: FederationRequest,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse> {
-    let (room_id, user_id) = path.into_inner();
-    let user = user_of_origin(&from, &user_id)?;
-    let room = resident_room(&state, &room_id, &from.origin)?;
-    let template = membership_template(&state, &room, user, CanonicalJsonObject::new(), "leave")?;
-    Ok(HttpResponse::Ok().json(json!({
-        "room_version": room.version.to_string(),
-        "event": template,
     })))
 }
 
@@ -239,25 +243,20 @@ pub async fn send_join(
     let pdu = accept_membership(&state, &from, &room, &event_id, "join").await?;
     let before = state_before(&state, &room, &pdu)?;
     let state_events = crate::rooms::state::events_of(&state, &before)?;
-    let mut chain_start: Vec<ruma::OwnedEventId> =
-        state_events.iter().map(|p| p.event_id.clone()).collect();
-    chain_start.push(pdu.event_id.clone());
-    let chain = citadel_federation::state_res::auth_chain(chain_start.iter(), &|id| {
-        crate::rooms::load_pdu(&state, id.as_str()).ok().flatten()
-    });
-    let mut auth_chain = Vec::with_capacity(chain.len());
-    for id in chain {
-        if let Some(event) = crate::rooms::load_pdu(&state, id.as_str())? {
-            auth_chain.push(CanonicalJsonValue::Object(event.json));
-        }
-    }
+    let chain = crate::rooms::state::auth_chain_of(
+        &state,
+        state_events
+            .iter()
+            .map(|p| &p.event_id)
+            .chain(std::iter::once(&pdu.event_id)),
+    )?;
     let servers: Vec<String> = crate::rooms::servers::in_room(&state, &room.room_id)?
         .into_iter()
         .collect();
     Ok(HttpResponse::Ok().json(json!({
         "origin": state.server_name(),
         "state": state_events.into_iter().map(|p| p.json).collect::<Vec<_>>(),
-        "auth_chain": auth_chain,
+        "auth_chain": chain.into_iter().map(|p| p.json).collect::<Vec<_>>(),
         "event": pdu.json,
         "members_omitted": false,
         "servers_in_room": servers,
