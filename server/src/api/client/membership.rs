@@ -54,18 +54,30 @@ async fn join_room_by_id_or_alias(
     req: Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> Result<join_room_by_id_or_alias::v3::Response> {
     let user = req.sender()?.user_id.clone();
-    let mut via: Vec<String> = req.body.via.iter().map(|s| s.to_string()).collect();
-    let room_id = match OwnedRoomId::try_from(req.body.room_id_or_alias.clone()) {
+    let (room_id, via) =
+        room_and_servers(&state, req.body.room_id_or_alias.clone(), &req.body.via).await?;
+    let room_id = join(&state, &room_id, &user, req.body.reason.as_deref(), &via).await?;
+    Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
+}
+
+/// The room an ID or alias names, and servers to reach it through: those given, plus
+/// those the alias's server lists.
+async fn room_and_servers(
+    state: &AppState,
+    id: OwnedRoomOrAliasId,
+    via: &[ruma::OwnedServerName],
+) -> Result<(OwnedRoomId, Vec<String>)> {
+    let mut servers: Vec<String> = via.iter().map(|s| s.to_string()).collect();
+    let room_id = match OwnedRoomId::try_from(id) {
         Ok(room_id) => room_id,
         Err(alias) => {
-            let (room_id, servers) =
-                crate::api::client::directory::lookup_alias(&state, &alias).await?;
-            via.extend(servers);
+            let (room_id, more) =
+                crate::api::client::directory::lookup_alias(state, &alias).await?;
+            servers.extend(more);
             room_id
         }
     };
-    let room_id = join(&state, &room_id, &user, req.body.reason.as_deref(), &via).await?;
-    Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
+    Ok((room_id, servers))
 }
 
 /// A room ID, or the room a local alias points to.
@@ -305,16 +317,8 @@ async fn knock_room(
     req: Ruma<ruma::api::client::knock::knock_room::v3::Request>,
 ) -> Result<ruma::api::client::knock::knock_room::v3::Response> {
     let user = req.sender()?.user_id.clone();
-    let mut via: Vec<String> = req.body.via.iter().map(|s| s.to_string()).collect();
-    let room_id = match OwnedRoomId::try_from(req.body.room_id_or_alias.clone()) {
-        Ok(room_id) => room_id,
-        Err(alias) => {
-            let (room_id, servers) =
-                crate::api::client::directory::lookup_alias(&state, &alias).await?;
-            via.extend(servers);
-            room_id
-        }
-    };
+    let (room_id, via) =
+        room_and_servers(&state, req.body.room_id_or_alias.clone(), &req.body.via).await?;
     let room_id =
         crate::rooms::membership::knock(&state, &room_id, &user, req.body.reason.as_deref(), &via)
             .await?;
