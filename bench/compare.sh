@@ -1,17 +1,35 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: Citadel (release build) and Synapse (from PyPI, SQLite), both on
 # loopback with rate limits lifted, measured by citadel-bench with the same scenarios.
+# Both federate over TLS (a throw-away CA made with openssl) so that `federated-join` can
+# measure each joining a room hosted on a third server (another Citadel).
 #
 #   bench/compare.sh [--scale 1.0] [--scenarios register-login,send,...]
 #
-# Needs python3 (Synapse is installed into target/bench/synapse-venv on first use).
+# Needs python3 and openssl (Synapse is installed into target/bench/synapse-venv on first
+# use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=target/bench
 SECRET=bench-shared-secret-0123456789
 CITADEL_PORT=${CITADEL_PORT:-18448}
 SYNAPSE_PORT=${SYNAPSE_PORT:-18449}
+HOST_PORT=${HOST_PORT:-18450}
+CITADEL_FED=${CITADEL_FED:-18451}
+SYNAPSE_FED=${SYNAPSE_FED:-18452}
+HOST_FED=${HOST_FED:-18453}
 mkdir -p "$WORK"
+
+# --- A certificate authority and one certificate for 127.0.0.1 -------------------------
+TLS=$PWD/$WORK/tls
+rm -rf "$TLS" && mkdir -p "$TLS"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj "/CN=citadel-bench CA" -keyout "$TLS/ca.key" -out "$TLS/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+  -subj "/CN=127.0.0.1" -keyout "$TLS/leaf.key" -out "$TLS/leaf.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\nauthorityKeyIdentifier=keyid\n' > "$TLS/leaf.ext"
+openssl x509 -req -in "$TLS/leaf.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -CAcreateserial \
+  -days 2 -extfile "$TLS/leaf.ext" -out "$TLS/leaf.pem" 2>/dev/null
 
 cargo build --release -p citadel -p citadel-bench
 
@@ -22,7 +40,7 @@ if [ ! -x "$WORK/synapse-venv/bin/python" ]; then
 fi
 rm -rf "$WORK/synapse" && mkdir -p "$WORK/synapse"
 cat > "$WORK/synapse/homeserver.yaml" <<YAML
-server_name: "localhost"
+server_name: "127.0.0.1:$SYNAPSE_FED"
 pid_file: $PWD/$WORK/synapse/homeserver.pid
 listeners:
   - port: $SYNAPSE_PORT
@@ -32,6 +50,19 @@ listeners:
     resources:
       - names: [client]
         compress: false
+  - port: $SYNAPSE_FED
+    bind_addresses: ['127.0.0.1']
+    type: http
+    tls: true
+    resources:
+      - names: [federation]
+        compress: false
+tls_certificate_path: $TLS/leaf.pem
+tls_private_key_path: $TLS/leaf.key
+federation_custom_ca_list: ["$TLS/ca.pem"]
+ip_range_blacklist: []
+ip_range_whitelist: ['127.0.0.1']
+rc_federation: {window_size: 1000, sleep_limit: 100000, sleep_delay: 1, reject_limit: 100000, concurrent: 1000}
 database:
   name: sqlite3
   args:
@@ -70,16 +101,38 @@ YAML
 "$WORK/synapse-venv/bin/python" -m synapse.app.homeserver -c "$WORK/synapse/homeserver.yaml" &
 SYNAPSE=$!
 
-# --- Citadel -------------------------------------------------------------------------
-rm -rf "$WORK/citadel" && mkdir -p "$WORK/citadel"
-CITADEL_DATA_DIR="$WORK/citadel" CITADEL_HTTP__BIND="[\"127.0.0.1:$CITADEL_PORT\"]" \
-CITADEL_REGISTRATION__SHARED_SECRET="$SECRET" CITADEL_RATE_LIMITS__ENABLED=false \
-CITADEL_E2EE__ENFORCE=off CITADEL_LOG=warn \
-  target/release/citadel &
+# --- Citadel, and a second Citadel hosting the rooms of federated-join ------------------
+citadel_config() {  # name client-port federation-port
+  cat > "$WORK/$1.toml" <<TOML
+server_name = "127.0.0.1:$3"
+data_dir = "$PWD/$WORK/$1"
+log = "warn"
+[http]
+bind = ["127.0.0.1:$2"]
+[tls]
+bind = "127.0.0.1:$3"
+certificate = "$TLS/leaf.pem"
+private_key = "$TLS/leaf.key"
+[registration]
+shared_secret = "$SECRET"
+[rate_limits]
+enabled = false
+[e2ee]
+enforce = "off"
+[federation]
+extra_ca_certificates = ["$TLS/ca.pem"]
+TOML
+  rm -rf "$WORK/$1" && mkdir -p "$WORK/$1"
+}
+citadel_config citadel $CITADEL_PORT $CITADEL_FED
+citadel_config host $HOST_PORT $HOST_FED
+target/release/citadel --config "$WORK/citadel.toml" &
 CITADEL=$!
-trap 'kill $SYNAPSE $CITADEL 2>/dev/null || true' EXIT
+target/release/citadel --config "$WORK/host.toml" &
+HOST=$!
+trap 'kill $SYNAPSE $CITADEL $HOST 2>/dev/null || true' EXIT
 
-for port in $CITADEL_PORT $SYNAPSE_PORT; do
+for port in $CITADEL_PORT $SYNAPSE_PORT $HOST_PORT; do
   for _ in $(seq 1 120); do
     curl -fsS "http://127.0.0.1:$port/_matrix/client/versions" >/dev/null 2>&1 && break
     sleep 0.5
@@ -90,4 +143,5 @@ sleep 2  # let both settle before measuring idle memory
 target/release/citadel-bench \
   --url "http://127.0.0.1:$CITADEL_PORT" --pid "$CITADEL" \
   --compare "http://127.0.0.1:$SYNAPSE_PORT" --compare-pid "$SYNAPSE" \
-  --shared-secret "$SECRET" "$@"
+  --shared-secret "$SECRET" \
+  --host-url "http://127.0.0.1:$HOST_PORT" --host-name "127.0.0.1:$HOST_FED" "$@"

@@ -34,15 +34,22 @@ pub struct Args {
     #[arg(long)]
     pub compare_pid: Option<u32>,
     /// Scenarios to run (comma-separated): send, send-encrypted, fanout, initial-sync,
-    /// create-rooms, join, register-login.
+    /// create-rooms, join, register-login, federated-join (needs --host-url/--host-name).
     #[arg(
         long,
-        default_value = "register-login,send,fanout,initial-sync,create-rooms,join"
+        default_value = "register-login,send,fanout,initial-sync,create-rooms,join,federated-join"
     )]
     pub scenarios: String,
     /// Scale factor: 1.0 is the documented size; CI uses a tiny one.
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
+    /// For `federated-join`: the client-API URL of the server hosting the room (its users
+    /// are registered with the same shared secret).
+    #[arg(long)]
+    pub host_url: Option<String>,
+    /// For `federated-join`: that server's server name, to join through.
+    #[arg(long)]
+    pub host_name: Option<String>,
 }
 
 impl Args {
@@ -66,6 +73,10 @@ pub async fn run_all(args: &Args, url: &str, pid: Option<u32>) -> Vec<Value> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
+        if scenario == "federated-join" && args.host_url.is_none() {
+            println!("  federated-join   skipped: no --host-url/--host-name");
+            continue;
+        }
         let result = tokio::time::timeout(
             Duration::from_secs(600),
             scenarios::run(args, url, scenario),

@@ -58,6 +58,7 @@ pub async fn run(args: &Args, url: &str, scenario: &str) -> Result<Value> {
         "initial-sync" => initial_sync(args, url).await,
         "create-rooms" => create_rooms(args, url).await,
         "join" => join(args, url).await,
+        "federated-join" => federated_join(args, url).await,
         other => Err(format!("unknown scenario {other}")),
     }
 }
@@ -333,4 +334,54 @@ async fn join(args: &Args, url: &str) -> Result<Value> {
     Ok(
         json!({ "scenario": "join", "joins": n, "total_s": total, "p99_ms": percentile_ms(&mut latencies, 99.0) }),
     )
+}
+
+/// A user of the measured server joins rooms of N members hosted on another server:
+/// the time until the join returns, and until a message sent right after it is
+/// acknowledged (the room is usable). Three rooms; p50 and max.
+async fn federated_join(args: &Args, url: &str) -> Result<Value> {
+    let (Some(host_url), Some(host_name)) = (&args.host_url, &args.host_name) else {
+        return Err("federated-join needs --host-url and --host-name".into());
+    };
+    let members = args.scaled(100);
+    let hosts = users(args, host_url, "fh", members).await?;
+    let joiner = users(args, url, "fj", 1).await?.remove(0);
+    let mut joins = Vec::new();
+    let mut usable = Vec::new();
+    for round in 0..3 {
+        let room = hosts[0]
+            .create_room(serde_json::from_str(PLAIN_ROOM).unwrap_or_default())
+            .await?;
+        for chunk in hosts[1..].chunks(10) {
+            for result in join_all(chunk.iter().map(|c| c.join(&room))).await {
+                result?;
+            }
+        }
+        let started = Instant::now();
+        let path = format!(
+            "/_matrix/client/v3/join/{}?server_name={}&via={}",
+            crate::client::enc(&room),
+            crate::client::enc(host_name),
+            crate::client::enc(host_name)
+        );
+        joiner
+            .request(reqwest::Method::POST, &path, Some(&json!({})))
+            .await?;
+        joins.push(started.elapsed());
+        joiner
+            .send(
+                &room,
+                "m.room.message",
+                &format!("fj{round}"),
+                &json!({"msgtype": "m.text", "body": "hi"}),
+            )
+            .await?;
+        usable.push(started.elapsed());
+    }
+    Ok(json!({
+        "scenario": "federated-join", "room_members": members, "rooms": 3,
+        "join_p50_ms": percentile_ms(&mut joins.clone(), 50.0),
+        "join_max_ms": percentile_ms(&mut joins, 100.0),
+        "usable_p50_ms": percentile_ms(&mut usable, 50.0),
+    }))
 }

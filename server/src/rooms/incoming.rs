@@ -348,5 +348,33 @@ async fn apply(
     )?;
     drop(guard);
     publish(state, room, pdu, written).await?;
+    if pdu.kind == ruma::events::TimelineEventType::RoomRedaction
+        && redaction_permitted(state, room, pdu)?
+    {
+        crate::rooms::redaction::apply(state, room, &pdu.event_id).await?;
+    }
     Ok(Outcome::Accepted)
+}
+
+/// Whether a received redaction may strip its target: the spec lets any redaction event
+/// into the room, but it takes effect only when its sender's server sent the target too,
+/// or its sender has the power to redact others' events.
+fn redaction_permitted(
+    state: &AppState,
+    room: &RoomCtx,
+    redaction: &Pdu,
+) -> crate::api::error::Result<bool> {
+    let Some(target_id) = &redaction.redacts else {
+        return Ok(false);
+    };
+    let Some(target) = crate::rooms::load_pdu(state, target_id.as_str())? else {
+        return Ok(false);
+    };
+    if target.sender.server_name() == redaction.sender.server_name() {
+        return Ok(true);
+    }
+    let (_, map) = current(state, room)?;
+    let (level, needed) =
+        crate::rooms::state::power_levels(state, room, &map, redaction.sender.as_str(), "redact")?;
+    Ok(level >= needed)
 }

@@ -6,19 +6,24 @@ use crate::common::*;
 
 #[tokio::test]
 async fn every_benchmark_scenario_runs() {
-    let server = TestServer::spawn();
+    // Two federating servers: the second hosts the rooms of `federated-join`.
+    let ca = crate::federation::TestCa::new();
+    let server = crate::federation::federating_server(&ca, "a");
+    let host = crate::federation::federating_server(&ca, "h");
     let args = citadel_bench::Args {
         url: server.base.clone(),
         compare: None,
         shared_secret: SHARED_SECRET.to_owned(),
         pid: Some(std::process::id()),
         compare_pid: None,
-        scenarios: "register-login,send,send-encrypted,fanout,initial-sync,create-rooms,join"
+        scenarios: "register-login,send,send-encrypted,fanout,initial-sync,create-rooms,join,federated-join"
             .into(),
         scale: 0.02,
+        host_url: Some(host.base.clone()),
+        host_name: Some(host.addrs[1].to_string()),
     };
     let results = citadel_bench::run_all(&args, &server.base, args.pid).await;
-    assert_eq!(results.len(), 9, "memory, seven scenarios, memory");
+    assert_eq!(results.len(), 10, "memory, eight scenarios, memory");
     for result in &results {
         assert!(result.get("error").is_none(), "{result}");
     }

@@ -105,9 +105,39 @@ async fn a_remote_user_joins_and_messages_flow_both_ways() {
     // A has applied the join it was handed.
     assert_eq!(joined_members(&alice, &room_id).await, both);
 
-    alice.send_text(&room_id, "hello bob").await;
+    let hello = alice.send_text(&room_id, "hello bob").await;
     let seen = wait_for_text(&bob, &room_id, "hello bob").await;
     assert_eq!(seen["sender"], alice.user_id.as_str());
+
+    // A redaction on A strips the content on B too.
+    let (status, _) = alice
+        .client
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/redact/{}/r1",
+                enc(&room_id),
+                enc(&hello)
+            ),
+            json!({"reason": "oops"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, event) = bob
+            .client
+            .get(&format!(
+                "/_matrix/client/v3/rooms/{}/event/{}",
+                enc(&room_id),
+                enc(&hello)
+            ))
+            .await;
+        if event["content"] == json!({}) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never redacted on B: {event}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     bob.send_text(&room_id, "hello alice").await;
     let seen = wait_for_text(&alice, &room_id, "hello alice").await;
     assert_eq!(seen["sender"], bob.user_id.as_str());

@@ -10,7 +10,8 @@
 //! - `shorteventid_statehash`: `(short event u64)` → the state hash *after* the event
 //! - `shortroomid_statehash`: `(short room u64)` → the room's current state hash
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +41,13 @@ pub struct StateSnapshots {
     snapshots: Tree,
     after_event: Tree,
     current: Tree,
+    /// Recently loaded maps. A snapshot never changes once written, so entries are never
+    /// stale; the cache only bounds how many are kept.
+    cache: Arc<Mutex<HashMap<u64, Arc<StateMap>>>>,
 }
+
+/// How many loaded state maps are kept in memory.
+const CACHE_ENTRIES: usize = 256;
 
 fn read_u64(bytes: &[u8]) -> Result<u64> {
     KeyReader::new(bytes).u64().map_err(corrupt)
@@ -53,11 +60,28 @@ impl StateSnapshots {
             snapshots: engine.tree("statehash_snapshot")?,
             after_event: engine.tree("shorteventid_statehash")?,
             current: engine.tree("shortroomid_statehash")?,
+            cache: Arc::default(),
         })
     }
 
     /// The full state map of a snapshot.
     pub fn load(&self, state_hash: u64) -> Result<StateMap> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some(map) = cache.get(&state_hash)
+        {
+            return Ok(StateMap::clone(map));
+        }
+        let map = self.load_uncached(state_hash)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(state_hash, Arc::new(map.clone()));
+        }
+        Ok(map)
+    }
+
+    fn load_uncached(&self, state_hash: u64) -> Result<StateMap> {
         let mut chain = Vec::new();
         let mut next = Some(state_hash);
         while let Some(hash) = next {
