@@ -10,7 +10,6 @@ pub mod error;
 pub mod extract;
 pub mod federation;
 
-use std::collections::BTreeSet;
 use std::future::Future;
 
 use actix_web::http::{Method, StatusCode};
@@ -22,18 +21,55 @@ use crate::app::AppState;
 use error::Error;
 use extract::{AuthPolicy, Ruma, RumaResponse};
 
-/// Collects routes, remembering every path so that a known path called with the wrong
-/// method answers `405 M_UNRECOGNIZED` instead of `404`.
+/// Collects routes, then mounts them grouped: one resource per path (its methods as
+/// routes, any other method answered `405 M_UNRECOGNIZED`), and paths grouped in scopes by
+/// their first three segments (`/_matrix/client/v3` …), so that matching a request looks
+/// at one scope's patterns instead of every pattern of every API.
 pub struct Routes<'a> {
     cfg: &'a mut web::ServiceConfig,
-    paths: BTreeSet<String>,
+    /// `(scope, [(path within the scope, resource)])`, in registration order.
+    scopes: Vec<(String, Vec<(String, actix_web::Resource)>)>,
 }
 
 impl<'a> Routes<'a> {
     pub fn new(cfg: &'a mut web::ServiceConfig) -> Self {
         Self {
             cfg,
-            paths: BTreeSet::new(),
+            scopes: Vec::new(),
+        }
+    }
+
+    /// Adds a route to the resource of `path`, creating both as needed.
+    fn add(
+        &mut self,
+        path: &str,
+        route: actix_web::Route,
+        data: Option<extract::EmptyLastPathArg>,
+    ) {
+        let (scope, rest) = split_scope(path);
+        let index = match self.scopes.iter().position(|(s, _)| *s == scope) {
+            Some(i) => i,
+            None => {
+                self.scopes.push((scope.to_owned(), Vec::new()));
+                self.scopes.len() - 1
+            }
+        };
+        let resources = &mut self.scopes[index].1;
+        let position = resources.iter().position(|(p, _)| p == rest);
+        let resource = match position {
+            Some(i) => resources.remove(i).1,
+            None => {
+                let resource = web::resource(rest);
+                match data {
+                    Some(data) => resource.app_data(data),
+                    None => resource,
+                }
+            }
+        };
+        let entry = (rest.to_owned(), resource.route(route));
+        match position {
+            Some(i) => resources.insert(i, entry),
+            None => resources.push(entry),
         }
     }
 
@@ -59,17 +95,14 @@ impl<'a> Routes<'a> {
             };
             for (pattern, empty_last_arg) in variants {
                 let handler = handler.clone();
-                self.paths.insert(pattern.clone());
-                let mut resource = web::resource(pattern).guard(guard::Method(method.clone()));
-                if empty_last_arg {
-                    resource = resource.app_data(extract::EmptyLastPathArg);
-                }
-                self.cfg.service(
-                    resource.to(move |state: web::Data<AppState>, req: Ruma<R>| {
+                let route = web::route().method(method.clone()).to(
+                    move |state: web::Data<AppState>, req: Ruma<R>| {
                         let handler = handler.clone();
                         async move { handler(state, req).await.map(RumaResponse) }
-                    }),
+                    },
                 );
+                let data = empty_last_arg.then_some(extract::EmptyLastPathArg);
+                self.add(&pattern, route, data);
             }
         }
         self
@@ -82,17 +115,39 @@ impl<'a> Routes<'a> {
         Args: actix_web::FromRequest + 'static,
         F::Output: actix_web::Responder + 'static,
     {
-        self.paths.insert(path.to_owned());
-        self.cfg
-            .service(web::resource(path).guard(guard::Method(method)).to(handler));
+        self.add(path, web::route().method(method).to(handler), None);
         self
     }
 
-    /// Registers the method-mismatch fallbacks; call once, after every route.
+    /// Mounts everything; call once, after every route.
     pub fn finish(self) {
-        for path in self.paths {
-            self.cfg.service(web::resource(path).to(method_not_allowed));
+        for (scope, resources) in self.scopes {
+            let resources = resources
+                .into_iter()
+                .map(|(_, r)| r.default_service(web::to(method_not_allowed)));
+            if scope.is_empty() {
+                for resource in resources {
+                    self.cfg.service(resource);
+                }
+            } else {
+                let mut mounted = web::scope(&scope).default_service(web::to(not_found));
+                for resource in resources {
+                    mounted = mounted.service(resource);
+                }
+                self.cfg.service(mounted);
+            }
         }
+    }
+}
+
+/// `/_matrix/client/v3/rooms/{roomId}/send` → (`/_matrix/client/v3`, `/rooms/{roomId}/send`);
+/// paths of three segments or fewer stay unscoped.
+fn split_scope(path: &str) -> (&str, &str) {
+    let mut slashes = path.match_indices('/').map(|(i, _)| i);
+    match slashes.nth(3) {
+        // The scope prefix must be static: no `{…}` in it.
+        Some(i) if !path[..i].contains('{') => (&path[..i], &path[i..]),
+        _ => ("", path),
     }
 }
 
