@@ -18,6 +18,18 @@ pub const ID_BASE: u64 = 1 << 32;
 #[derive(Clone)]
 pub struct Engine {
     db: sled::Db,
+    commit: std::sync::Arc<GroupCommit>,
+}
+
+/// Group commit: concurrent `flush` callers share disk syncs. Each caller takes a ticket
+/// after its writes are applied; one caller at a time (the leader) syncs everything
+/// applied so far, which covers every ticket taken before it started, and the callers
+/// it covered return without a sync of their own.
+#[derive(Default)]
+struct GroupCommit {
+    requested: std::sync::atomic::AtomicU64,
+    completed: std::sync::atomic::AtomicU64,
+    leader: tokio::sync::Mutex<()>,
 }
 
 /// One named keyspace ("tree") of the database.
@@ -73,7 +85,10 @@ impl Engine {
                 }
                 other => map_err(other),
             })?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            commit: Default::default(),
+        })
     }
 
     /// Opens the named tree, creating it when it does not exist.
@@ -132,9 +147,24 @@ impl Engine {
             })
     }
 
-    /// Makes every write so far durable. Concurrent callers share one disk sync.
+    /// Makes every write so far durable. Concurrent callers share disk syncs (see
+    /// [`GroupCommit`]).
     pub async fn flush(&self) -> Result<(), StorageError> {
-        self.db.flush_async().await.map(|_| ()).map_err(map_err)
+        use std::sync::atomic::Ordering::SeqCst;
+        let commit = &self.commit;
+        let ticket = commit.requested.fetch_add(1, SeqCst) + 1;
+        loop {
+            if commit.completed.load(SeqCst) >= ticket {
+                return Ok(());
+            }
+            let _leader = commit.leader.lock().await;
+            if commit.completed.load(SeqCst) >= ticket {
+                return Ok(());
+            }
+            let target = commit.requested.load(SeqCst);
+            self.db.flush_async().await.map_err(map_err)?;
+            commit.completed.fetch_max(target, SeqCst);
+        }
     }
 
     /// Synchronous flush, for shutdown paths that are not async.

@@ -23,53 +23,29 @@ use extract::{AuthPolicy, Ruma, RumaResponse};
 
 /// Collects routes, then mounts them grouped: one resource per path (its methods as
 /// routes, any other method answered `405 M_UNRECOGNIZED`), and paths grouped in scopes by
-/// their first three segments (`/_matrix/client/v3` …), so that matching a request looks
+/// their static prefix (`/_matrix/client/v3/rooms` …), so that matching a request looks
 /// at one scope's patterns instead of every pattern of every API.
 pub struct Routes<'a> {
     cfg: &'a mut web::ServiceConfig,
-    /// `(scope, [(path within the scope, resource)])`, in registration order.
-    scopes: Vec<(String, Vec<(String, actix_web::Resource)>)>,
+    /// `(path, routes, whether the path lacks its last argument)`, in registration order.
+    paths: Vec<(String, Vec<actix_web::Route>, bool)>,
 }
 
 impl<'a> Routes<'a> {
     pub fn new(cfg: &'a mut web::ServiceConfig) -> Self {
         Self {
             cfg,
-            scopes: Vec::new(),
+            paths: Vec::new(),
         }
     }
 
-    /// Adds a route to the resource of `path`, creating both as needed.
-    fn add(
-        &mut self,
-        path: &str,
-        route: actix_web::Route,
-        data: Option<extract::EmptyLastPathArg>,
-    ) {
-        let (scope, rest) = split_scope(path);
-        let index = match self.scopes.iter().position(|(s, _)| *s == scope) {
-            Some(i) => i,
-            None => {
-                self.scopes.push((scope.to_owned(), Vec::new()));
-                self.scopes.len() - 1
-            }
-        };
-        let resources = &mut self.scopes[index].1;
-        let position = resources.iter().position(|(p, _)| p == rest);
-        let resource = match position {
-            Some(i) => resources.remove(i).1,
-            None => {
-                let resource = web::resource(rest);
-                match data {
-                    Some(data) => resource.app_data(data),
-                    None => resource,
-                }
-            }
-        };
-        let entry = (rest.to_owned(), resource.route(route));
-        match position {
-            Some(i) => resources.insert(i, entry),
-            None => resources.push(entry),
+    /// Adds a route to `path`.
+    fn add(&mut self, path: &str, route: actix_web::Route, empty_last_arg: bool) {
+        match self.paths.iter_mut().find(|(p, _, _)| p == path) {
+            Some((_, routes, _)) => routes.push(route),
+            None => self
+                .paths
+                .push((path.to_owned(), vec![route], empty_last_arg)),
         }
     }
 
@@ -101,8 +77,7 @@ impl<'a> Routes<'a> {
                         async move { handler(state, req).await.map(RumaResponse) }
                     },
                 );
-                let data = empty_last_arg.then_some(extract::EmptyLastPathArg);
-                self.add(&pattern, route, data);
+                self.add(&pattern, route, empty_last_arg);
             }
         }
         self
@@ -115,16 +90,42 @@ impl<'a> Routes<'a> {
         Args: actix_web::FromRequest + 'static,
         F::Output: actix_web::Responder + 'static,
     {
-        self.add(path, web::route().method(method).to(handler), None);
+        self.add(path, web::route().method(method).to(handler), false);
         self
     }
 
     /// Mounts everything; call once, after every route.
     pub fn finish(self) {
-        for (scope, resources) in self.scopes {
-            let resources = resources
-                .into_iter()
-                .map(|(_, r)| r.default_service(web::to(method_not_allowed)));
+        let scope_names: Vec<String> = self
+            .paths
+            .iter()
+            .map(|(p, _, _)| split_scope(p).0.to_owned())
+            .collect();
+        let mut scopes: Vec<(String, Vec<actix_web::Resource>)> = Vec::new();
+        for (path, routes, empty_last_arg) in self.paths {
+            // A path that is itself a scope (`/_matrix/client/v3/register` next to
+            // `/_matrix/client/v3/register/available`) is that scope's root.
+            let (scope, rest) = if scope_names.contains(&path) {
+                (path.as_str(), "")
+            } else {
+                split_scope(&path)
+            };
+            let mut resource = web::resource(rest).default_service(web::to(method_not_allowed));
+            if empty_last_arg {
+                resource = resource.app_data(extract::EmptyLastPathArg);
+            }
+            for route in routes {
+                resource = resource.route(route);
+            }
+            match scopes.iter_mut().find(|(s, _)| s == scope) {
+                Some((_, resources)) => resources.push(resource),
+                None => scopes.push((scope.to_owned(), vec![resource])),
+            }
+        }
+        // A scope claims every path under it, so `/_matrix/client/v3/rooms` is tried
+        // before `/_matrix/client/v3`.
+        scopes.sort_by_key(|(scope, _)| std::cmp::Reverse(scope.len()));
+        for (scope, resources) in scopes {
             if scope.is_empty() {
                 for resource in resources {
                     self.cfg.service(resource);
@@ -140,15 +141,19 @@ impl<'a> Routes<'a> {
     }
 }
 
-/// `/_matrix/client/v3/rooms/{roomId}/send` → (`/_matrix/client/v3`, `/rooms/{roomId}/send`);
-/// paths of three segments or fewer stay unscoped.
+/// `/_matrix/client/v3/rooms/{roomId}/send` → (`/_matrix/client/v3/rooms`,
+/// `/{roomId}/send`): the longest static prefix of three or four segments that leaves
+/// something after it; shorter paths stay unscoped.
 fn split_scope(path: &str) -> (&str, &str) {
-    let mut slashes = path.match_indices('/').map(|(i, _)| i);
-    match slashes.nth(3) {
-        // The scope prefix must be static: no `{…}` in it.
-        Some(i) if !path[..i].contains('{') => (&path[..i], &path[i..]),
-        _ => ("", path),
+    let slashes: Vec<usize> = path.match_indices('/').map(|(i, _)| i).collect();
+    for segments in [4, 3] {
+        if let Some(&i) = slashes.get(segments)
+            && !path[..i].contains('{')
+        {
+            return (&path[..i], &path[i..]);
+        }
     }
+    ("", path)
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, Error> {
