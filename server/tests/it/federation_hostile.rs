@@ -321,6 +321,87 @@ async fn forged_tampered_and_unauthorized_events_change_nothing() {
         "per-PDU failures, not a failed transaction: {body}"
     );
 
+    // Error answers of the other endpoints, for a server that signs correctly.
+    let request = |method: &'static str, path: String, body: Option<Value>| {
+        let hostile = &hostile;
+        async move {
+            hostile
+                .client
+                .request(&hostile.target, method, &path, body.as_ref())
+                .await
+                .unwrap()
+        }
+    };
+    let expect = |answer: (u16, Value), status: u16, errcode: &str| {
+        assert_eq!(answer.0, status, "{}", answer.1);
+        assert_eq!(answer.1["errcode"], errcode, "{}", answer.1);
+    };
+    let make_join = |room: &str, user: &str, ver: &str| {
+        format!(
+            "/_matrix/federation/v1/make_join/{}/{}?ver={ver}",
+            enc(room),
+            enc(user)
+        )
+    };
+    expect(
+        request("GET", make_join(&room, &bob.user_id, "12"), None).await,
+        403,
+        "M_FORBIDDEN",
+    );
+    expect(
+        request(
+            "GET",
+            make_join("!nowhere:b.test", &mallory.user_id, "12"),
+            None,
+        )
+        .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    let old_only = request("GET", make_join(&room, &mallory.user_id, "1"), None).await;
+    assert_eq!(old_only.1["room_version"], "12", "{}", old_only.1);
+    expect(old_only, 400, "M_INCOMPATIBLE_ROOM_VERSION");
+    let wrong_id = format!(
+        "/_matrix/federation/v2/send_join/{}/{}",
+        enc(&room),
+        enc("$not-this-one")
+    );
+    expect(
+        request("PUT", wrong_id, Some(json_of(&good))).await,
+        400,
+        "M_BAD_JSON",
+    );
+    expect(
+        request(
+            "GET",
+            format!("/_matrix/federation/v1/event/{}", enc("$unknown")),
+            None,
+        )
+        .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    expect(
+        request(
+            "GET",
+            format!("/_matrix/federation/v1/state_ids/{}", enc(&room)),
+            None,
+        )
+        .await,
+        400,
+        "M_MISSING_PARAM",
+    );
+    expect(
+        request(
+            "POST",
+            "/_matrix/federation/v1/user/keys/query".into(),
+            Some(json!({"device_keys": "everyone"})),
+        )
+        .await,
+        400,
+        "M_BAD_JSON",
+    );
+
     // The room's state is exactly what it was.
     let mut after = room_state(&bob, &room).await;
     let mut before = state_before;
