@@ -247,7 +247,9 @@ pub(crate) fn write(
     };
 
     let destinations = match placement.federate {
+        // Without federation there is no one to tell (and no member scan to pay for).
         Federate::No => Vec::new(),
+        Federate::AllExcept(_) if !state.config.federation.enabled => Vec::new(),
         Federate::AllExcept(skip) => {
             let mut servers = crate::rooms::servers::in_room(state, &room.room_id)?;
             if pdu.kind == TimelineEventType::RoomMember
