@@ -92,6 +92,24 @@ impl Pdu {
         let value = serde_json::to_value(&json).map_err(|e| PduError::Malformed(e.to_string()))?;
         let fields: Fields =
             serde_json::from_value(value).map_err(|e| PduError::Malformed(e.to_string()))?;
+        Self::from_parts(event_id, json, fields)
+    }
+
+    /// Reads an event from its JSON text: the fields straight from the text, without the
+    /// round trip through a JSON value that [`from_json`](Self::from_json) makes.
+    pub fn from_text(event_id: OwnedEventId, text: &str) -> Result<Self, PduError> {
+        let json: CanonicalJsonObject =
+            serde_json::from_str(text).map_err(|e| PduError::Malformed(e.to_string()))?;
+        let fields: Fields =
+            serde_json::from_str(text).map_err(|e| PduError::Malformed(e.to_string()))?;
+        Self::from_parts(event_id, json, fields)
+    }
+
+    fn from_parts(
+        event_id: OwnedEventId,
+        json: CanonicalJsonObject,
+        fields: Fields,
+    ) -> Result<Self, PduError> {
         let room_id_in_event = fields.room_id.is_some();
         let room_id = match fields.room_id {
             Some(id) => id,

@@ -32,6 +32,8 @@ pub struct AppState {
     pub shared_secret_nonces: Mutex<HashMap<String, u64>>,
     /// One lock per room: its events are appended one at a time.
     pub room_locks: crate::rooms::RoomLocks,
+    /// Recently parsed events.
+    pub pdu_cache: crate::rooms::PduCache,
     /// Stream positions in flight, so readers never skip an uncommitted one.
     pub stream: Arc<crate::rooms::stream::StreamPositions>,
     /// Who is typing where.
@@ -103,6 +105,7 @@ impl AppState {
             sender: std::sync::OnceLock::new(),
             shared_secret_nonces: Mutex::new(HashMap::new()),
             room_locks: Default::default(),
+            pdu_cache: Default::default(),
             stream: Default::default(),
             notifier: Default::default(),
             typing: Default::default(),

@@ -31,7 +31,7 @@ use citadel_federation::pdu::Pdu;
 use citadel_storage::Storage;
 use citadel_storage::rooms::timeline::StoredPdu;
 use ruma::room_version_rules::RoomVersionRules;
-use ruma::{CanonicalJsonObject, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
+use ruma::{OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
 
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
@@ -91,20 +91,53 @@ impl RoomLocks {
 
 /// Parses a stored event.
 pub fn parse_stored(stored: &StoredPdu) -> Result<Pdu> {
-    let json: CanonicalJsonObject =
-        serde_json::from_str(stored.pdu.get()).map_err(Error::internal)?;
     let event_id = OwnedEventId::try_from(stored.event_id.as_str()).map_err(Error::internal)?;
-    Pdu::from_json(event_id, json).map_err(Error::internal)
+    Pdu::from_text(event_id, stored.pdu.get()).map_err(Error::internal)
 }
 
 /// Loads an event by ID, from the timeline or the outliers.
 pub fn load_pdu(state: &AppState, event_id: &str) -> Result<Option<Pdu>> {
     if let Some((_, stored)) = state.storage.rooms.timeline.get(event_id)? {
-        return parse_stored(&stored).map(Some);
+        return state.pdu_cache.parse(&stored).map(Some);
     }
     match state.storage.rooms.outliers.get(event_id)? {
-        Some(stored) => parse_stored(&stored).map(Some),
+        Some(stored) => state.pdu_cache.parse(&stored).map(Some),
         None => Ok(None),
+    }
+}
+
+/// Recently parsed events. Parsing an event's JSON is most of the cost of reading rooms
+/// (sync, authorization); an entry is used only while the stored text is the one it was
+/// parsed from (a digest is compared), so a redaction that rewrites an event can never
+/// be answered from the cache.
+#[derive(Default)]
+pub struct PduCache {
+    entries: Mutex<HashMap<String, (u64, Pdu)>>,
+}
+
+/// How many parsed events the cache keeps.
+const PDU_CACHE_ENTRIES: usize = 4096;
+
+impl PduCache {
+    pub fn parse(&self, stored: &StoredPdu) -> Result<Pdu> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        stored.pdu.get().hash(&mut hasher);
+        let digest = hasher.finish();
+        if let Ok(entries) = self.entries.lock()
+            && let Some((known, pdu)) = entries.get(&stored.event_id)
+            && *known == digest
+        {
+            return Ok(pdu.clone());
+        }
+        let pdu = parse_stored(stored)?;
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= PDU_CACHE_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(stored.event_id.clone(), (digest, pdu.clone()));
+        }
+        Ok(pdu)
     }
 }
 
@@ -122,4 +155,36 @@ pub fn count_of(state: &AppState, event_id: &str) -> Result<Option<u64>> {
         .timeline
         .pdu_id(event_id)?
         .map(|id| id.count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(body: &str) -> StoredPdu {
+        let text = serde_json::json!({
+            "room_id": "!r:a.test", "sender": "@a:a.test", "origin_server_ts": 1,
+            "type": "m.room.message", "content": {"body": body}, "depth": 1,
+            "prev_events": [], "auth_events": [],
+        })
+        .to_string();
+        StoredPdu {
+            event_id: "$e".into(),
+            pdu: serde_json::value::RawValue::from_string(text).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_pdu_cache_never_answers_for_rewritten_text() {
+        let cache = PduCache::default();
+        let original = cache.parse(&stored("secret")).unwrap();
+        assert_eq!(original.content.get(), r#"{"body":"secret"}"#);
+        // The same event rewritten (as a redaction does): parsed anew.
+        let redacted = cache.parse(&stored("")).unwrap();
+        assert_eq!(redacted.content.get(), r#"{"body":""}"#);
+        assert_eq!(
+            cache.parse(&stored("")).unwrap().content.get(),
+            r#"{"body":""}"#
+        );
+    }
 }

@@ -6,9 +6,9 @@ use serde_json::{Map, Value, json};
 
 use crate::api::error::Result;
 use crate::app::AppState;
+use crate::rooms::RoomCtx;
 use crate::rooms::state::{after_event, before_count, events_of};
 use crate::rooms::visibility::Visibility;
-use crate::rooms::{RoomCtx, parse_stored};
 use crate::sync::account::room_account_data;
 use crate::sync::v3::Options;
 
@@ -214,7 +214,7 @@ pub(crate) fn visible_events(
     let mut visibility = Visibility::new(state, room, user_id)?;
     let mut out = Vec::with_capacity(events.len());
     for (_, stored) in events {
-        let pdu = parse_stored(stored)?;
+        let pdu = state.pdu_cache.parse(stored)?;
         if visibility.can_see(&pdu)? {
             let mut event = crate::rooms::relations::client_event(state, &pdu, user_id, false)?;
             crate::rooms::relations::add_transaction_id(
