@@ -402,6 +402,53 @@ async fn forged_tampered_and_unauthorized_events_change_nothing() {
         "M_BAD_JSON",
     );
 
+    // Knocking on a public room is not allowed by its join rule.
+    expect(
+        request(
+            "GET",
+            format!(
+                "/_matrix/federation/v1/make_knock/{}/{}?ver=12",
+                enc(&room),
+                enc(&mallory.user_id)
+            ),
+            None,
+        )
+        .await,
+        403,
+        "M_FORBIDDEN",
+    );
+    // Invites: for a user B does not have, and under another event's ID.
+    let invite = hostile.event(
+        &hostile.key,
+        &mallory.user_id,
+        content(
+            "m.room.member",
+            Some(&format!("@nobody:{}", hostile.target)),
+            json!({"membership": "invite"}),
+        ),
+        &good,
+        &auth,
+    );
+    let invite_path =
+        |id: &str| format!("/_matrix/federation/v2/invite/{}/{}", enc(&room), enc(id));
+    let invite_body =
+        json!({"room_version": "12", "event": json_of(&invite), "invite_room_state": []});
+    expect(
+        request(
+            "PUT",
+            invite_path(invite.event_id.as_str()),
+            Some(invite_body.clone()),
+        )
+        .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    expect(
+        request("PUT", invite_path("$other"), Some(invite_body)).await,
+        400,
+        "M_BAD_JSON",
+    );
+
     // The room's state is exactly what it was.
     let mut after = room_state(&bob, &room).await;
     let mut before = state_before;

@@ -41,6 +41,19 @@ pub async fn wait_for_event(user: &User, room_id: &str, matches: impl Fn(&Value)
     }
 }
 
+/// Polls `check` every 100 ms until it holds, for up to 15 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what} never happened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub async fn wait_for_text(user: &User, room_id: &str, text: &str) -> Value {
     wait_for_event(user, room_id, |e| e["content"]["body"] == text).await
 }
@@ -122,22 +135,15 @@ async fn a_remote_user_joins_and_messages_flow_both_ways() {
         )
         .await;
     assert_eq!(status, 200);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (_, event) = bob
-            .client
-            .get(&format!(
-                "/_matrix/client/v3/rooms/{}/event/{}",
-                enc(&room_id),
-                enc(&hello)
-            ))
-            .await;
-        if event["content"] == json!({}) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never redacted on B: {event}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/event/{}",
+        enc(&room_id),
+        enc(&hello)
+    );
+    eventually("the redaction on B", || async {
+        bob.client.get(&path).await.1["content"] == json!({})
+    })
+    .await;
     bob.send_text(&room_id, "hello alice").await;
     let seen = wait_for_text(&alice, &room_id, "hello alice").await;
     assert_eq!(seen["sender"], bob.user_id.as_str());
@@ -201,14 +207,10 @@ async fn membership_on(user: &User, room_id: &str, target: &str) -> Option<Strin
 
 /// Polls until `user`'s server records `target`'s membership as `expected`.
 async fn wait_for_membership(user: &User, room_id: &str, target: &str, expected: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while membership_on(user, room_id, target).await.as_deref() != Some(expected) {
-        assert!(
-            Instant::now() < deadline,
-            "{target} never became {expected}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(&format!("{target} becoming {expected}"), || async {
+        membership_on(user, room_id, target).await.as_deref() == Some(expected)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -267,11 +269,10 @@ async fn invites_kicks_and_bans_cross_servers() {
     assert_eq!(status, 200, "{body}");
     wait_for_membership(&alice, &room_id, &carol.user_id, "invite").await;
     // B is in the room, so the invite reaches Carol through A's transaction.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while carol.sync(None, 0).await["rooms"]["invite"][&room_id].is_null() {
-        assert!(Instant::now() < deadline, "Carol never saw the invite");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("Carol seeing the invite", || async {
+        !carol.sync(None, 0).await["rooms"]["invite"][&room_id].is_null()
+    })
+    .await;
     let (status, body) = carol
         .client
         .post(
@@ -508,20 +509,10 @@ async fn typing_receipts_and_presence_cross_servers() {
         )
         .await;
     assert_eq!(status, 200);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (_, seen) = alice
-            .client
-            .get(&format!(
-                "/_matrix/client/v3/presence/{}/status",
-                enc(&bob.user_id)
-            ))
-            .await;
-        if seen["status_msg"] == "in a meeting" {
-            assert_eq!(seen["presence"], "unavailable");
-            break;
-        }
-        assert!(Instant::now() < deadline, "presence never arrived: {seen}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let path = format!("/_matrix/client/v3/presence/{}/status", enc(&bob.user_id));
+    eventually("Bob's presence on A", || async {
+        let seen = alice.client.get(&path).await.1;
+        seen["status_msg"] == "in a meeting" && seen["presence"] == "unavailable"
+    })
+    .await;
 }

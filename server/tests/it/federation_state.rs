@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 use crate::federation::{TestCa, federating_server};
-use crate::federation_rooms::{join_via, name_of, wait_for_text};
+use crate::federation_rooms::{eventually, join_via, name_of, wait_for_text};
 
 async fn power_levels(user: &User, room: &str) -> Value {
     let (status, body) = user
@@ -66,16 +66,11 @@ async fn a_concurrent_power_level_conflict_resolves_identically_on_three_servers
         let (status, body) = join_via(user, &room, &name_of(&a)).await;
         assert_eq!(status, 200, "{body}");
     }
-    let deadline = Instant::now() + Duration::from_secs(15);
     for user in [&alice, &bob, &carol] {
-        while joined_count(user, &room).await < 3 {
-            assert!(
-                Instant::now() < deadline,
-                "joins never reached {}",
-                user.user_id
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually(&format!("all joins on {}", user.user_id), || async {
+            joined_count(user, &room).await == 3
+        })
+        .await;
     }
 
     // At the same moment, each on their own server, Bob (100) demotes Carol while Carol
