@@ -34,6 +34,8 @@ pub struct AppState {
     pub room_locks: crate::rooms::RoomLocks,
     /// Recently parsed events.
     pub pdu_cache: crate::rooms::PduCache,
+    /// Recently built `rooms` sections of initial syncs.
+    pub initial_sync_cache: crate::sync::cache::InitialSyncCache,
     /// Stream positions in flight, so readers never skip an uncommitted one.
     pub stream: Arc<crate::rooms::stream::StreamPositions>,
     /// Who is typing where.
@@ -106,6 +108,7 @@ impl AppState {
             shared_secret_nonces: Mutex::new(HashMap::new()),
             room_locks: Default::default(),
             pdu_cache: Default::default(),
+            initial_sync_cache: Default::default(),
             stream: Default::default(),
             notifier: Default::default(),
             typing: Default::default(),

@@ -19,6 +19,8 @@ pub const ID_BASE: u64 = 1 << 32;
 pub struct Engine {
     db: sled::Db,
     commit: std::sync::Arc<GroupCommit>,
+    /// The highest number [`Engine::next_id`] has handed out, readable without taking one.
+    last_id: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Group commit: concurrent `flush` callers share disk syncs. Each caller takes a ticket
@@ -85,9 +87,12 @@ impl Engine {
                 }
                 other => map_err(other),
             })?;
+        // Taking one number at open gives `last_id` its starting point.
+        let first = ID_BASE + db.generate_id().map_err(map_err)?;
         Ok(Self {
             db,
             commit: Default::default(),
+            last_id: std::sync::Arc::new(first.into()),
         })
     }
 
@@ -102,7 +107,15 @@ impl Engine {
     /// [`ID_BASE`]: stream positions are drawn from here, and a room's history fetched
     /// later from other servers (backfill) takes the positions below its first event.
     pub fn next_id(&self) -> Result<u64, StorageError> {
-        Ok(ID_BASE + self.db.generate_id().map_err(map_err)?)
+        let id = ID_BASE + self.db.generate_id().map_err(map_err)?;
+        self.last_id
+            .fetch_max(id, std::sync::atomic::Ordering::SeqCst);
+        Ok(id)
+    }
+
+    /// The highest number handed out so far (without taking a new one).
+    pub fn last_id(&self) -> u64 {
+        self.last_id.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Applies every write of the batch atomically.

@@ -175,6 +175,11 @@ impl Storage {
     pub fn next_id(&self) -> Result<u64> {
         self.engine.next_id()
     }
+
+    /// The highest number [`Storage::next_id`] has handed out so far.
+    pub fn last_id(&self) -> u64 {
+        self.engine.last_id()
+    }
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {

@@ -59,8 +59,10 @@ fn typing(state: &AppState, origin: &str, content: &Value) -> crate::api::error:
         return Ok(());
     }
     let timeout = (content["typing"] == true).then(|| std::time::Duration::from_secs(30));
-    let position = state.stream.reserve(&state.storage)?.position;
+    let reserved = state.stream.reserve(&state.storage)?;
+    let position = reserved.position;
     state.typing.set(&room_id, user_id, timeout, position);
+    drop(reserved);
     crate::api::client::receipt::notify_room(state, &room_id, position)
 }
 

@@ -25,7 +25,9 @@ pub async fn save(state: &AppState, user_id: &UserId, rules: &Ruleset) -> Result
     let content =
         RawValue::from_string(json!({ "global": rules }).to_string()).map_err(Error::internal)?;
     let mut batch = state.storage.batch();
-    let pos = state.storage.next_id()?;
+    // Reserved (not just allocated) until committed, so `/sync` cannot pass it first.
+    let reserved = state.stream.reserve(&state.storage)?;
+    let pos = reserved.position;
     state.storage.account_data.set(
         &mut batch,
         user_id.as_str(),
@@ -35,6 +37,7 @@ pub async fn save(state: &AppState, user_id: &UserId, rules: &Ruleset) -> Result
         pos,
     )?;
     state.storage.commit(batch).await?;
+    drop(reserved);
     state.notifier.notify([user_id.as_str()], pos);
     Ok(())
 }

@@ -63,9 +63,9 @@ impl StreamPositions {
             Some(first) => first - 1,
             // Nothing in flight: everything allocated so far is done. Positions taken by
             // writes that do not reserve (IDs, snapshots) are harmless to include.
-            None => inner
-                .highest_allocated
-                .max(storage.next_id()?.saturating_sub(1)),
+            // (Read, not allocated: reading must not move the stream, or every
+            // request would look like news.)
+            None => inner.highest_allocated.max(storage.last_id()),
         })
     }
 }

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::api::Routes;
@@ -56,6 +59,8 @@ pub(crate) struct Options {
     /// Count notifications per thread (`unread_thread_notifications` in the filter).
     pub(crate) unread_thread_notifications: bool,
     pub(crate) filter: crate::sync::filter::SyncFilter,
+    /// For an initial sync: its key in the cache of built `rooms` sections.
+    pub(crate) cache_key: Option<String>,
 }
 
 /// `GET /_matrix/client/v3/sync`
@@ -99,6 +104,13 @@ async fn sync(
         unread_thread_notifications: filter["room"]["timeline"]["unread_thread_notifications"]
             == true,
         filter: crate::sync::filter::SyncFilter::from_value(&filter),
+        cache_key: since.is_none().then(|| {
+            crate::sync::cache::key(
+                sender.user_id.as_str(),
+                sender.device_id.as_str(),
+                query.filter.as_deref(),
+            )
+        }),
     };
     let timeout = Duration::from_millis(query.timeout.unwrap_or(0).min(MAX_TIMEOUT_MS));
     let deadline = Instant::now() + timeout;
@@ -158,9 +170,108 @@ fn load_filter(state: &AppState, user_id: &str, filter: Option<&str>) -> Result<
     })
 }
 
+/// The response body: everything but the rooms is built as a value; the rooms section
+/// is kept as text so an initial sync can reuse one built moments before.
+#[derive(serde::Serialize)]
+struct Body {
+    next_batch: String,
+    #[serde(serialize_with = "shared_raw")]
+    rooms: Arc<RawValue>,
+    account_data: Value,
+    presence: Value,
+    to_device: Value,
+    device_lists: Value,
+    device_one_time_keys_count: Value,
+    device_unused_fallback_key_types: Value,
+}
+
 /// Builds the response for events below the boundary `next`; says whether it carries
 /// anything new.
-fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Result<(Value, bool)> {
+fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Result<(Body, bool)> {
+    let cached = options
+        .cache_key
+        .as_deref()
+        .and_then(|key| state.initial_sync_cache.get(key, next));
+    let (rooms, rooms_news) = match cached {
+        Some(rooms) => (rooms, true),
+        None => {
+            let (rooms, news) = build_rooms(state, user_id, options, next)?;
+            let rooms: Arc<RawValue> =
+                Arc::from(serde_json::value::to_raw_value(&rooms).map_err(Error::internal)?);
+            if let Some(key) = &options.cache_key {
+                state
+                    .initial_sync_cache
+                    .put(key.clone(), next, Arc::clone(&rooms));
+            }
+            (rooms, news)
+        }
+    };
+
+    let presence = presence_events(state, user_id, options.since)?;
+    // To-device messages wait until acknowledged, in bounded batches.
+    let to_device_from = options.to_device_since.unwrap_or(0);
+    let mut to_device =
+        state
+            .storage
+            .to_device
+            .pending(user_id, &options.device_id, next, MAX_TO_DEVICE + 1)?;
+    to_device.retain(|(pos, _)| *pos >= to_device_from);
+    let to_device_upto = if to_device.len() > MAX_TO_DEVICE {
+        to_device.truncate(MAX_TO_DEVICE);
+        to_device.last().map(|(pos, _)| pos + 1)
+    } else {
+        None
+    };
+    let to_device: Vec<Value> = to_device
+        .iter()
+        .filter_map(|(_, raw)| serde_json::from_str(raw.get()).ok())
+        .collect();
+    let (changed, left) = match options.since {
+        Some(since) => crate::e2ee::device_lists::changes(state, user_id, since, next)?,
+        None => (Vec::new(), Vec::new()),
+    };
+    let one_time_key_counts =
+        crate::e2ee::keys::one_time_key_counts(state, user_id, &options.device_id)?;
+    let fallback_types = state
+        .storage
+        .e2ee_keys
+        .unused_fallback_algorithms(user_id, &options.device_id)?;
+    let mut account_data = global_account_data(state, user_id, options.since)?;
+    options.filter.account_data.retain(&mut account_data);
+    let has_news = rooms_news
+        || !account_data.is_empty()
+        || !presence.is_empty()
+        || !to_device.is_empty()
+        || !changed.is_empty()
+        || !left.is_empty();
+    let next_batch = match to_device_upto {
+        Some(upto) => format!("s{next}_{upto}"),
+        None => format!("s{next}"),
+    };
+    let body = Body {
+        next_batch,
+        rooms,
+        account_data: json!({ "events": account_data }),
+        presence: json!({ "events": presence }),
+        to_device: json!({ "events": to_device }),
+        device_lists: json!({ "changed": changed, "left": left }),
+        device_one_time_keys_count: json!(one_time_key_counts),
+        device_unused_fallback_key_types: json!(fallback_types),
+    };
+    Ok((body, has_news))
+}
+
+fn shared_raw<S: serde::Serializer>(raw: &Arc<RawValue>, serializer: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&**raw, serializer)
+}
+
+/// The `rooms` section for events below `next`, and whether it has anything new.
+fn build_rooms(
+    state: &AppState,
+    user_id: &str,
+    options: &Options,
+    next: u64,
+) -> Result<(Value, bool)> {
     let mut join = Map::new();
     let mut invite = Map::new();
     let mut leave = Map::new();
@@ -214,59 +325,9 @@ fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Resul
         }
     }
 
-    let presence = presence_events(state, user_id, options.since)?;
-    // To-device messages wait until acknowledged, in bounded batches.
-    let to_device_from = options.to_device_since.unwrap_or(0);
-    let mut to_device =
-        state
-            .storage
-            .to_device
-            .pending(user_id, &options.device_id, next, MAX_TO_DEVICE + 1)?;
-    to_device.retain(|(pos, _)| *pos >= to_device_from);
-    let to_device_upto = if to_device.len() > MAX_TO_DEVICE {
-        to_device.truncate(MAX_TO_DEVICE);
-        to_device.last().map(|(pos, _)| pos + 1)
-    } else {
-        None
-    };
-    let to_device: Vec<Value> = to_device
-        .iter()
-        .filter_map(|(_, raw)| serde_json::from_str(raw.get()).ok())
-        .collect();
-    let (changed, left) = match options.since {
-        Some(since) => crate::e2ee::device_lists::changes(state, user_id, since, next)?,
-        None => (Vec::new(), Vec::new()),
-    };
-    let one_time_key_counts =
-        crate::e2ee::keys::one_time_key_counts(state, user_id, &options.device_id)?;
-    let fallback_types = state
-        .storage
-        .e2ee_keys
-        .unused_fallback_algorithms(user_id, &options.device_id)?;
-    let mut account_data = global_account_data(state, user_id, options.since)?;
-    options.filter.account_data.retain(&mut account_data);
-    let has_news = !join.is_empty()
-        || !invite.is_empty()
-        || !leave.is_empty()
-        || !knock.is_empty()
-        || !account_data.is_empty()
-        || !presence.is_empty()
-        || !to_device.is_empty()
-        || !changed.is_empty()
-        || !left.is_empty();
-    let next_batch = match to_device_upto {
-        Some(upto) => format!("s{next}_{upto}"),
-        None => format!("s{next}"),
-    };
-    let body = json!({
-        "next_batch": next_batch,
-        "rooms": { "join": join, "invite": invite, "leave": leave, "knock": knock },
-        "account_data": { "events": account_data },
-        "presence": { "events": presence },
-        "to_device": { "events": to_device },
-        "device_lists": { "changed": changed, "left": left },
-        "device_one_time_keys_count": one_time_key_counts,
-        "device_unused_fallback_key_types": fallback_types,
-    });
-    Ok((body, has_news))
+    let has_news = !join.is_empty() || !invite.is_empty() || !leave.is_empty() || !knock.is_empty();
+    Ok((
+        json!({ "join": join, "invite": invite, "leave": leave, "knock": knock }),
+        has_news,
+    ))
 }

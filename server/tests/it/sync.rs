@@ -421,3 +421,78 @@ async fn sync_filters_select_rooms_and_event_types() {
         "include_leave shows rooms left before"
     );
 }
+
+#[tokio::test]
+async fn a_repeated_initial_sync_is_identical_until_anything_changes() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let alice = client.register("alice", "pw-alice-1").await;
+    let bob = client.register("bob", "pw-bob-1").await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room).await;
+    alice.send_text(&room, "first").await;
+
+    // Nothing happened in between: the same answer, token included (the second one may
+    // come from the cache of built responses).
+    let one = bob.sync(None, 0).await;
+    let two = bob.sync(None, 0).await;
+    assert_eq!(one["next_batch"], two["next_batch"]);
+    assert_eq!(one["rooms"], two["rooms"]);
+
+    // A message, a tag, typing and a receipt each show up in the next initial sync.
+    alice.send_text(&room, "second").await;
+    let three = bob.sync(None, 0).await;
+    assert_ne!(three["next_batch"], two["next_batch"]);
+    assert_eq!(
+        timeline_bodies(&three["rooms"]["join"][&room])
+            .last()
+            .map(String::as_str),
+        Some("second")
+    );
+    let tag = format!(
+        "/_matrix/client/v3/user/{}/rooms/{}/tags/u.work",
+        enc(&bob.user_id),
+        enc(&room)
+    );
+    assert_eq!(bob.client.put(&tag, json!({"order": 0.5})).await.0, 200);
+    let four = bob.sync(None, 0).await;
+    assert_eq!(
+        four["rooms"]["join"][&room]["account_data"]["events"][0]["content"]["tags"]["u.work"]["order"],
+        0.5
+    );
+    let typing = format!(
+        "/_matrix/client/v3/rooms/{}/typing/{}",
+        enc(&room),
+        enc(&alice.user_id)
+    );
+    assert_eq!(
+        alice
+            .client
+            .put(&typing, json!({"typing": true, "timeout": 30000}))
+            .await
+            .0,
+        200
+    );
+    let five = bob.sync(None, 0).await;
+    let ephemeral = &five["rooms"]["join"][&room]["ephemeral"]["events"];
+    assert!(
+        ephemeral
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "m.typing" && e["content"]["user_ids"] == json!([alice.user_id])),
+        "{ephemeral}"
+    );
+    // Another device of the same user gets its own answer (transaction IDs are per device).
+    let (status, other) = client.login("bob", "pw-bob-1").await;
+    assert_eq!(status, 200);
+    let other = bob
+        .client
+        .with_token(other["access_token"].as_str().unwrap());
+    let (status, body) = other.get("/_matrix/client/v3/sync").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["rooms"]["join"][&room]["timeline"],
+        five["rooms"]["join"][&room]["timeline"]
+    );
+}

@@ -60,12 +60,15 @@ async fn store(
     content: &RawValue,
 ) -> Result<()> {
     let mut batch = state.storage.batch();
-    let pos = state.storage.next_id()?;
+    // Reserved (not just allocated) until committed, so `/sync` cannot pass it first.
+    let reserved = state.stream.reserve(&state.storage)?;
+    let pos = reserved.position;
     state
         .storage
         .account_data
         .set(&mut batch, user_id, room_id, kind, content, pos)?;
     state.storage.commit(batch).await?;
+    drop(reserved);
     state.notifier.notify([user_id], pos);
     Ok(())
 }

@@ -34,8 +34,7 @@ pub fn update(
     presence: PresenceState,
     status_msg: Option<Option<String>>,
 ) -> Result<bool> {
-    let position = state.stream.reserve(&state.storage)?.position;
-    {
+    let position = {
         let mut all = state
             .presence
             .lock()
@@ -54,6 +53,10 @@ pub fn update(
             }
             return Ok(false);
         }
+        // A position only for a real change: every `/sync` call sets presence, and an
+        // unchanged one must not move the stream (which would defeat the sync cache).
+        let reserved = state.stream.reserve(&state.storage)?;
+        let position = reserved.position;
         all.insert(
             user_id.to_owned(),
             PresenceRecord {
@@ -63,7 +66,8 @@ pub fn update(
                 changed: position,
             },
         );
-    }
+        position
+    };
     let mut audience = vec![user_id.to_owned()];
     for (room, record) in state.storage.rooms.membership.rooms(user_id)? {
         if record.membership == "join" {

@@ -62,8 +62,12 @@ async fn create_typing_event(
         create_typing_event::v3::Typing::Yes(info) => Some(info.timeout),
         _ => None,
     };
-    let position = state.stream.reserve(&state.storage)?.position;
+    // The reservation is held until the change is made, so no `/sync` can look past its
+    // position before the change is there to see.
+    let reserved = state.stream.reserve(&state.storage)?;
+    let position = reserved.position;
     let expiry = state.typing.set(&room_id, user.as_str(), timeout, position);
+    drop(reserved);
     notify_room(&state, &room_id, position)?;
     crate::federation::edu_out::typing(&state, &room_id, user.as_str(), timeout.is_some())?;
     if let Some(until) = expiry {
@@ -73,11 +77,13 @@ async fn create_typing_event(
             let Ok(reserved) = state.stream.reserve(&state.storage) else {
                 return;
             };
-            if state
+            let position = reserved.position;
+            let expired = state
                 .typing
-                .expire(&room_id, user.as_str(), until, reserved.position)
-            {
-                let _ = notify_room(&state, &room_id, reserved.position);
+                .expire(&room_id, user.as_str(), until, position);
+            drop(reserved);
+            if expired {
+                let _ = notify_room(&state, &room_id, position);
             }
         });
     }
@@ -153,7 +159,9 @@ async fn store_fully_read(
     let content = RawValue::from_string(json!({ "event_id": event_id }).to_string())
         .map_err(Error::internal)?;
     let mut batch = state.storage.batch();
-    let pos = state.storage.next_id()?;
+    // Reserved (not just allocated) until committed, so `/sync` cannot pass it first.
+    let reserved = state.stream.reserve(&state.storage)?;
+    let pos = reserved.position;
     state.storage.account_data.set(
         &mut batch,
         user.as_str(),
@@ -163,6 +171,7 @@ async fn store_fully_read(
         pos,
     )?;
     state.storage.commit(batch).await?;
+    drop(reserved);
     state.notifier.notify([user.as_str()], pos);
     Ok(())
 }
