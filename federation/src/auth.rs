@@ -18,8 +18,8 @@ pub struct NotAuthorized(pub String);
 pub fn authorize(
     rules: &RoomVersionRules,
     pdu: &Pdu,
-    fetch_event: impl Fn(&EventId) -> Option<Pdu>,
-    fetch_state: impl Fn(&StateEventType, &str) -> Option<Pdu>,
+    fetch_event: impl Fn(&EventId) -> Option<std::sync::Arc<Pdu>>,
+    fetch_state: impl Fn(&StateEventType, &str) -> Option<std::sync::Arc<Pdu>>,
 ) -> Result<(), NotAuthorized> {
     check_state_independent_auth_rules(&rules.authorization, pdu, &fetch_event)
         .map_err(NotAuthorized)?;

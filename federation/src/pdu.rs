@@ -259,8 +259,8 @@ pub struct Position<'a> {
     /// `None` only for the create event of a room version whose room ID is the create
     /// event's hash.
     pub room_id: Option<&'a RoomId>,
-    pub prev_events: &'a [Pdu],
-    pub auth_events: &'a [Pdu],
+    pub prev_events: &'a [std::sync::Arc<Pdu>],
+    pub auth_events: &'a [std::sync::Arc<Pdu>],
     pub depth: u64,
 }
 
@@ -377,7 +377,10 @@ pub fn sign_template(
 }
 
 /// `prev_events`/`auth_events` in the room version's reference format.
-fn references(rules: &RoomVersionRules, events: &[Pdu]) -> Result<CanonicalJsonValue, PduError> {
+fn references(
+    rules: &RoomVersionRules,
+    events: &[std::sync::Arc<Pdu>],
+) -> Result<CanonicalJsonValue, PduError> {
     let refs = events
         .iter()
         .map(|pdu| match rules.events_reference_format {

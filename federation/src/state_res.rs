@@ -28,7 +28,7 @@ pub enum ResolveError {
 pub fn resolve(
     rules: &RoomVersionRules,
     forks: &[StateIds],
-    fetch: impl Fn(&EventId) -> Option<Pdu>,
+    fetch: impl Fn(&EventId) -> Option<std::sync::Arc<Pdu>>,
 ) -> Result<StateIds, ResolveError> {
     let Some(v2) = rules.state_res.v2_rules() else {
         return Err(ResolveError::UnsupportedVersion(format!(
@@ -64,7 +64,7 @@ pub fn resolve(
 /// itself unless another start event cites it).
 pub fn auth_chain<'a>(
     start: impl IntoIterator<Item = &'a OwnedEventId>,
-    fetch: &impl Fn(&EventId) -> Option<Pdu>,
+    fetch: &impl Fn(&EventId) -> Option<std::sync::Arc<Pdu>>,
 ) -> HashSet<OwnedEventId> {
     let mut seen = HashSet::new();
     let mut todo: Vec<OwnedEventId> = Vec::new();
@@ -93,7 +93,7 @@ pub fn auth_chain<'a>(
 /// from one conflicted event to another (the conflicted events included).
 fn conflicted_subgraph(
     conflicted: &ruma::state_res::StateMap<Vec<OwnedEventId>>,
-    fetch: &impl Fn(&EventId) -> Option<Pdu>,
+    fetch: &impl Fn(&EventId) -> Option<std::sync::Arc<Pdu>>,
 ) -> EventIdSet<OwnedEventId> {
     let targets: HashSet<OwnedEventId> = conflicted.values().flatten().cloned().collect();
     // reaches[x]: whether x is a conflicted event or leads to one through auth events.
@@ -105,7 +105,9 @@ fn conflicted_subgraph(
             if reaches.contains_key(&id) && !expanded {
                 continue;
             }
-            let parents = fetch(&id).map(|p| p.auth_events).unwrap_or_default();
+            let parents = fetch(&id)
+                .map(|p| p.auth_events.clone())
+                .unwrap_or_default();
             if expanded {
                 let leads = targets.contains(&id)
                     || parents

@@ -49,8 +49,8 @@ pub async fn append_event(
 /// current state events the authorization rules need.
 pub(crate) struct Graph {
     pub prev_ids: Vec<String>,
-    prev_events: Vec<Pdu>,
-    auth_events: Vec<Pdu>,
+    prev_events: Vec<std::sync::Arc<Pdu>>,
+    auth_events: Vec<std::sync::Arc<Pdu>>,
     depth: u64,
 }
 

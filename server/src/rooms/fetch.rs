@@ -78,7 +78,7 @@ pub fn authorize_by_auth_events(
     room: &RoomCtx,
     pdu: &Pdu,
 ) -> Result<(), Refusal> {
-    let mut auth: HashMap<(StateEventType, String), Pdu> = HashMap::new();
+    let mut auth: HashMap<(StateEventType, String), std::sync::Arc<Pdu>> = HashMap::new();
     let mut ids: Vec<OwnedEventId> = pdu.auth_events.clone();
     // From room version 12 the create event is not cited: the room ID names it.
     if room.rules.authorization.room_create_event_id_as_room_id

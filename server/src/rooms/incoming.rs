@@ -219,7 +219,7 @@ async fn state_at_remote_event(
     let state_pdus = verify_all(state, room, &list("pdus")).await;
     pdus.extend(state_pdus.iter().cloned());
     let event = match crate::rooms::load_pdu(state, event_id).map_err(|e| e.to_string())? {
-        Some(event) => event,
+        Some(event) => std::sync::Arc::unwrap_or_clone(event),
         None => crate::rooms::fetch::fetch_event(state, origin, room, event_id).await?,
     };
     pdus.push(event.clone());

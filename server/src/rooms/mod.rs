@@ -96,7 +96,7 @@ pub fn parse_stored(stored: &StoredPdu) -> Result<Pdu> {
 }
 
 /// Loads an event by ID, from the timeline or the outliers.
-pub fn load_pdu(state: &AppState, event_id: &str) -> Result<Option<Pdu>> {
+pub fn load_pdu(state: &AppState, event_id: &str) -> Result<Option<Arc<Pdu>>> {
     if let Some((_, stored)) = state.storage.rooms.timeline.get(event_id)? {
         return state.pdu_cache.parse(&stored).map(Some);
     }
@@ -106,38 +106,61 @@ pub fn load_pdu(state: &AppState, event_id: &str) -> Result<Option<Pdu>> {
     }
 }
 
-/// Recently parsed events. Parsing an event's JSON is most of the cost of reading rooms
-/// (sync, authorization); an entry is used only while the stored text is the one it was
-/// parsed from (a digest is compared), so a redaction that rewrites an event can never
-/// be answered from the cache.
+/// Recently parsed events, shared. Parsing an event's JSON is most of the cost of
+/// reading rooms (sync, authorization); an entry is used only while the stored text is
+/// the one it was parsed from (a digest is compared), so a redaction that rewrites an
+/// event can never be answered from the cache.
+///
+/// Two generations approximate least-recently-used eviction at the cost of two maps:
+/// when the current one fills up it becomes the previous one (dropping the older), and
+/// an entry found in the previous one moves back into the current one.
 #[derive(Default)]
 pub struct PduCache {
-    entries: Mutex<HashMap<String, (u64, Pdu)>>,
+    generations: Mutex<Generations>,
 }
 
-/// How many parsed events the cache keeps.
-const PDU_CACHE_ENTRIES: usize = 4096;
+#[derive(Default)]
+struct Generations {
+    current: HashMap<String, (u64, Arc<Pdu>)>,
+    previous: HashMap<String, (u64, Arc<Pdu>)>,
+}
+
+/// How many parsed events one generation of the cache keeps.
+const PDU_CACHE_GENERATION: usize = 2048;
 
 impl PduCache {
-    pub fn parse(&self, stored: &StoredPdu) -> Result<Pdu> {
+    pub fn parse(&self, stored: &StoredPdu) -> Result<Arc<Pdu>> {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         stored.pdu.get().hash(&mut hasher);
         let digest = hasher.finish();
-        if let Ok(entries) = self.entries.lock()
-            && let Some((known, pdu)) = entries.get(&stored.event_id)
-            && *known == digest
-        {
-            return Ok(pdu.clone());
-        }
-        let pdu = parse_stored(stored)?;
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= PDU_CACHE_ENTRIES {
-                entries.clear();
+        if let Ok(mut generations) = self.generations.lock() {
+            if let Some((known, pdu)) = generations.current.get(&stored.event_id)
+                && *known == digest
+            {
+                return Ok(Arc::clone(pdu));
             }
-            entries.insert(stored.event_id.clone(), (digest, pdu.clone()));
+            if let Some((known, pdu)) = generations.previous.remove(&stored.event_id)
+                && known == digest
+            {
+                generations.insert(stored.event_id.clone(), digest, Arc::clone(&pdu));
+                return Ok(pdu);
+            }
+        }
+        let pdu = Arc::new(parse_stored(stored)?);
+        if let Ok(mut generations) = self.generations.lock() {
+            generations.insert(stored.event_id.clone(), digest, Arc::clone(&pdu));
         }
         Ok(pdu)
+    }
+}
+
+impl Generations {
+    fn insert(&mut self, event_id: String, digest: u64, pdu: Arc<Pdu>) {
+        if self.current.len() >= PDU_CACHE_GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(event_id, (digest, pdu));
     }
 }
 

@@ -78,7 +78,7 @@ pub fn bundle(state: &AppState, pdu: &Pdu, user_id: &str) -> Result<Map<String, 
     // Edits: only the original sender's count, newest by timestamp then event ID; none
     // for a redacted original.
     if !redacted {
-        let mut latest: Option<Pdu> = None;
+        let mut latest: Option<std::sync::Arc<Pdu>> = None;
         for (_, relation) in children
             .iter()
             .filter(|(_, r)| r.rel_type == "m.replace" && r.sender == pdu.sender.as_str())

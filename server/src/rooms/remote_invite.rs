@@ -19,7 +19,7 @@ use crate::rooms::state::{current, events_of};
 use crate::rooms::{Placement, RoomCtx, publish, write};
 
 /// The state events an invitee sees before joining (the spec's stripped state).
-pub fn stripped(pdus: &[Pdu]) -> Vec<Value> {
+pub fn stripped(pdus: &[std::sync::Arc<Pdu>]) -> Vec<Value> {
     pdus.iter()
         .filter(|p| {
             matches!(

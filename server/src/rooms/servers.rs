@@ -63,16 +63,20 @@ pub fn update_memberships(
         let Some(event_id) = short.event_id(*event)? else {
             continue;
         };
-        let pdu = if event_id == writing.event_id.as_str() {
-            writing.clone()
+        let loaded;
+        let pdu: &Pdu = if event_id == writing.event_id.as_str() {
+            writing
         } else {
             match load_pdu(state, &event_id)? {
-                Some(pdu) => pdu,
+                Some(pdu) => {
+                    loaded = pdu;
+                    &loaded
+                }
                 None => continue,
             }
         };
         let record = MemberRecord {
-            membership: content_str(&pdu, "membership").unwrap_or_else(|| "leave".into()),
+            membership: content_str(pdu, "membership").unwrap_or_else(|| "leave".into()),
             event_id,
             count,
         };

@@ -1,6 +1,7 @@
 //! Reading room state: the current state, state at an event, single state events.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use citadel_federation::pdu::Pdu;
 use citadel_federation::state_res::StateIds;
@@ -26,7 +27,7 @@ pub fn event_in(
     map: &StateMap,
     kind: &str,
     state_key: &str,
-) -> Result<Option<Pdu>> {
+) -> Result<Option<Arc<Pdu>>> {
     let Some(short_key) = state
         .storage
         .rooms
@@ -53,13 +54,13 @@ pub fn current_event(
     room: &RoomCtx,
     kind: &str,
     state_key: &str,
-) -> Result<Option<Pdu>> {
+) -> Result<Option<Arc<Pdu>>> {
     let (_, map) = current(state, room)?;
     event_in(state, &map, kind, state_key)
 }
 
 /// Every event of a state map, ordered by `(type, state_key)`.
-pub fn events_of(state: &AppState, map: &StateMap) -> Result<Vec<Pdu>> {
+pub fn events_of(state: &AppState, map: &StateMap) -> Result<Vec<Arc<Pdu>>> {
     let mut out = BTreeMap::new();
     for (short_key, short_event) in map {
         let pair = state.storage.rooms.short.state_key_pair(*short_key)?;
@@ -75,11 +76,16 @@ pub fn events_of(state: &AppState, map: &StateMap) -> Result<Vec<Pdu>> {
 
 /// The state map after an event (including the event itself if it is a state event).
 pub fn after_event(state: &AppState, event_id: &str) -> Result<Option<StateMap>> {
+    Ok(after_event_shared(state, event_id)?.map(Arc::unwrap_or_clone))
+}
+
+/// [`after_event`], shared with the snapshot cache: for reading.
+pub fn after_event_shared(state: &AppState, event_id: &str) -> Result<Option<Arc<StateMap>>> {
     let Some(short) = state.storage.rooms.short.event_if_known(event_id)? else {
         return Ok(None);
     };
     match state.storage.rooms.state.after_event(short)? {
-        Some(hash) => Ok(Some(state.storage.rooms.state.load(hash)?)),
+        Some(hash) => Ok(Some(state.storage.rooms.state.load_shared(hash)?)),
         None => Ok(None),
     }
 }
@@ -88,21 +94,21 @@ pub fn after_event(state: &AppState, event_id: &str) -> Result<Option<StateMap>>
 /// state after the event before it. The first event of a timeline has none before it;
 /// its own state after, without itself, stands in (empty for a room's create event; the
 /// state a remote room was joined with for the join that starts its timeline here).
-pub fn before_count(state: &AppState, room: &RoomCtx, count: u64) -> Result<StateMap> {
+pub fn before_count(state: &AppState, room: &RoomCtx, count: u64) -> Result<Arc<StateMap>> {
     let timeline = &state.storage.rooms.timeline;
     if let Some((_, previous)) = timeline.before(room.short, count, 1)?.into_iter().next() {
-        return Ok(after_event(state, &previous.event_id)?.unwrap_or_default());
+        return Ok(after_event_shared(state, &previous.event_id)?.unwrap_or_default());
     }
     let Some((_, first)) = timeline
         .after(room.short, count.saturating_sub(1), 1)?
         .into_iter()
         .next()
     else {
-        return Ok(StateMap::new());
+        return Ok(Arc::default());
     };
     let mut map = after_event(state, &first.event_id)?.unwrap_or_default();
     remove_own_entry(state, &mut map, &crate::rooms::parse_stored(&first)?)?;
-    Ok(map)
+    Ok(Arc::new(map))
 }
 
 /// Takes a state event's own `(type, state_key)` out of a state map.
@@ -123,7 +129,7 @@ pub fn remove_own_entry(state: &AppState, map: &mut StateMap, pdu: &Pdu) -> Resu
 pub fn auth_chain_of<'a>(
     state: &AppState,
     start: impl IntoIterator<Item = &'a OwnedEventId>,
-) -> Result<Vec<Pdu>> {
+) -> Result<Vec<Arc<Pdu>>> {
     let ids = citadel_federation::state_res::auth_chain(start, &|id| {
         load_pdu(state, id.as_str()).ok().flatten()
     });

@@ -76,7 +76,7 @@ impl<'a> Visibility<'a> {
         if let Some(known) = self.cache.get(&hash) {
             return Ok(*known);
         }
-        let map = storage.rooms.state.load(hash)?;
+        let map = storage.rooms.state.load_shared(hash)?;
         let visibility = event_in(self.state, &map, "m.room.history_visibility", "")?
             .and_then(|e| content_str(&e, "history_visibility"))
             .unwrap_or_else(|| "shared".into());

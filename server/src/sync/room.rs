@@ -53,13 +53,14 @@ pub(crate) fn joined_room(
     // State up to the start of the timeline: all of it for an initial sync, what changed
     // since `since` for a gappy incremental one, nothing otherwise.
     let mut state_events = if initial {
-        events_of(state, &before_count(state, room, timeline_start)?)?
+        events_of(state, &*before_count(state, room, timeline_start)?)?
     } else if limited {
         let at_start = before_count(state, room, timeline_start)?;
         let at_since = before_count(state, room, since)?;
         let changed: citadel_storage::rooms::state::StateMap = at_start
-            .into_iter()
-            .filter(|(k, v)| at_since.get(k) != Some(v))
+            .iter()
+            .filter(|(k, v)| at_since.get(k) != Some(*v))
+            .map(|(k, v)| (*k, *v))
             .collect();
         events_of(state, &changed)?
     } else {

@@ -59,8 +59,11 @@ impl Mallory {
             event,
             Position {
                 room_id: Some(&prev.room_id),
-                prev_events: std::slice::from_ref(prev),
-                auth_events: auth,
+                prev_events: &[std::sync::Arc::new(prev.clone())],
+                auth_events: &auth
+                    .iter()
+                    .map(|p| std::sync::Arc::new(p.clone()))
+                    .collect::<Vec<_>>(),
                 depth: prev.depth + 1,
             },
             ruma::MilliSecondsSinceUnixEpoch::now(),

@@ -64,19 +64,24 @@ impl StateSnapshots {
         })
     }
 
-    /// The full state map of a snapshot.
+    /// The full state map of a snapshot, to change.
     pub fn load(&self, state_hash: u64) -> Result<StateMap> {
+        Ok(Arc::unwrap_or_clone(self.load_shared(state_hash)?))
+    }
+
+    /// The full state map of a snapshot, shared with the cache: for reading.
+    pub fn load_shared(&self, state_hash: u64) -> Result<Arc<StateMap>> {
         if let Ok(cache) = self.cache.lock()
             && let Some(map) = cache.get(&state_hash)
         {
-            return Ok(StateMap::clone(map));
+            return Ok(Arc::clone(map));
         }
-        let map = self.load_uncached(state_hash)?;
+        let map = Arc::new(self.load_uncached(state_hash)?);
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_ENTRIES {
                 cache.clear();
             }
-            cache.insert(state_hash, Arc::new(map.clone()));
+            cache.insert(state_hash, Arc::clone(&map));
         }
         Ok(map)
     }

@@ -3,6 +3,7 @@
 //! in the room may read it.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use citadel_federation::pdu::Pdu;
@@ -43,7 +44,7 @@ fn query_values(req: &HttpRequest, name: &str) -> Vec<String> {
         .collect()
 }
 
-fn event_of_room(state: &AppState, room: &RoomCtx, event_id: &str) -> Result<Pdu> {
+fn event_of_room(state: &AppState, room: &RoomCtx, event_id: &str) -> Result<Arc<Pdu>> {
     match load_pdu(state, event_id)? {
         Some(pdu) if pdu.room_id == room.room_id => Ok(pdu),
         _ => Err(Error::not_found("Unknown event")),
@@ -78,12 +79,14 @@ fn state_at(state: &AppState, room: &RoomCtx, pdu: &Pdu) -> Result<StateMap> {
     Ok(map)
 }
 
+type Events = Vec<Arc<Pdu>>;
+
 /// The state at the `event_id` the query names, and its auth chain.
 fn state_and_chain(
     state: &AppState,
     req: &HttpRequest,
     room: &RoomCtx,
-) -> Result<(Vec<Pdu>, Vec<Pdu>)> {
+) -> Result<(Events, Events)> {
     let event_id = query_values(req, "event_id")
         .pop()
         .ok_or_else(|| Error::missing_param("event_id is required"))?;
@@ -94,8 +97,8 @@ fn state_and_chain(
     Ok((events, chain))
 }
 
-fn json_of(pdus: Vec<Pdu>) -> Vec<ruma::CanonicalJsonObject> {
-    pdus.into_iter().map(|p| p.json).collect()
+fn json_of(pdus: Vec<Arc<Pdu>>) -> Vec<ruma::CanonicalJsonObject> {
+    pdus.into_iter().map(|p| p.json.clone()).collect()
 }
 
 /// `GET /_matrix/federation/v1/state_ids/{roomId}?event_id=…`
@@ -166,7 +169,7 @@ fn walk_back(
     include_start: bool,
     limit: usize,
     min_depth: u64,
-) -> Result<Vec<Pdu>> {
+) -> Result<Vec<Arc<Pdu>>> {
     let mut seen: HashSet<OwnedEventId> = stop.clone();
     let mut queue: VecDeque<(OwnedEventId, bool)> =
         start.into_iter().map(|id| (id, include_start)).collect();

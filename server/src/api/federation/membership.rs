@@ -255,8 +255,8 @@ pub async fn send_join(
         .collect();
     Ok(HttpResponse::Ok().json(json!({
         "origin": state.server_name(),
-        "state": state_events.into_iter().map(|p| p.json).collect::<Vec<_>>(),
-        "auth_chain": chain.into_iter().map(|p| p.json).collect::<Vec<_>>(),
+        "state": state_events.iter().map(|p| &p.json).collect::<Vec<_>>(),
+        "auth_chain": chain.iter().map(|p| &p.json).collect::<Vec<_>>(),
         "event": pdu.json,
         "members_omitted": false,
         "servers_in_room": servers,
