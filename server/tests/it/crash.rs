@@ -97,6 +97,11 @@ impl BinaryServer {
         self.child.wait().unwrap();
     }
 
+    /// Waits for a process already sent SIGKILL.
+    pub fn kill_reaped(mut self) {
+        self.child.wait().unwrap();
+    }
+
     /// SIGTERM, and the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
@@ -199,6 +204,105 @@ async fn acknowledged_accounts_devices_and_tokens_survive_sigkill() {
         status.success(),
         "graceful shutdown exits 0, got {status:?}"
     );
+}
+
+/// Ten senders write into one room as fast as they can; the server is killed while
+/// requests are still in flight. Every event whose send was acknowledged is there after
+/// the restart (group commit must never acknowledge before the disk sync).
+#[tokio::test]
+async fn events_acknowledged_under_load_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "open");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[e2ee]\nenforce = \"off\"\n");
+    std::fs::write(&config, text).unwrap();
+    let server = BinaryServer::start(&config).await;
+    let client = server.client();
+    let owner = client.register("owner", "pw-owner-1").await;
+    let room = owner.create_room(json!({"preset": "public_chat"})).await;
+    let mut senders = vec![owner];
+    for i in 0..9 {
+        let user = client
+            .register(&format!("sender{i}"), &format!("pw-sender-{i}"))
+            .await;
+        assert_eq!(user.join(&room).await.0, 200);
+        senders.push(user);
+    }
+
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut tasks = Vec::new();
+    for (i, sender) in senders.into_iter().enumerate() {
+        let acknowledged = acknowledged.clone();
+        let room = room.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..1000 {
+                let path = format!(
+                    "/_matrix/client/v3/rooms/{}/send/m.room.message/k{i}-{n}",
+                    enc(&room)
+                );
+                let sent = sender
+                    .client
+                    .http
+                    .put(format!("{}{path}", sender.client.base))
+                    .bearer_auth(sender.client.token.as_deref().unwrap_or_default())
+                    .json(&json!({"msgtype": "m.text", "body": format!("{i}/{n}")}))
+                    .send()
+                    .await;
+                // An error means the server is gone: stop.
+                let Ok(response) = sent else { return };
+                if response.status() != 200 {
+                    return;
+                }
+                let Ok(body) = response.json::<serde_json::Value>().await else {
+                    return;
+                };
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .push(body["event_id"].as_str().unwrap().to_owned());
+            }
+        }));
+    }
+    // Kill as soon as enough sends were acknowledged, with the others mid-flight.
+    for _ in 0..600 {
+        if acknowledged.lock().unwrap().len() >= 150 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = nix::unistd::Pid::from_raw(server.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    // What was acknowledged before the kill took effect: taken right away, since
+    // answers cannot arrive from a dead process.
+    let before_kill: Vec<String> = acknowledged.lock().unwrap().clone();
+    server.kill_reaped();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= before_kill.len());
+    assert!(
+        acknowledged.len() >= 150,
+        "only {} sends",
+        acknowledged.len()
+    );
+
+    let server = BinaryServer::start(&config).await;
+    let login = server.client().login("owner", "pw-owner-1").await.1;
+    let reader = server
+        .client()
+        .with_token(login["access_token"].as_str().unwrap());
+    for event_id in &acknowledged {
+        let (status, event) = reader
+            .get(&format!(
+                "/_matrix/client/v3/rooms/{}/event/{}",
+                enc(&room),
+                enc(event_id)
+            ))
+            .await;
+        assert_eq!(status, 200, "acknowledged {event_id} is lost: {event}");
+    }
+    server.terminate();
 }
 
 #[tokio::test]
