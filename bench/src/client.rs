@@ -158,6 +158,24 @@ impl Client {
         ))
     }
 
+    /// An initial `/sync`, timed from sending the request to receiving the last byte
+    /// (parsing the body is the client's work, not the server's); returns the elapsed
+    /// time and the parsed body.
+    pub async fn timed_initial_sync(&self) -> Result<(std::time::Duration, Value, usize)> {
+        let started = std::time::Instant::now();
+        let response = self
+            .http
+            .get(format!("{}/_matrix/client/v3/sync", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        let elapsed = started.elapsed();
+        let body = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        Ok((elapsed, body, bytes.len()))
+    }
+
     pub async fn login(http: &reqwest::Client, base: &str, username: &str) -> Result<()> {
         let body = json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": username},
                           "password": format!("bench-{username}-pw")});

@@ -270,9 +270,12 @@ async fn initial_sync(args: &Args, url: &str) -> Result<Value> {
     let mut times = Vec::new();
     let mut size = 0;
     for _ in 0..5 {
-        let started = Instant::now();
-        let (_, bytes) = user.sync(None, 0, None).await?;
-        times.push(started.elapsed());
+        let (elapsed, body, bytes) = user.timed_initial_sync().await?;
+        let joined = body["rooms"]["join"].as_object().map_or(0, |j| j.len());
+        if joined != rooms {
+            return Err(format!("initial sync shows {joined} joined rooms, not {rooms}"));
+        }
+        times.push(elapsed);
         size = bytes;
     }
     // The first sync builds everything; a server may answer the repeats from a cache of
