@@ -273,7 +273,9 @@ async fn initial_sync(args: &Args, url: &str) -> Result<Value> {
         let (elapsed, body, bytes) = user.timed_initial_sync().await?;
         let joined = body["rooms"]["join"].as_object().map_or(0, |j| j.len());
         if joined != rooms {
-            return Err(format!("initial sync shows {joined} joined rooms, not {rooms}"));
+            return Err(format!(
+                "initial sync shows {joined} joined rooms, not {rooms}"
+            ));
         }
         times.push(elapsed);
         size = bytes;
