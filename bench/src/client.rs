@@ -143,29 +143,23 @@ impl Client {
         if let Some(filter) = filter {
             path.push_str(&format!("&filter={}", enc(filter)));
         }
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-        let size = bytes.len();
-        Ok((
-            serde_json::from_slice(&bytes).map_err(|e| e.to_string())?,
-            size,
-        ))
+        let (_, body, size) = self.timed_get(&path).await?;
+        Ok((body, size))
     }
 
-    /// An initial `/sync`, timed from sending the request to receiving the last byte
-    /// (parsing the body is the client's work, not the server's); returns the elapsed
-    /// time and the parsed body.
+    /// An initial `/sync`: the elapsed time, the parsed body and its size.
     pub async fn timed_initial_sync(&self) -> Result<(std::time::Duration, Value, usize)> {
+        self.timed_get("/_matrix/client/v3/sync").await
+    }
+
+    /// A GET timed from sending the request to receiving the last byte (parsing the body
+    /// is the client's work, not the server's); the elapsed time, the parsed body and its
+    /// size.
+    async fn timed_get(&self, path: &str) -> Result<(std::time::Duration, Value, usize)> {
         let started = std::time::Instant::now();
         let response = self
             .http
-            .get(format!("{}/_matrix/client/v3/sync", self.base))
+            .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .send()
             .await

@@ -4,13 +4,12 @@
 //! request subscribes to the notifier *before* looking for news, so an event committed
 //! while the response is being built still wakes it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use std::sync::Arc;
-
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
