@@ -1,14 +1,16 @@
 //! Client transaction IDs, so that a retried `PUT …/{txnId}` sends its event only once.
 //!
 //! Trees:
-//! - `useriddevicetxn_eventid`: `(user_id, device_id, txn_id)` → the event ID, or empty
-//!   while the first request is still sending it.
+//! - `useriddevicetxn_eventid`: `(user_id, device_id, txn_id)` → the event ID, or a
+//!   claim marker (a zero byte and the claiming process's nonce) while the first request
+//!   is still sending it. A marker left by a process that died mid-send is stale: the
+//!   next request with the ID claims it anew, instead of waiting forever.
 //! - `eventid_devicetxn`: `(event_id)` → `(device_id, txn_id)`: the sending device gets
 //!   its transaction ID back in `unsigned` to recognise its own echo.
 
 use crate::Result;
 use crate::codec::key;
-use crate::engine::{Engine, Tree};
+use crate::engine::{Batch, Engine, Tree};
 
 /// What a transaction ID maps to.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,6 +27,9 @@ pub enum TxnState {
 pub struct TxnIds {
     txns: Tree,
     by_event: Tree,
+    /// This process's claim marker: a zero byte (never the start of an event ID) and a
+    /// nonce drawn at open.
+    marker: Vec<u8>,
 }
 
 impl TxnIds {
@@ -32,39 +37,63 @@ impl TxnIds {
         Ok(Self {
             txns: engine.tree("useriddevicetxn_eventid")?,
             by_event: engine.tree("eventid_devicetxn")?,
+            marker: {
+                let mut marker = vec![0u8];
+                marker.extend_from_slice(&engine.next_id()?.to_be_bytes());
+                marker
+            },
         })
     }
 
     /// Claims a transaction ID for sending, or says who has it.
     pub fn claim(&self, user_id: &str, device_id: &str, txn_id: &str) -> Result<TxnState> {
         let k = key((user_id, device_id, txn_id));
-        if self.txns.compare_and_swap(&k, None, Some(&[]))? {
-            return Ok(TxnState::Claimed);
+        loop {
+            if self.txns.compare_and_swap(&k, None, Some(&self.marker))? {
+                return Ok(TxnState::Claimed);
+            }
+            match self.txns.get(&k)? {
+                Some(v) if v == self.marker => return Ok(TxnState::Pending),
+                // A claim of a process that is gone: nobody will finish it.
+                Some(v)
+                    if (v.first() == Some(&0) || v.is_empty())
+                        && self
+                            .txns
+                            .compare_and_swap(&k, Some(&v), Some(&self.marker))? =>
+                {
+                    return Ok(TxnState::Claimed);
+                }
+                // (Taken over by someone else in between: look again.)
+                Some(v) if v.first() == Some(&0) || v.is_empty() => {}
+                Some(v) => return Ok(TxnState::Done(String::from_utf8_lossy(&v).into_owned())),
+                // Released between the two reads: try again.
+                None => {}
+            }
         }
-        Ok(match self.txns.get(&k)? {
-            Some(v) if v.is_empty() => TxnState::Pending,
-            Some(v) => TxnState::Done(String::from_utf8_lossy(&v).into_owned()),
-            // Released between the two reads: try again.
-            None => return self.claim(user_id, device_id, txn_id),
-        })
     }
 
-    /// Records the event the transaction sent.
+    /// Records, in the batch of the event itself, the event the transaction sent and
+    /// which device sent it under which transaction ID: both become durable with the
+    /// event, so a retry after a crash finds the event instead of sending it twice.
     pub fn complete(
         &self,
+        batch: &mut Batch,
         user_id: &str,
         device_id: &str,
         txn_id: &str,
         event_id: &str,
-    ) -> Result<()> {
-        self.txns
-            .insert(&key((user_id, device_id, txn_id)), event_id.as_bytes())
+    ) {
+        batch.insert(
+            &self.txns,
+            key((user_id, device_id, txn_id)),
+            event_id.as_bytes().to_vec(),
+        );
     }
 
-    /// Remembers which device sent an event under which client transaction ID.
-    pub fn record_origin(&self, event_id: &str, device_id: &str, txn_id: &str) -> Result<()> {
-        self.by_event
-            .insert(&key((event_id,)), &key((device_id, txn_id)))
+    /// Remembers, in the event's batch, which device sent an event under which client
+    /// transaction ID.
+    pub fn record_origin(&self, batch: &mut Batch, event_id: &str, device_id: &str, txn_id: &str) {
+        batch.insert(&self.by_event, key((event_id,)), key((device_id, txn_id)));
     }
 
     /// The transaction ID an event was sent with, if `device_id` sent it.
@@ -101,12 +130,29 @@ mod tests {
         assert_eq!(t.claim("@a:x", "D", "1").unwrap(), TxnState::Claimed);
         assert_eq!(t.claim("@a:x", "D", "1").unwrap(), TxnState::Pending);
         assert_eq!(t.claim("@a:x", "OTHER", "1").unwrap(), TxnState::Claimed);
-        t.complete("@a:x", "D", "1", "$e").unwrap();
+        let mut batch = Batch::new();
+        t.complete(&mut batch, "@a:x", "D", "1", "$e");
+        t.record_origin(&mut batch, "$e", "D", "1");
+        s.apply(batch).unwrap();
         assert_eq!(
             t.claim("@a:x", "D", "1").unwrap(),
             TxnState::Done("$e".into())
         );
+        assert_eq!(t.origin_txn("$e", "D").unwrap().as_deref(), Some("1"));
         t.release("@a:x", "OTHER", "1").unwrap();
         assert_eq!(t.claim("@a:x", "OTHER", "1").unwrap(), TxnState::Claimed);
+    }
+
+    #[test]
+    fn a_claim_left_by_a_dead_process_is_taken_over() {
+        let (_dir, s) = crate::test_storage();
+        let t = &s.txn_ids;
+        let k = key(("@a:x", "D", "1"));
+        // Another process's marker, and the empty marker of older versions.
+        t.txns.insert(&k, &[0, 9, 9, 9]).unwrap();
+        assert_eq!(t.claim("@a:x", "D", "1").unwrap(), TxnState::Claimed);
+        assert_eq!(t.claim("@a:x", "D", "1").unwrap(), TxnState::Pending);
+        t.txns.insert(&k, &[]).unwrap();
+        assert_eq!(t.claim("@a:x", "D", "1").unwrap(), TxnState::Claimed);
     }
 }

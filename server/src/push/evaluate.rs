@@ -18,8 +18,37 @@ use crate::app::AppState;
 use crate::rooms::RoomCtx;
 use crate::rooms::state::{content_str, current, event_in};
 
-/// Evaluates the event for every joined local member but its sender.
-pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -> Result<()> {
+/// Notifications an event produced: stored with the event's own disk sync, handed to
+/// pushers once the event is durable.
+pub struct Pending {
+    batch: citadel_storage::Batch,
+    delivered: Vec<(String, Notification)>,
+}
+
+impl Pending {
+    /// Applies the notifications to the database, without waiting for the disk: the
+    /// caller's flush of the event makes them durable together.
+    pub fn apply(&mut self, state: &AppState) -> Result<()> {
+        let batch = std::mem::replace(&mut self.batch, state.storage.batch());
+        Ok(state.storage.apply(batch)?)
+    }
+
+    /// Hands the notifications to the users' pushers (after the event is durable).
+    pub fn deliver(self, state: &AppState, room: &RoomCtx, pdu: &Pdu) -> Result<()> {
+        for (user, notification) in self.delivered {
+            crate::push::gateway::deliver(state, &user, room, pdu, &notification)?;
+        }
+        Ok(())
+    }
+}
+
+/// Evaluates the event for every joined local member but its sender; the notifications
+/// are not stored yet (see [`Pending`]).
+pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -> Result<Pending> {
+    let mut pending = Pending {
+        batch: state.storage.batch(),
+        delivered: Vec::new(),
+    };
     let members = state
         .storage
         .rooms
@@ -37,7 +66,7 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
         .filter(|u| u.ends_with(&suffix) && *u != pdu.sender.as_str())
         .collect();
     if local.is_empty() {
-        return Ok(());
+        return Ok(pending);
     }
     let (_, map) = current(state, room)?;
     let power = power_levels_ctx(state, room, &map)?;
@@ -51,8 +80,6 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
     let thread_id = crate::rooms::relations::relation_of(pdu)
         .filter(|(rel, _)| rel == "m.thread")
         .map(|(_, root)| root);
-    let mut batch = state.storage.batch();
-    let mut delivered = Vec::new();
     for user in local {
         let Ok(user_id) = OwnedUserId::try_from(user.as_str()) else {
             continue;
@@ -82,19 +109,15 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
             thread_id: thread_id.clone(),
         };
         state.storage.notifications.add(
-            &mut batch,
+            &mut pending.batch,
             user,
             room.room_id.as_str(),
             count,
             &notification,
         );
-        delivered.push((user.clone(), notification));
+        pending.delivered.push((user.clone(), notification));
     }
-    state.storage.commit(batch).await?;
-    for (user, notification) in delivered {
-        crate::push::gateway::deliver(state, &user, room, pdu, &notification)?;
-    }
-    Ok(())
+    Ok(pending)
 }
 
 /// The room's power levels as the push conditions need them.

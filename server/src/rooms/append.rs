@@ -27,6 +27,27 @@ pub async fn append_event(
     sender: &UserId,
     event: EventContent,
 ) -> Result<(Pdu, u64)> {
+    append_sent_event(state, room, sender, event, None).await
+}
+
+/// A client's transaction an event completes: recorded in the event's own batch.
+pub(crate) struct ClientTxn<'a> {
+    pub device_id: &'a str,
+    /// The key the transaction was claimed under.
+    pub key: &'a str,
+    /// The transaction ID as the client sent it.
+    pub txn_id: &'a str,
+}
+
+/// [`append_event`] for a client's `PUT …/send/…/{txnId}`: the transaction's completion
+/// becomes durable together with the event.
+pub async fn append_sent_event(
+    state: &AppState,
+    room: &RoomCtx,
+    sender: &UserId,
+    event: EventContent,
+    txn: Option<ClientTxn<'_>>,
+) -> Result<(Pdu, u64)> {
     let guard = state.room_locks.lock(&room.room_id).await?;
     let (state_hash, map) = current(state, room)?;
 
@@ -34,12 +55,9 @@ pub async fn append_event(
     let position = graph.position(room);
     let pdu = build(state, room, sender, event, position)?;
     check_auth(state, room, &pdu, &map)?;
-    let written = write(
-        state,
-        room,
-        &pdu,
-        Placement::local(&graph.prev_ids, state_hash, &map),
-    )?;
+    let mut placement = Placement::local(&graph.prev_ids, state_hash, &map);
+    placement.txn = txn;
+    let written = write(state, room, &pdu, placement)?;
     drop(guard);
     let count = publish(state, room, &pdu, written).await?;
     Ok((pdu, count))
@@ -157,6 +175,8 @@ pub(crate) struct Placement<'a> {
     /// Whether other servers in the room must be sent the event (and which to skip: the
     /// server it came from).
     pub federate: Federate,
+    /// The client transaction that sent it, if any.
+    pub txn: Option<ClientTxn<'a>>,
 }
 
 pub(crate) enum Federate {
@@ -175,6 +195,7 @@ impl<'a> Placement<'a> {
             old_current: (hash, map),
             new_current: None,
             federate: Federate::AllExcept(None),
+            txn: None,
         }
     }
 }
@@ -289,6 +310,16 @@ pub(crate) fn write(
         )?
     };
     crate::rooms::relations::index(state, &mut batch, room.short, pdu, count);
+    if let Some(txn) = &placement.txn {
+        let event_id = pdu.event_id.as_str();
+        let sender = pdu.sender.as_str();
+        storage
+            .txn_ids
+            .complete(&mut batch, sender, txn.device_id, txn.key, event_id);
+        storage
+            .txn_ids
+            .record_origin(&mut batch, event_id, txn.device_id, txn.txn_id);
+    }
     storage.apply(batch)?;
     Ok(Written {
         reserved,
@@ -319,6 +350,17 @@ pub(crate) async fn publish(
         destinations,
     } = written;
     let count = reserved.position;
+    // The event's notifications go to disk with it, in the same sync.
+    let pushes = match crate::push::evaluate::on_event(state, room, pdu, count).await {
+        Ok(mut pending) => pending.apply(state).map(|()| pending),
+        Err(e) => Err(e),
+    };
+    let pushes = pushes
+        .inspect_err(|e| {
+            // The event is stored; a failed notification must not fail the send.
+            tracing::warn!(error = %e, event_id = %pdu.event_id, "push evaluation failed");
+        })
+        .ok();
     state.storage.flush().await?;
     // Only now may readers pass this position: nobody sees an event that is not on disk.
     drop(reserved);
@@ -333,9 +375,10 @@ pub(crate) async fn publish(
             woken.push(user);
         }
     }
-    if let Err(e) = crate::push::evaluate::on_event(state, room, pdu, count).await {
-        // The event is stored; a failed notification must not fail the send.
-        tracing::warn!(error = %e, event_id = %pdu.event_id, "push evaluation failed");
+    if let Some(pushes) = pushes
+        && let Err(e) = pushes.deliver(state, room, pdu)
+    {
+        tracing::warn!(error = %e, event_id = %pdu.event_id, "push delivery failed");
     }
     state
         .notifier

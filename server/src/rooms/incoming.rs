@@ -344,6 +344,7 @@ async fn apply(
             old_current: (current_hash, &current_map),
             new_current,
             federate,
+            txn: None,
         },
     )?;
     drop(guard);

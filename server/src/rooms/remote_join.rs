@@ -242,6 +242,7 @@ async fn establish(state: &AppState, room: &RoomCtx, join: &Pdu, map: &StateMap)
             new_current: None,
             // The resident server sends the join to everyone else.
             federate: Federate::No,
+            txn: None,
         },
     )?;
     drop(guard);

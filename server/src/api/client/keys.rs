@@ -173,10 +173,12 @@ async fn send_to_device(
     let result = crate::e2ee::to_device::send(&state, user, &event_type, messages).await;
     match result {
         Ok(()) => {
+            let mut batch = state.storage.batch();
             state
                 .storage
                 .txn_ids
-                .complete(user, device, &txn_key, "sent")?;
+                .complete(&mut batch, user, device, &txn_key, "sent");
+            state.storage.commit(batch).await?;
             Ok(HttpResponse::Ok().json(json!({})))
         }
         Err(e) => {

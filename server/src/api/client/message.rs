@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::auth::session::Sender;
 use crate::rooms::create::to_canonical;
 use crate::rooms::visibility::Visibility;
-use crate::rooms::{RoomCtx, append_event, parse_stored};
+use crate::rooms::{RoomCtx, parse_stored};
 
 pub fn routes(routes: &mut Routes<'_>) {
     routes
@@ -50,21 +50,21 @@ async fn send_once(
             }
             TxnState::Pending => tokio::time::sleep(Duration::from_millis(50)).await,
             TxnState::Claimed => {
-                return match append_event(state, room, &sender.user_id, event).await {
-                    Ok((pdu, _)) => {
-                        state.storage.txn_ids.complete(
-                            user,
-                            device,
-                            &txn_key,
-                            pdu.event_id.as_str(),
-                        )?;
-                        state.storage.txn_ids.record_origin(
-                            pdu.event_id.as_str(),
-                            device,
-                            txn_id,
-                        )?;
-                        Ok(pdu.event_id)
-                    }
+                let txn = crate::rooms::append::ClientTxn {
+                    device_id: device,
+                    key: &txn_key,
+                    txn_id,
+                };
+                return match crate::rooms::append::append_sent_event(
+                    state,
+                    room,
+                    &sender.user_id,
+                    event,
+                    Some(txn),
+                )
+                .await
+                {
+                    Ok((pdu, _)) => Ok(pdu.event_id),
                     Err(e) => {
                         state.storage.txn_ids.release(user, device, &txn_key)?;
                         Err(e)
