@@ -120,8 +120,10 @@ impl Engine {
 
     /// Applies every write of the batch atomically.
     pub fn apply(&self, batch: Batch) -> Result<(), StorageError> {
-        if batch.ops.is_empty() {
-            return Ok(());
+        if batch.ops.len() <= 1 {
+            // One write is atomic by itself, and cheaper outside a transaction: every
+            // sled transaction seals its log buffer and hands it to an I/O thread.
+            return self.apply_each(batch);
         }
         // Group the writes by tree: sled's multi-tree transaction takes a list of trees.
         let mut trees: Vec<sled::Tree> = Vec::new();
@@ -158,6 +160,19 @@ impl Engine {
                     StorageError::Io("transaction aborted".into())
                 }
             })
+    }
+
+    /// Applies the writes one by one: for writes that do not depend on each other (each
+    /// is atomic, a crash may keep some and not others before the next flush).
+    pub fn apply_each(&self, batch: Batch) -> Result<(), StorageError> {
+        for (tree, key, value) in batch.ops {
+            match value {
+                Some(v) => tree.tree.insert(key, v).map(|_| ()),
+                None => tree.tree.remove(key).map(|_| ()),
+            }
+            .map_err(map_err)?;
+        }
+        Ok(())
     }
 
     /// Makes every write so far durable. Concurrent callers share disk syncs (see
@@ -293,6 +308,23 @@ mod tests {
         assert_eq!(a.get(b"k1").unwrap().as_deref(), Some(&b"v1"[..]));
         assert_eq!(b.get(b"k2").unwrap().as_deref(), Some(&b"v2"[..]));
         assert_eq!(a.get(b"gone").unwrap(), None);
+    }
+
+    #[test]
+    fn single_writes_and_independent_writes_apply_outside_transactions() {
+        let (_dir, engine) = open();
+        let a = engine.tree("a").unwrap();
+        let b = engine.tree("b").unwrap();
+        let mut one = Batch::new();
+        one.insert(&a, b"k".to_vec(), b"v".to_vec());
+        engine.apply(one).unwrap();
+        assert_eq!(a.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        let mut each = Batch::new();
+        each.remove(&a, b"k".to_vec());
+        each.insert(&b, b"x".to_vec(), b"y".to_vec());
+        engine.apply_each(each).unwrap();
+        assert_eq!(a.get(b"k").unwrap(), None);
+        assert_eq!(b.get(b"x").unwrap().as_deref(), Some(&b"y"[..]));
     }
 
     #[test]

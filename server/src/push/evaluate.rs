@@ -27,10 +27,11 @@ pub struct Pending {
 
 impl Pending {
     /// Applies the notifications to the database, without waiting for the disk: the
-    /// caller's flush of the event makes them durable together.
+    /// caller's flush of the event makes them durable together. Each user's notification
+    /// is a record of its own, so they need no atomic batch.
     pub fn apply(&mut self, state: &AppState) -> Result<()> {
         let batch = std::mem::replace(&mut self.batch, state.storage.batch());
-        Ok(state.storage.apply(batch)?)
+        Ok(state.storage.apply_each(batch)?)
     }
 
     /// Hands the notifications to the users' pushers (after the event is durable).
