@@ -25,14 +25,13 @@ pub(crate) fn joined_room(
     let since = options.since.unwrap_or(0);
     let limit = options.timeline_limit;
 
-    let mut events = state
-        .storage
-        .rooms
-        .timeline
-        .before(room.short, next, limit + 1)?;
-    if !initial {
-        events.retain(|(count, _)| *count >= since);
-    }
+    // Incrementally, only what is new is read (most rooms have nothing new).
+    let timeline = &state.storage.rooms.timeline;
+    let mut events = if initial {
+        timeline.before(room.short, next, limit + 1)?
+    } else {
+        timeline.between(room.short, since, next, limit + 1)?
+    };
     let limited = events.len() > limit;
     events.truncate(limit);
     events.reverse();

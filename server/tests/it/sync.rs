@@ -103,6 +103,22 @@ async fn incremental_sync_returns_only_new_events() {
     let next = body["next_batch"].as_str().unwrap();
     let again = alice.sync(Some(next), 0).await;
     assert!(again["rooms"]["join"].as_object().unwrap().is_empty());
+
+    // More new events than the timeline limit: the newest ten, flagged as limited, and
+    // the state that changed in the gap.
+    let name = format!("/_matrix/client/v3/rooms/{}/state/m.room.name/", enc(&room));
+    assert_eq!(alice.client.put(&name, json!({"name": "Gap"})).await.0, 200);
+    for i in 0..12 {
+        alice.send_text(&room, &format!("g{i}")).await;
+    }
+    let gappy = alice.sync(Some(next), 0).await;
+    let joined = &gappy["rooms"]["join"][&room];
+    assert_eq!(
+        timeline_bodies(joined),
+        (2..12).map(|i| format!("g{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(joined["timeline"]["limited"], true);
+    assert_eq!(types(&joined["state"]["events"]), ["m.room.name"]);
 }
 
 #[tokio::test]

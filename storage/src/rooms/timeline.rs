@@ -109,6 +109,25 @@ impl Timeline {
             .collect()
     }
 
+    /// Up to `limit` events of `room` with a position in `from..before`, newest first.
+    pub fn between(
+        &self,
+        room: u64,
+        from: u64,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, StoredPdu)>> {
+        if from >= before {
+            return Ok(Vec::new());
+        }
+        self.pdus
+            .range(key((room, from))..key((room, before)))
+            .rev()
+            .take(limit)
+            .map(|e| Self::entry(e?))
+            .collect()
+    }
+
     fn entry((k, v): (Vec<u8>, Vec<u8>)) -> Result<(u64, StoredPdu)> {
         let mut reader = KeyReader::new(&k);
         reader.u64().map_err(corrupt)?;
