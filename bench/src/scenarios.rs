@@ -107,9 +107,12 @@ fn encrypted_content(session: &mut vodozemac::megolm::GroupSession, body: &str) 
     })
 }
 
+/// Unmeasured sends per sender before the `send` scenario's clock starts.
+const WARM_UP_SENDS: usize = 3;
+
 async fn send(args: &Args, url: &str, encrypted: bool) -> Result<Value> {
     let senders = 10;
-    let per_sender = args.scaled(50);
+    let per_sender = args.scaled(100);
     let clients = users(args, url, "send", senders).await?;
     let room_body: Value = if encrypted {
         json!({"preset": "public_chat", "initial_state": [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]})
@@ -119,6 +122,27 @@ async fn send(args: &Args, url: &str, encrypted: bool) -> Result<Value> {
     let room = clients[0].create_room(room_body).await?;
     for client in &clients[1..] {
         client.join(&room).await?;
+    }
+    // Warm-up, not measured: each sender's connection is open and each server has seen
+    // every sender send before the clock starts.
+    for (i, client) in clients.iter().enumerate() {
+        let mut session =
+            vodozemac::megolm::GroupSession::new(vodozemac::megolm::SessionConfig::version_1());
+        for n in 0..WARM_UP_SENDS {
+            let (kind, content) = if encrypted {
+                (
+                    "m.room.encrypted",
+                    encrypted_content(&mut session, "warm-up"),
+                )
+            } else {
+                (
+                    "m.room.message",
+                    json!({"msgtype": "m.text", "body": "warm-up"}),
+                )
+            };
+            let txn = format!("w{i}-{n}-{}", rand_suffix());
+            client.send(&room, kind, &txn, &content).await?;
+        }
     }
     let started = Instant::now();
     let tasks = clients.into_iter().enumerate().map(|(i, client)| {
