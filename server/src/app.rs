@@ -36,6 +36,8 @@ pub struct AppState {
     pub pdu_cache: crate::rooms::PduCache,
     /// Recently built `rooms` sections of initial syncs.
     pub initial_sync_cache: crate::sync::cache::InitialSyncCache,
+    /// Who is in which room, per state snapshot.
+    pub members_cache: crate::rooms::members::MembersCache,
     /// Stream positions in flight, so readers never skip an uncommitted one.
     pub stream: Arc<crate::rooms::stream::StreamPositions>,
     /// Who is typing where.
@@ -109,6 +111,7 @@ impl AppState {
             room_locks: Default::default(),
             pdu_cache: Default::default(),
             initial_sync_cache: Default::default(),
+            members_cache: Default::default(),
             stream: Default::default(),
             notifier: Default::default(),
             typing: Default::default(),

@@ -16,9 +16,9 @@ pub fn sharing_a_room(state: &AppState, user_id: &str) -> Result<BTreeSet<String
         if record.membership != "join" {
             continue;
         }
-        for (member, m) in state.storage.rooms.membership.members(&room)? {
+        for (member, m) in crate::rooms::members::of(state, &room)?.iter() {
             if m.membership == "join" {
-                out.insert(member);
+                out.insert(member.clone());
             }
         }
     }
@@ -144,7 +144,7 @@ pub fn changes(
             my_record.membership == "join" && my_record.count >= since && my_record.count < next;
         let i_left_recently =
             my_record.membership != "join" && my_record.count >= since && my_record.count < next;
-        for (member, record) in state.storage.rooms.membership.members(&room)? {
+        for (member, record) in crate::rooms::members::of(state, &room)?.iter() {
             if member == user_id {
                 continue;
             }
@@ -157,9 +157,9 @@ pub fn changes(
             }
             let they_left = record.membership != "join" && recent;
             if (they_left || (i_left_recently && record.membership == "join"))
-                && !sharing.contains(&member)
+                && !sharing.contains(member)
             {
-                left.insert(member);
+                left.insert(member.clone());
             }
         }
     }

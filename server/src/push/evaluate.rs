@@ -50,11 +50,7 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
         batch: state.storage.batch(),
         delivered: Vec::new(),
     };
-    let members = state
-        .storage
-        .rooms
-        .membership
-        .members(room.room_id.as_str())?;
+    let members = crate::rooms::members::of(state, room.room_id.as_str())?;
     let joined: Vec<&String> = members
         .iter()
         .filter(|(_, r)| r.membership == "join")

@@ -365,14 +365,9 @@ pub(crate) async fn publish(
     // Only now may readers pass this position: nobody sees an event that is not on disk.
     drop(reserved);
     // Everyone with a membership in the room may see the event (or a change of theirs).
-    for (user, record) in state
-        .storage
-        .rooms
-        .membership
-        .members(room.room_id.as_str())?
-    {
+    for (user, record) in crate::rooms::members::of(state, room.room_id.as_str())?.iter() {
         if record.membership == "join" || record.membership == "invite" {
-            woken.push(user);
+            woken.push(user.clone());
         }
     }
     if let Some(pushes) = pushes

@@ -8,6 +8,7 @@ pub mod backfill;
 pub mod create;
 pub mod fetch;
 pub mod incoming;
+pub mod members;
 pub mod membership;
 pub mod redaction;
 pub mod relations;

@@ -240,6 +240,8 @@ pub async fn record_membership(
         .membership
         .set(&mut batch, room_id.as_str(), user_id, &record);
     state.storage.commit(batch).await?;
+    // A membership outside the room's state: cached member lists of it are stale.
+    state.members_cache.forget(room_id.as_str());
     let position = reserved.position;
     drop(reserved);
     state.notifier.notify(std::iter::once(user_id), position);

@@ -16,12 +16,8 @@ use crate::rooms::{RoomCtx, load_pdu};
 
 /// The servers with at least one joined member in the room (this one included).
 pub fn in_room(state: &AppState, room_id: &RoomId) -> Result<BTreeSet<String>> {
-    Ok(state
-        .storage
-        .rooms
-        .membership
-        .members(room_id.as_str())?
-        .into_iter()
+    Ok(crate::rooms::members::of(state, room_id.as_str())?
+        .iter()
         .filter(|(_, record)| record.membership == "join")
         .filter_map(|(user, _)| {
             <&UserId>::try_from(user.as_str())

@@ -64,9 +64,9 @@ pub(crate) fn presence_events(
     people.insert(user_id.to_owned());
     for (room, record) in state.storage.rooms.membership.rooms(user_id)? {
         if record.membership == "join" {
-            for (member, m) in state.storage.rooms.membership.members(&room)? {
+            for (member, m) in crate::rooms::members::of(state, &room)?.iter() {
                 if m.membership == "join" {
-                    people.insert(member);
+                    people.insert(member.clone());
                 }
             }
         }

@@ -117,11 +117,7 @@ pub(crate) fn joined_room(
 
 /// Joined and invited counts and, for unnamed rooms, up to five other members.
 pub(crate) fn summary(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<Value> {
-    let members = state
-        .storage
-        .rooms
-        .membership
-        .members(room.room_id.as_str())?;
+    let members = crate::rooms::members::of(state, room.room_id.as_str())?;
     let joined = members
         .iter()
         .filter(|(_, r)| r.membership == "join")

@@ -71,9 +71,9 @@ pub fn update(
     let mut audience = vec![user_id.to_owned()];
     for (room, record) in state.storage.rooms.membership.rooms(user_id)? {
         if record.membership == "join" {
-            for (member, m) in state.storage.rooms.membership.members(&room)? {
+            for (member, m) in crate::rooms::members::of(state, &room)?.iter() {
                 if m.membership == "join" {
-                    audience.push(member);
+                    audience.push(member.clone());
                 }
             }
         }

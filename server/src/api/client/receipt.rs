@@ -38,7 +38,7 @@ fn require_joined(state: &AppState, user: &UserId, room_id: &OwnedRoomId) -> Res
 
 /// Wakes the room's joined members (ephemeral events are for them only).
 pub(crate) fn notify_room(state: &AppState, room_id: &OwnedRoomId, position: u64) -> Result<()> {
-    let members = state.storage.rooms.membership.members(room_id.as_str())?;
+    let members = crate::rooms::members::of(state, room_id.as_str())?;
     let joined = members
         .iter()
         .filter(|(_, r)| r.membership == "join")
