@@ -95,7 +95,11 @@ impl<'a> Routes<'a> {
     }
 
     /// Mounts everything; call once, after every route.
-    pub fn finish(self) {
+    pub fn finish(mut self) {
+        // Within a scope, resources are tried in order, each by a regular expression:
+        // the most frequent request (sending a message) goes first.
+        self.paths
+            .sort_by_key(|(path, _, _)| !path.contains("/send/{"));
         let scope_names: Vec<String> = self
             .paths
             .iter()
