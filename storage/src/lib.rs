@@ -12,6 +12,7 @@ pub mod e2ee_keys;
 mod engine;
 pub mod filters;
 pub mod inbox;
+mod journal;
 pub mod key_backup;
 pub mod media;
 pub mod notifications;
