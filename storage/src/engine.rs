@@ -24,6 +24,9 @@ pub struct Engine {
     /// Batches in flight (see [`Engine::apply`]), keyed by a per-process sequence.
     journal: sled::Tree,
     journal_seq: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Held while a batch goes from journal record to applied: one batch at a time, so a
+    /// replay never re-applies an older batch over a newer one's acknowledged writes.
+    journal_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 /// Name of the tree holding the batch journal.
@@ -102,6 +105,7 @@ impl Engine {
             last_id: std::sync::Arc::new(first.into()),
             journal,
             journal_seq: Default::default(),
+            journal_lock: Default::default(),
         };
         engine.replay_journal()?;
         Ok(engine)
@@ -168,9 +172,12 @@ impl Engine {
     /// database replays it. A transaction would cost two extra log-buffer hand-offs to the
     /// I/O threads per batch, which made it the largest cost of sending a message.
     ///
-    /// Readers may see a batch half-applied for a moment (as they could with the
-    /// transaction); callers that need readers to see all or nothing order their writes
-    /// or hold their own lock, as the room append does.
+    /// Batches are applied one at a time (the writes are in-memory; the disk sync is
+    /// [`Engine::flush`], outside), so at most one record is ever in flight and a replay
+    /// cannot put an older batch over a newer one. Readers may see a batch half-applied
+    /// for a moment (as they could with the transaction); callers that need readers to
+    /// see all or nothing order their writes or hold their own lock, as the room append
+    /// does.
     pub fn apply(&self, batch: Batch) -> Result<(), StorageError> {
         if batch.ops.len() <= 1 {
             // One write is atomic by itself.
@@ -184,6 +191,12 @@ impl Engine {
                 .zip(&names)
                 .map(|((_, key, value), name)| (&name[..], &key[..], value.as_deref())),
         );
+        // A poisoned lock only means another batch panicked; its record (if any) is
+        // replayed at the next open, and this batch is independent of it.
+        let _one_at_a_time = self
+            .journal_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let seq = self
             .journal_seq
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
