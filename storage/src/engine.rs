@@ -329,15 +329,13 @@ fn map_err(e: sled::Error) -> StorageError {
 mod tests {
     use super::*;
 
+    const OPTIONS: EngineOptions = EngineOptions {
+        cache_bytes: 1 << 20,
+    };
+
     fn open() -> (tempfile::TempDir, Engine) {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(
-            dir.path(),
-            &EngineOptions {
-                cache_bytes: 1 << 20,
-            },
-        )
-        .unwrap();
+        let engine = Engine::open(dir.path(), &OPTIONS).unwrap();
         (dir, engine)
     }
 
@@ -377,11 +375,8 @@ mod tests {
     #[test]
     fn batch_interrupted_by_a_crash_is_completed_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        let options = EngineOptions {
-            cache_bytes: 1 << 20,
-        };
         {
-            let engine = Engine::open(dir.path(), &options).unwrap();
+            let engine = Engine::open(dir.path(), &OPTIONS).unwrap();
             let a = engine.tree("a").unwrap();
             a.insert(b"old", b"x").unwrap();
             // What a crash between the journal record and the last writes leaves: the
@@ -398,7 +393,7 @@ mod tests {
             a.insert(b"k1", b"v1").unwrap();
             engine.flush_blocking().unwrap();
         }
-        let engine = Engine::open(dir.path(), &options).unwrap();
+        let engine = Engine::open(dir.path(), &OPTIONS).unwrap();
         let a = engine.tree("a").unwrap();
         let b = engine.tree("b").unwrap();
         assert_eq!(a.get(b"k1").unwrap().as_deref(), Some(&b"v1"[..]));
@@ -416,18 +411,15 @@ mod tests {
     #[test]
     fn damaged_journal_record_refuses_to_open() {
         let dir = tempfile::tempdir().unwrap();
-        let options = EngineOptions {
-            cache_bytes: 1 << 20,
-        };
         {
-            let engine = Engine::open(dir.path(), &options).unwrap();
+            let engine = Engine::open(dir.path(), &OPTIONS).unwrap();
             engine
                 .journal
                 .insert(1u64.to_be_bytes(), &[9u8, 0][..])
                 .unwrap();
             engine.flush_blocking().unwrap();
         }
-        match Engine::open(dir.path(), &options) {
+        match Engine::open(dir.path(), &OPTIONS) {
             Err(StorageError::Corrupt(_)) => {}
             other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
         }
