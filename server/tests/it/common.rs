@@ -198,6 +198,17 @@ impl TestClient {
         self.request(Method::DELETE, path, Some(body)).await
     }
 
+    /// The most common cast: alice (pw-alice-1) creates a public room and bob
+    /// (pw-bob-1) joins it.
+    pub async fn alice_and_bob_in_a_public_room(&self) -> (User, User, String) {
+        let alice = self.register("alice", "pw-alice-1").await;
+        let bob = self.register("bob", "pw-bob-1").await;
+        let room = alice.create_room(json!({"preset": "public_chat"})).await;
+        let (status, body) = bob.join(&room).await;
+        assert_eq!(status, StatusCode::OK, "bob joins: {body}");
+        (alice, bob, room)
+    }
+
     /// Registers through the dummy UIAA flow and returns the logged-in user.
     pub async fn register(&self, username: &str, password: &str) -> User {
         let (status, body) = self

@@ -233,10 +233,7 @@ async fn redaction_strips_content_in_storage_and_needs_power_for_others() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::spawn_in(dir.path(), |_| {});
     let client = server.client();
-    let alice = client.register("alice", "pw-alice-1").await;
-    let bob = client.register("bob", "pw-bob-1").await;
-    let room = alice.create_room(json!({"preset": "public_chat"})).await;
-    bob.join(&room).await;
+    let (alice, bob, room) = client.alice_and_bob_in_a_public_room().await;
     let secret = alice.send_text(&room, "the launch code is 1234").await;
 
     let redact = |event: &str, txn: &str| {

@@ -212,10 +212,7 @@ async fn initial_state_and_power_level_overrides_apply() {
 async fn state_changes_need_power() {
     let server = TestServer::spawn();
     let client = server.client();
-    let alice = client.register("alice", "pw-alice-1").await;
-    let bob = client.register("bob", "pw-bob-1").await;
-    let room = alice.create_room(json!({"preset": "public_chat"})).await;
-    bob.join(&room).await;
+    let (alice, bob, room) = client.alice_and_bob_in_a_public_room().await;
     let name = format!("/_matrix/client/v3/rooms/{}/state/m.room.name/", enc(&room));
     assert_error(
         &bob.client.put(&name, json!({"name": "mine"})).await,

@@ -125,10 +125,7 @@ async fn incremental_sync_returns_only_new_events() {
 async fn long_poll_returns_as_soon_as_an_event_arrives() {
     let server = TestServer::spawn();
     let client = server.client();
-    let alice = client.register("alice", "pw-alice-1").await;
-    let bob = client.register("bob", "pw-bob-1").await;
-    let room = alice.create_room(json!({"preset": "public_chat"})).await;
-    bob.join(&room).await;
+    let (alice, bob, room) = client.alice_and_bob_in_a_public_room().await;
     let since = bob.sync(None, 0).await["next_batch"]
         .as_str()
         .unwrap()
@@ -442,10 +439,7 @@ async fn sync_filters_select_rooms_and_event_types() {
 async fn a_repeated_initial_sync_is_identical_until_anything_changes() {
     let server = TestServer::spawn();
     let client = server.client();
-    let alice = client.register("alice", "pw-alice-1").await;
-    let bob = client.register("bob", "pw-bob-1").await;
-    let room = alice.create_room(json!({"preset": "public_chat"})).await;
-    bob.join(&room).await;
+    let (alice, bob, room) = client.alice_and_bob_in_a_public_room().await;
     alice.send_text(&room, "first").await;
 
     // Nothing happened in between: the same answer, token included (the second one may
