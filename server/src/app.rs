@@ -45,7 +45,7 @@ pub struct AppState {
     /// Presence of local users, in memory.
     pub presence: Mutex<HashMap<String, crate::api::client::presence::PresenceRecord>>,
     /// Wakes long-polling `/sync` requests.
-    pub notifier: crate::sync::notifier::Notifier,
+    pub notifier: std::sync::Arc<crate::sync::notifier::Notifier>,
     /// When each device's "last seen" was last written, to write it at most once a minute.
     last_seen_written: Mutex<HashMap<(String, String), u64>>,
 }

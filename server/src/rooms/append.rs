@@ -375,9 +375,13 @@ pub(crate) async fn publish(
     {
         tracing::warn!(error = %e, event_id = %pdu.event_id, "push delivery failed");
     }
-    state
-        .notifier
-        .notify(woken.iter().map(String::as_str), count);
+    // Waiting readers are woken from a task of their own, which runs once this request
+    // has yielded, normally with its response already written: clients match an event's
+    // remote echo against the response to their send, and some (matrix-js-sdk with
+    // threads) mishandle an echo that comes first. The event is already readable; only
+    // the wake-up waits.
+    let notifier = state.notifier.clone();
+    tokio::spawn(async move { notifier.notify(woken.iter().map(String::as_str), count) });
     for destination in &destinations {
         state.wake_sender(destination);
     }
