@@ -57,6 +57,53 @@ async fn set_membership_with(
     Ok(())
 }
 
+/// Carries a profile change into the rooms: a new `m.room.member` join event with the
+/// user's current `displayname` and `avatar_url` in every room the user has joined (the
+/// spec's "Events on Change of Profile Information"). A room where the event cannot be
+/// sent (the user lacks the power, say) is skipped, not an error for the profile change.
+pub async fn propagate_profile(state: &AppState, user: &UserId) -> Result<()> {
+    for (room_id, record) in state.storage.rooms.membership.rooms(user.as_str())? {
+        if record.membership != "join" {
+            continue;
+        }
+        let Ok(room_id) = OwnedRoomId::try_from(room_id) else {
+            continue;
+        };
+        let Some(room) = RoomCtx::load(&state.storage, &room_id)? else {
+            continue;
+        };
+        let Some(member) = current_event(state, &room, "m.room.member", user.as_str())? else {
+            continue;
+        };
+        let old: Value = serde_json::from_str(member.content.get()).unwrap_or_default();
+        if old["membership"] != "join" {
+            continue;
+        }
+        let mut content = old.clone();
+        if let Some(fields) = content.as_object_mut() {
+            // The profile's fields replace the old ones (a removed field goes), and what
+            // described the original join does not describe this one.
+            for field in [
+                "displayname",
+                "avatar_url",
+                "reason",
+                "join_authorised_via_users_server",
+            ] {
+                fields.remove(field);
+            }
+        }
+        add_profile(state, user, &mut content)?;
+        if content == old {
+            continue;
+        }
+        let event = state_event("m.room.member", user.as_str(), content)?;
+        if let Err(e) = append_event(state, &room, user, event).await {
+            tracing::warn!(room = %room_id, error = %e, "profile change not sent to room");
+        }
+    }
+    Ok(())
+}
+
 /// The target's current membership in the room.
 pub fn membership_of(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<Option<String>> {
     Ok(current_event(state, room, "m.room.member", user_id)?

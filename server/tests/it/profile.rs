@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::*;
 
@@ -166,5 +166,77 @@ async fn profile_errors() {
     assert_eq!(
         client.get(&format!("{base}/displayname")).await.1,
         json!({"displayname": "alice"})
+    );
+}
+
+#[tokio::test]
+async fn profile_changes_reach_every_joined_room() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let (alice, bob, room) = client.alice_and_bob_in_a_public_room().await;
+    let second = alice.create_room(json!({"preset": "public_chat"})).await;
+    let left = alice.create_room(json!({"preset": "public_chat"})).await;
+    for other in [&second, &left] {
+        assert_eq!(bob.join(other).await.0, 200);
+    }
+    let leave = format!("/_matrix/client/v3/rooms/{}/leave", enc(&left));
+    assert_eq!(alice.client.post(&leave, json!({})).await.0, 200);
+    let since = bob.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let field = |name: &str| format!("/_matrix/client/v3/profile/{}/{name}", enc(&alice.user_id));
+    let (status, body) = alice
+        .client
+        .put(&field("displayname"), json!({"displayname": "Alicia"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = alice
+        .client
+        .put(
+            &field("avatar_url"),
+            json!({"avatar_url": "mxc://localhost/pic"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let member_in = |room: &str| {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+            enc(room),
+            enc(&alice.user_id)
+        );
+        let client = &bob.client;
+        async move { client.get(&path).await }
+    };
+    for joined in [&room, &second] {
+        let (status, member) = member_in(joined).await;
+        assert_eq!(status, 200, "{member}");
+        assert_eq!(
+            member,
+            json!({"membership": "join", "displayname": "Alicia", "avatar_url": "mxc://localhost/pic"})
+        );
+    }
+    // A room alice left keeps her last member event.
+    assert_eq!(member_in(&left).await.1["membership"], "leave");
+
+    // Bob, in the first room, sees the change arrive as member events.
+    let body = bob.sync(Some(&since), 0).await;
+    let names: Vec<&Value> = body["rooms"]["join"][&room]["timeline"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "m.room.member" && e["state_key"] == alice.user_id.as_str())
+        .map(|e| &e["content"]["displayname"])
+        .collect();
+    assert_eq!(names, [&json!("Alicia"), &json!("Alicia")], "{body}");
+
+    // Removing a field removes it from the member events.
+    let (status, _) = alice.client.delete(&field("avatar_url"), json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        member_in(&room).await.1,
+        json!({"membership": "join", "displayname": "Alicia"})
     );
 }

@@ -14,6 +14,7 @@ use crate::api::Routes;
 use crate::api::error::{Error, Result};
 use crate::api::extract::Ruma;
 use crate::app::AppState;
+use crate::rooms::membership::propagate_profile;
 
 pub fn routes(routes: &mut Routes<'_>) {
     routes
@@ -29,6 +30,8 @@ const MAX_PROFILE_BYTES: usize = 64 * 1024;
 const MAX_KEY_BYTES: usize = 255;
 /// Longest display name accepted (Synapse's limit).
 const MAX_DISPLAYNAME_CHARS: usize = 256;
+/// The profile fields every joined room's member event carries.
+const PROPAGATED: [&str; 2] = ["displayname", "avatar_url"];
 
 fn no_profile() -> Error {
     Error::not_found("Profile was not found")
@@ -138,6 +141,9 @@ async fn set_profile_field(
             .set_profile_field(&mut batch, user_id, field, &value);
     }
     state.storage.commit(batch).await?;
+    if PROPAGATED.contains(&field) {
+        propagate_profile(&state, &req.body.user_id).await?;
+    }
     Ok(set_profile_field::v3::Response::new())
 }
 
@@ -156,5 +162,8 @@ async fn delete_profile_field(
         .users
         .remove_profile_field(&mut batch, user_id, req.body.field.as_str());
     state.storage.commit(batch).await?;
+    if PROPAGATED.contains(&req.body.field.as_str()) {
+        propagate_profile(&state, &req.body.user_id).await?;
+    }
     Ok(delete_profile_field::v3::Response::new())
 }
