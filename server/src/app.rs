@@ -38,6 +38,7 @@ pub struct AppState {
     pub initial_sync_cache: crate::sync::cache::InitialSyncCache,
     /// Who is in which room, per state snapshot.
     pub members_cache: crate::rooms::members::MembersCache,
+    pub push_cache: crate::push::cache::PushCache,
     /// Stream positions in flight, so readers never skip an uncommitted one.
     pub stream: Arc<crate::rooms::stream::StreamPositions>,
     /// Who is typing where.
@@ -112,6 +113,7 @@ impl AppState {
             pdu_cache: Default::default(),
             initial_sync_cache: Default::default(),
             members_cache: Default::default(),
+            push_cache: Default::default(),
             stream: Default::default(),
             notifier: Default::default(),
             typing: Default::default(),

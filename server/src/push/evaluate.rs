@@ -65,7 +65,7 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
     if local.is_empty() {
         return Ok(pending);
     }
-    let (_, map) = current(state, room)?;
+    let (snapshot, map) = current(state, room)?;
     let power = power_levels_ctx(state, room, &map)?;
     let event_json = pdu.to_client_event(true);
     let raw: Raw<ruma::events::AnySyncTimelineEvent> = Raw::from_json(
@@ -81,9 +81,19 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
         let Ok(user_id) = OwnedUserId::try_from(user.as_str()) else {
             continue;
         };
-        let display_name = event_in(state, &map, "m.room.member", user)?
-            .and_then(|m| content_str(&m, "displayname"))
-            .unwrap_or_else(|| user_id.localpart().to_owned());
+        let read_name = || {
+            Ok(event_in(state, &map, "m.room.member", user)?
+                .and_then(|m| content_str(&m, "displayname"))
+                .unwrap_or_else(|| user_id.localpart().to_owned()))
+        };
+        let display_name = match snapshot {
+            Some(snapshot) => {
+                state
+                    .push_cache
+                    .display_name(room.room_id.as_str(), snapshot, user, read_name)?
+            }
+            None => read_name()?,
+        };
         let mut ctx = PushConditionRoomCtx::new(
             room.room_id.clone(),
             member_count,
@@ -93,7 +103,7 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
         if let Some(power) = &power {
             ctx = ctx.with_power_levels(power.clone());
         }
-        let rules = crate::push::rules::load(state, &user_id)?;
+        let rules = state.push_cache.rules(state, &user_id)?;
         let actions = rules.get_actions(&raw, &ctx).await;
         if !actions.iter().any(|a| a.should_notify()) {
             continue;

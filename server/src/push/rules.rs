@@ -37,6 +37,7 @@ pub async fn save(state: &AppState, user_id: &UserId, rules: &Ruleset) -> Result
         pos,
     )?;
     state.storage.commit(batch).await?;
+    state.push_cache.forget_rules(user_id);
     drop(reserved);
     state.notifier.notify([user_id.as_str()], pos);
     Ok(())

@@ -152,6 +152,58 @@ async fn messages_count_as_unread_until_read_and_mentions_highlight() {
     assert_eq!(list["notifications"][0]["read"], true);
 }
 
+#[tokio::test]
+async fn rule_and_display_name_changes_apply_to_the_next_event() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let (alice, bob, room) = client.alice_and_bob_in_a_public_room().await;
+    let counts = |body: Value| body["rooms"]["join"][&room]["unread_notifications"].clone();
+    bob.send_text(&room, "hello").await;
+    assert_eq!(counts(alice.sync(None, 0).await)["notification_count"], 1);
+
+    // Rules: with the message rules off, a plain message no longer notifies.
+    for rule in [".m.rule.room_one_to_one", ".m.rule.message"] {
+        let path = format!("/_matrix/client/v3/pushrules/global/underride/{rule}/enabled");
+        let (status, body) = alice.client.put(&path, json!({"enabled": false})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    bob.send_text(&room, "quiet now").await;
+    assert_eq!(counts(alice.sync(None, 0).await)["notification_count"], 1);
+
+    // Display names: a rule on alice's display name follows her renames.
+    let rule = "/_matrix/client/v3/pushrules/global/override/my-name";
+    let highlight = json!({
+        "conditions": [{"kind": "contains_display_name"}],
+        "actions": ["notify", {"set_tweak": "highlight"}],
+    });
+    assert_eq!(alice.client.put(rule, highlight).await.0, 200);
+    let rename = |name: &str| {
+        let path = format!(
+            "/_matrix/client/v3/profile/{}/displayname",
+            enc(&alice.user_id)
+        );
+        let body = json!({"displayname": name});
+        let client = &alice.client;
+        async move { assert_eq!(client.put(&path, body).await.0, 200) }
+    };
+    rename("Alicia").await;
+    let member = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+        enc(&room),
+        enc(&alice.user_id)
+    );
+    assert_eq!(alice.client.get(&member).await.1["displayname"], "Alicia");
+    bob.send_text(&room, "hi Alicia").await;
+    assert_eq!(counts(alice.sync(None, 0).await)["highlight_count"], 1);
+    rename("Zed").await;
+    bob.send_text(&room, "hi Alicia").await;
+    assert_eq!(counts(alice.sync(None, 0).await)["highlight_count"], 1);
+    bob.send_text(&room, "hi Zed").await;
+    let after = counts(alice.sync(None, 0).await);
+    assert_eq!(after["highlight_count"], 2, "{after}");
+    assert_eq!(after["notification_count"], 3, "{after}");
+}
+
 /// A push gateway on a loopback port that records what it receives.
 async fn gateway() -> (String, Arc<Mutex<Vec<Value>>>) {
     let received = Arc::new(Mutex::new(Vec::new()));
