@@ -3,7 +3,9 @@
 //! Trees:
 //! - `useridroomidcount_notification`: `(user_id, room_id, event count u64)` →
 //!   [`Notification`]; unread counts are a range scan after the user's read receipt.
-//! - `useridcount_roomid`: `(user_id, event count u64)` → `(room_id)`, for `/notifications`.
+//!   `/notifications` merges the user's rooms' ranges, newest first. (Databases from
+//!   before may still hold `useridcount_roomid`, an index of the same records by count
+//!   that cost a second write per notified member per event; it is no longer read.)
 //! - `useridappidpushkey_pusher`: `(user_id, app_id, pushkey)` → the pusher (JSON).
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +14,7 @@ use serde_json::value::RawValue;
 use crate::codec::{KeyReader, key};
 use crate::engine::{Batch, Engine, Tree};
 use crate::users::corrupt;
-use crate::{Result, StorageError, decode, encode, get};
+use crate::{Result, StorageError, decode, encode};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Notification {
@@ -29,7 +31,6 @@ pub struct Notification {
 #[derive(Clone)]
 pub struct Notifications {
     by_room: Tree,
-    by_user: Tree,
     pushers: Tree,
 }
 
@@ -37,7 +38,6 @@ impl Notifications {
     pub(crate) fn open(engine: &Engine) -> Result<Self> {
         Ok(Self {
             by_room: engine.tree("useridroomidcount_notification")?,
-            by_user: engine.tree("useridcount_roomid")?,
             pushers: engine.tree("useridappidpushkey_pusher")?,
         })
     }
@@ -55,7 +55,6 @@ impl Notifications {
             key((user_id, room_id, count)),
             encode(notification),
         );
-        batch.insert(&self.by_user, key((user_id, count)), key((room_id,)));
     }
 
     /// `(notifications, highlights)` in a room after the event at `read_upto`.
@@ -84,40 +83,41 @@ impl Notifications {
         let end = key((user_id, room_id, u64::MAX));
         self.by_room
             .range(start..=end)
-            .map(|entry| {
-                let (k, v) = entry?;
-                let mut reader = KeyReader::new(&k);
-                reader.str().map_err(corrupt)?;
-                reader.str().map_err(corrupt)?;
-                Ok((reader.u64().map_err(corrupt)?, decode(&v)?))
-            })
+            .map(|entry| entry_of(entry?))
             .collect()
     }
 
-    /// Up to `limit` notifications with a count below `before`, newest first.
+    /// Up to `limit` notifications with a count below `before`, newest first, from the
+    /// user's notifications in `rooms` (every room the user has a membership in: only
+    /// members are notified).
     pub fn list(
         &self,
         user_id: &str,
+        rooms: &[String],
         before: u64,
         limit: usize,
     ) -> Result<Vec<(u64, String, Notification)>> {
-        let start = key((user_id, 0u64));
-        let end = key((user_id, before));
-        let mut out = Vec::new();
-        for entry in self.by_user.range(start..end).rev() {
-            let (k, v) = entry?;
-            let mut reader = KeyReader::new(&k);
-            reader.str().map_err(corrupt)?;
-            let count = reader.u64().map_err(corrupt)?;
-            let room_id = KeyReader::new(&v).str().map_err(corrupt)?.to_owned();
-            if let Some(notification) =
-                get(&self.by_room, &key((user_id, room_id.as_str(), count)))?
-            {
-                out.push((count, room_id, notification));
-                if out.len() == limit {
-                    break;
-                }
+        // Each room's range newest first; the merge takes the newest head each time.
+        let mut heads = Vec::new();
+        for room_id in rooms {
+            let start = key((user_id, room_id.as_str(), 0u64));
+            let end = key((user_id, room_id.as_str(), before));
+            let mut entries = self.by_room.range(start..end).rev();
+            if let Some(first) = entries.next() {
+                heads.push((entry_of(first?)?, room_id.as_str(), entries));
             }
+        }
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(newest) = (0..heads.len()).max_by_key(|&i| heads[i].0.0) else {
+                break;
+            };
+            let room_id = heads[newest].1.to_owned();
+            let (count, notification) = match heads[newest].2.next() {
+                Some(entry) => std::mem::replace(&mut heads[newest].0, entry_of(entry?)?),
+                None => heads.swap_remove(newest).0,
+            };
+            out.push((count, room_id, notification));
         }
         Ok(out)
     }
@@ -156,5 +156,75 @@ impl Notifications {
                 ))
             })
             .collect()
+    }
+}
+
+/// A `by_room` record: the event's count (from the key) and the notification.
+fn entry_of((k, v): (Vec<u8>, Vec<u8>)) -> Result<(u64, Notification)> {
+    let mut reader = KeyReader::new(&k);
+    reader.str().map_err(corrupt)?;
+    reader.str().map_err(corrupt)?;
+    Ok((reader.u64().map_err(corrupt)?, decode(&v)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_merges_rooms_newest_first_within_bounds() {
+        let (_dir, s) = crate::test_storage();
+        let notification = |event: &str| Notification {
+            event_id: event.into(),
+            highlight: false,
+            actions: serde_json::json!(["notify"]),
+            ts: 1,
+            thread_id: None,
+        };
+        let mut b = s.batch();
+        for (room, count) in [
+            ("!a:x", 1),
+            ("!b:x", 2),
+            ("!a:x", 3),
+            ("!c:x", 4),
+            ("!b:x", 5),
+        ] {
+            let event = format!("${count}");
+            s.notifications
+                .add(&mut b, "@u:x", room, count, &notification(&event));
+        }
+        // Another user's notifications are not listed.
+        s.notifications
+            .add(&mut b, "@v:x", "!a:x", 6, &notification("$6"));
+        s.apply_each(b).unwrap();
+        let rooms: Vec<String> = ["!a:x", "!b:x", "!c:x", "!empty:x"]
+            .map(String::from)
+            .into();
+        let listed = |before: u64, limit: usize| -> Vec<(u64, String)> {
+            s.notifications
+                .list("@u:x", &rooms, before, limit)
+                .unwrap()
+                .into_iter()
+                .map(|(count, room, n)| {
+                    assert_eq!(n.event_id, format!("${count}"));
+                    (count, room)
+                })
+                .collect()
+        };
+        let all = listed(u64::MAX, 10);
+        assert_eq!(
+            all,
+            [
+                (5, "!b:x"),
+                (4, "!c:x"),
+                (3, "!a:x"),
+                (2, "!b:x"),
+                (1, "!a:x")
+            ]
+            .map(|(c, r)| (c, r.to_owned()))
+        );
+        assert_eq!(listed(u64::MAX, 2), all[..2]);
+        assert_eq!(listed(4, 2), all[2..4]);
+        assert_eq!(listed(1, 5), []);
     }
 }

@@ -218,6 +218,15 @@ async fn get_notifications(
         .limit
         .map_or(20, |l| u64::from(l).clamp(1, 100) as usize);
     let highlights_only = req.body.only.as_deref() == Some("highlight");
+    // Only members are notified: the user's rooms hold all of their notifications.
+    let rooms: Vec<String> = state
+        .storage
+        .rooms
+        .membership
+        .rooms(user.as_str())?
+        .into_iter()
+        .map(|(room_id, _)| room_id)
+        .collect();
     let mut out = Vec::new();
     let mut next_token = None;
     let mut cursor = before;
@@ -225,7 +234,7 @@ async fn get_notifications(
         let page = state
             .storage
             .notifications
-            .list(user.as_str(), cursor, limit)?;
+            .list(user.as_str(), &rooms, cursor, limit)?;
         if page.is_empty() {
             break;
         }
