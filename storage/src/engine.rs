@@ -113,7 +113,8 @@ impl Engine {
 
     /// Completes the batches a crash interrupted: every record still in the journal is
     /// applied again in order (its writes are blind puts and deletes, so writes that did
-    /// land are simply rewritten), made durable, then dropped.
+    /// land are simply rewritten), then dropped, and all of it made durable at the end
+    /// (a record's removal follows its writes in the log, as in [`Engine::apply`]).
     fn replay_journal(&self) -> Result<(), StorageError> {
         let mut replayed = 0usize;
         for entry in self.journal.iter() {
@@ -129,7 +130,6 @@ impl Engine {
                 }
                 .map_err(map_err)?;
             }
-            self.db.flush().map_err(map_err)?;
             self.journal.remove(seq).map_err(map_err)?;
             replayed += 1;
         }
