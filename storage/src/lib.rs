@@ -51,6 +51,9 @@ pub enum StorageError {
     Corrupt(String),
     #[error("database schema version {found} is newer than this build understands ({supported})")]
     TooNew { found: u64, supported: u64 },
+    /// An earlier write failed; the engine refuses writes until it is opened again.
+    #[error("the database refuses writes after an earlier write failed; restart the server")]
+    Stopped,
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -187,6 +190,12 @@ impl Storage {
     /// The highest number [`Storage::next_id`] has handed out so far.
     pub fn last_id(&self) -> u64 {
         self.engine.last_id()
+    }
+
+    /// Whether a failed write has stopped the database from accepting writes (fail-stop:
+    /// see `engine.rs`); it accepts them again once reopened.
+    pub fn is_stopped(&self) -> bool {
+        self.engine.is_stopped()
     }
 }
 

@@ -62,4 +62,12 @@ impl Rooms {
     pub fn put_meta(&self, batch: &mut Batch, room_id: &str, meta: &RoomMeta) {
         batch.insert(&self.meta, key((room_id,)), encode(meta));
     }
+
+    /// Records a new room unless its ID is taken; returns whether it was free. Of two
+    /// concurrent claims of one ID exactly one succeeds (room version 12 derives the room
+    /// ID from the create event, so two identical create events name the same room).
+    pub fn claim(&self, room_id: &str, meta: &RoomMeta) -> Result<bool> {
+        self.meta
+            .compare_and_swap(&key((room_id,)), None, Some(&encode(meta)))
+    }
 }
