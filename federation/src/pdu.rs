@@ -246,6 +246,7 @@ impl ruma::state_res::Event for Pdu {
 }
 
 /// What a local user asks for; the room engine fills in the graph position.
+#[derive(Clone)]
 pub struct EventContent {
     pub kind: String,
     pub state_key: Option<String>,

@@ -53,6 +53,7 @@ impl Sender {
     pub fn start(storage: Storage, client: Arc<FederationClient>, backoff: Backoff) -> Self {
         let (commands, mut receiver) = mpsc::unbounded_channel::<Command>();
         let (stop, stop_rx) = watch::channel(false);
+        let txn_prefix: Arc<str> = random_prefix().into();
         let pending = storage.outbox.destinations().unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot read the federation outbox");
             Vec::new()
@@ -77,6 +78,7 @@ impl Sender {
                     let signals = Arc::new(Signals::default());
                     tokio::spawn(deliver(
                         destination,
+                        Arc::clone(&txn_prefix),
                         storage.clone(),
                         Arc::clone(&client),
                         backoff.clone(),
@@ -122,9 +124,28 @@ impl Sender {
     }
 }
 
+/// Eight random letters and digits (~47 bits): the prefix of this run's transaction IDs.
+fn random_prefix() -> String {
+    use rand::Rng;
+    rand::thread_rng()
+        .sample_iter(rand::distributions::Alphanumeric)
+        .take(8)
+        .map(char::from)
+        .collect()
+}
+
+/// A transaction being delivered: retried with this same ID and body until the
+/// destination acknowledges it.
+struct InFlight {
+    txn_id: String,
+    seqs: Vec<u64>,
+    body: Value,
+}
+
 /// The delivery loop of one destination.
 async fn deliver(
     destination: String,
+    txn_prefix: Arc<str>,
     storage: Storage,
     client: Arc<FederationClient>,
     backoff: Backoff,
@@ -132,43 +153,51 @@ async fn deliver(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut delay = backoff.first;
+    let mut retry: Option<InFlight> = None;
     loop {
         if *stop.borrow() {
             return;
         }
-        let items = match storage.outbox.peek(&destination, MAX_PDUS, MAX_EDUS) {
-            Ok(items) => items,
-            Err(e) => {
-                tracing::error!(error = %e, %destination, "cannot read the federation outbox");
-                Vec::new()
+        let txn = match retry.take() {
+            Some(txn) => txn,
+            None => {
+                let items = match storage.outbox.peek(&destination, MAX_PDUS, MAX_EDUS) {
+                    Ok(items) => items,
+                    Err(e) => {
+                        tracing::error!(error = %e, %destination, "cannot read the federation outbox");
+                        Vec::new()
+                    }
+                };
+                if items.is_empty() {
+                    tokio::select! {
+                        _ = signals.queued.notified() => continue,
+                        _ = stop.changed() => return,
+                    }
+                }
+                let seqs: Vec<u64> = items.iter().map(|(seq, _)| *seq).collect();
+                InFlight {
+                    txn_id: format!("{txn_prefix}.{}", seqs[0]),
+                    seqs,
+                    body: transaction(&storage, client.server_name(), items),
+                }
             }
         };
-        if items.is_empty() {
-            tokio::select! {
-                _ = signals.queued.notified() => continue,
-                _ = stop.changed() => return,
-            }
-        }
-        let seqs: Vec<u64> = items.iter().map(|(seq, _)| *seq).collect();
-        // The first entry's sequence number names the transaction: a retry after a lost
-        // answer carries the same ID, so the destination does not process it twice.
-        let txn_id = seqs[0].to_string();
-        let body = transaction(&storage, client.server_name(), items);
         let sent = tokio::select! {
-            sent = send(&client, &destination, &txn_id, &body) => sent,
+            sent = send(&client, &destination, &txn.txn_id, &txn.body) => sent,
             _ = stop.changed() => return,
         };
         match sent {
             Ok(()) => {
                 delay = backoff.first;
                 let mut batch = storage.batch();
-                storage.outbox.remove(&mut batch, &destination, &seqs);
+                storage.outbox.remove(&mut batch, &destination, &txn.seqs);
                 if let Err(e) = storage.commit(batch).await {
                     tracing::error!(error = %e, %destination, "cannot dequeue a sent transaction");
                 }
             }
             Err(reason) => {
-                tracing::info!(%destination, %reason, retry_in = ?delay, "federation transaction failed");
+                tracing::info!(%destination, txn_id = %txn.txn_id, %reason, retry_in = ?delay, "federation transaction failed");
+                retry = Some(txn);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = signals.alive.notified() => {}

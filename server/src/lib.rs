@@ -132,7 +132,8 @@ pub fn start(config: Config) -> Result<Running, String> {
     })
 }
 
-fn tls_config(tls: &config::TlsConfig) -> Result<rustls::ServerConfig, String> {
+/// The rustls configuration of a TLS listener: the certificate chain and key from PEM files.
+pub fn tls_config(tls: &config::TlsConfig) -> Result<rustls::ServerConfig, String> {
     let read = |path: &std::path::Path| {
         std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
     };

@@ -80,6 +80,7 @@ rc_message: {{per_second: 1000, burst_count: 1000}}
 rc_registration: {{per_second: 1000, burst_count: 1000}}
 rc_login: {{address: {{per_second: 1000, burst_count: 1000}}, account: {{per_second: 1000, burst_count: 1000}}, failed_attempts: {{per_second: 1000, burst_count: 1000}}}}
 rc_joins: {{local: {{per_second: 1000, burst_count: 1000}}, remote: {{per_second: 1000, burst_count: 1000}}}}
+rc_room_creation: {{per_second: 1000, burst_count: 1000}}
 rc_invites: {{per_room: {{per_second: 1000, burst_count: 1000}}, per_user: {{per_second: 1000, burst_count: 1000}}}}
 rc_federation: {{window_size: 1000, sleep_limit: 1000, sleep_delay: 1, reject_limit: 1000, concurrent: 100}}
 "#,
@@ -283,4 +284,57 @@ async fn citadel_and_synapse_share_rooms() {
     let devices = query["device_keys"][&alice.user_id].as_object().unwrap();
     assert!(devices.contains_key(&second.user.device_id), "{query}");
     assert_eq!(devices.len(), 2, "{query}");
+}
+
+/// New rooms start as Synapse starts them: the same power levels, join rules, history
+/// visibility and guest access for each preset and room version, read from a real
+/// Synapse. (Where Citadel deliberately differs: it sends the spec's explicit
+/// `guest_access: forbidden` in public rooms, where Synapse sends none.)
+#[tokio::test]
+async fn new_rooms_start_with_the_state_synapse_gives_them() {
+    use crate::room_presets::preset_state;
+    let ca = TestCa::new();
+    let synapse = Synapse::start(&ca).await;
+    let citadel = TestServer::spawn();
+    let sam = synapse.client().register("sam", "pw-sam-long-1").await;
+    let alice = citadel.client().register("alice", "pw-alice-1").await;
+    for version in ["10", "11", "12"] {
+        for preset in [
+            None,
+            Some("private_chat"),
+            Some("trusted_private_chat"),
+            Some("public_chat"),
+        ] {
+            let mut body = json!({"room_version": version});
+            if let Some(preset) = preset {
+                body["preset"] = json!(preset);
+            }
+            let on_synapse = sam.create_room(body.clone()).await;
+            let on_citadel = alice.create_room(body).await;
+            let mut want = preset_state(&sam, &on_synapse).await;
+            let got = preset_state(&alice, &on_citadel).await;
+            for (kind, content) in &mut want {
+                if kind == "m.room.power_levels"
+                    && let Some(users) = content["users"].as_object_mut()
+                    && let Some(level) = users.remove(&sam.user_id)
+                {
+                    users.insert(alice.user_id.clone(), level);
+                }
+                if kind == "m.room.guest_access" && content.is_null() {
+                    *content = json!({"guest_access": "forbidden"});
+                }
+            }
+            assert_eq!(got, want, "room version {version}, preset {preset:?}");
+        }
+    }
+}
+
+/// A Citadel whose data directory is reset (keeping its name and signing key) keeps
+/// reaching Synapse, which silently drops transactions whose IDs it has seen before.
+#[tokio::test]
+async fn synapse_gets_what_citadel_sends_after_a_reset() {
+    let ca = TestCa::new();
+    let synapse = Synapse::start(&ca).await;
+    let sam = synapse.client().register("sam", "pw-sam-long-1").await;
+    crate::federation_reset::messages_arrive_after_a_reset(&ca, &sam, &synapse.server_name).await;
 }
