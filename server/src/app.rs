@@ -32,6 +32,8 @@ pub struct AppState {
     pub shared_secret_nonces: Mutex<HashMap<String, u64>>,
     /// One lock per room: its events are appended one at a time.
     pub room_locks: crate::rooms::RoomLocks,
+    /// Strictly increasing timestamps for create events (see `rooms::create`).
+    pub create_clock: crate::rooms::create::CreateClock,
     /// Recently parsed events.
     pub pdu_cache: crate::rooms::PduCache,
     /// Recently built `rooms` sections of initial syncs.
@@ -110,6 +112,7 @@ impl AppState {
             sender: std::sync::OnceLock::new(),
             shared_secret_nonces: Mutex::new(HashMap::new()),
             room_locks: Default::default(),
+            create_clock: Default::default(),
             pdu_cache: Default::default(),
             initial_sync_cache: Default::default(),
             members_cache: Default::default(),

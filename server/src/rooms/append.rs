@@ -131,7 +131,19 @@ pub(crate) fn build(
     event: EventContent,
     position: Position<'_>,
 ) -> Result<Pdu> {
-    let now = MilliSecondsSinceUnixEpoch(UInt::new(now_ms()).unwrap_or_default());
+    build_at(state, room, sender, event, position, now_ms())
+}
+
+/// [`build`] with a given `origin_server_ts`.
+pub(crate) fn build_at(
+    state: &AppState,
+    room: &RoomCtx,
+    sender: &UserId,
+    event: EventContent,
+    position: Position<'_>,
+    origin_server_ts: u64,
+) -> Result<Pdu> {
+    let now = MilliSecondsSinceUnixEpoch(UInt::new(origin_server_ts).unwrap_or_default());
     pdu::build(
         &room.rules,
         &state.signing_key,

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
-use crate::rooms::append::{Placement, build, check_auth, publish, write};
+use crate::rooms::append::{Placement, build_at, check_auth, publish, write};
 use crate::rooms::{RoomCtx, append_event};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -111,62 +111,10 @@ pub async fn create_room(
         creators.extend(request.invite.iter().map(|u| json!(u.as_str())));
         create.insert("additional_creators".into(), Value::Array(creators));
     }
-    let provisional_id = if rules.authorization.room_create_event_id_as_room_id {
-        None
-    } else {
-        let local: String = rand::thread_rng()
-            .sample_iter(rand::distributions::Alphanumeric)
-            .take(18)
-            .map(char::from)
-            .collect();
-        Some(
-            OwnedRoomId::try_from(format!("!{local}:{}", state.server_name()))
-                .map_err(Error::internal)?,
-        )
-    };
-    let placeholder = RoomCtx {
-        room_id: provisional_id
-            .clone()
-            .unwrap_or_else(|| OwnedRoomId::try_from("!pending:localhost").expect("valid")),
-        short: 0,
-        version: request.version.clone(),
-        rules: rules.clone(),
-    };
-    let position = Position {
-        room_id: provisional_id.as_deref(),
-        prev_events: &[],
-        auth_events: &[],
-        depth: 1,
-    };
-    let create_pdu = build(
-        state,
-        &placeholder,
-        sender,
-        state_event("m.room.create", "", Value::Object(create))?,
-        position,
-    )?;
-    let room_id = create_pdu.room_id.clone();
-    let short = state.storage.rooms.short.room(room_id.as_str())?;
-    let room = RoomCtx {
-        room_id: room_id.clone(),
-        short,
-        version: request.version.clone(),
-        rules,
-    };
-    check_auth(state, &room, &create_pdu, &Default::default())?;
+    let (create_pdu, room) = claim_room(state, sender, &request, create, rules).await?;
+    let room_id = room.room_id.clone();
     {
         let guard = state.room_locks.lock(&room_id).await?;
-        let mut batch = state.storage.batch();
-        let meta = RoomMeta {
-            version: request.version.to_string(),
-            short_id: short,
-            created_ts: now_ms(),
-        };
-        state
-            .storage
-            .rooms
-            .put_meta(&mut batch, room_id.as_str(), &meta);
-        state.storage.commit(batch).await?;
         let empty = Default::default();
         let written = write(
             state,
@@ -306,6 +254,103 @@ pub async fn create_room(
     Ok(room_id)
 }
 
+/// How many room IDs a `createRoom` tries before giving up: only another process
+/// creating an identical room in the same millisecond, or a clock set back onto a room
+/// already made, makes a first choice taken.
+const ROOM_ID_ATTEMPTS: usize = 8;
+
+/// Builds the create event and claims the room ID it names (room version 12: its hash;
+/// earlier versions: a random ID), with a fresh timestamp per attempt, so that every
+/// request gets a room of its own however many arrive at once.
+async fn claim_room(
+    state: &AppState,
+    sender: &UserId,
+    request: &CreateRoom,
+    content: serde_json::Map<String, Value>,
+    rules: ruma::room_version_rules::RoomVersionRules,
+) -> Result<(citadel_federation::pdu::Pdu, RoomCtx)> {
+    let content = state_event("m.room.create", "", Value::Object(content))?;
+    for _ in 0..ROOM_ID_ATTEMPTS {
+        let provisional_id = if rules.authorization.room_create_event_id_as_room_id {
+            None
+        } else {
+            let local: String = rand::thread_rng()
+                .sample_iter(rand::distributions::Alphanumeric)
+                .take(18)
+                .map(char::from)
+                .collect();
+            Some(
+                OwnedRoomId::try_from(format!("!{local}:{}", state.server_name()))
+                    .map_err(Error::internal)?,
+            )
+        };
+        let placeholder = RoomCtx {
+            room_id: provisional_id
+                .clone()
+                .unwrap_or_else(|| OwnedRoomId::try_from("!pending:localhost").expect("valid")),
+            short: 0,
+            version: request.version.clone(),
+            rules: rules.clone(),
+        };
+        let position = Position {
+            room_id: provisional_id.as_deref(),
+            prev_events: &[],
+            auth_events: &[],
+            depth: 1,
+        };
+        let create_pdu = build_at(
+            state,
+            &placeholder,
+            sender,
+            content.clone(),
+            position,
+            state.create_clock.next(),
+        )?;
+        let room_id = create_pdu.room_id.clone();
+        let short = state.storage.rooms.short.room(room_id.as_str())?;
+        let room = RoomCtx {
+            room_id: room_id.clone(),
+            short,
+            version: request.version.clone(),
+            rules: rules.clone(),
+        };
+        check_auth(state, &room, &create_pdu, &Default::default())?;
+        let meta = RoomMeta {
+            version: request.version.to_string(),
+            short_id: short,
+            created_ts: now_ms(),
+        };
+        if state.storage.rooms.claim(room_id.as_str(), &meta)? {
+            state.storage.flush().await?;
+            return Ok((create_pdu, room));
+        }
+        tracing::debug!(%room_id, "room ID taken; building the create event again");
+    }
+    Err(Error::internal("could not find a free room ID"))
+}
+
+/// Timestamps for create events that strictly increase within the process: two rooms
+/// created by one user in the same millisecond with the same settings would otherwise
+/// have identical create events, and in room version 12 the same room ID.
+#[derive(Default)]
+pub struct CreateClock {
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl CreateClock {
+    pub fn next(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        let now = now_ms();
+        let previous = self
+            .last
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or(now);
+        now.max(previous + 1)
+    }
+}
+
 async fn send(
     state: &AppState,
     room: &RoomCtx,
@@ -328,6 +373,9 @@ pub fn add_profile(state: &AppState, user_id: &UserId, content: &mut Value) -> R
     Ok(())
 }
 
+/// The power levels `createRoom` starts a room with, as Synapse sets them (clients and
+/// users expect its behaviour): in private rooms any member may invite (`invite: 0`), in
+/// public rooms only moderators may, and only they may start a call. The request's `power_level_content_override` is applied last.
 fn default_power_levels(sender: &UserId, request: &CreateRoom, v12: bool) -> Value {
     let mut users = serde_json::Map::new();
     if !v12 {
@@ -359,7 +407,12 @@ fn default_power_levels(sender: &UserId, request: &CreateRoom, v12: bool) -> Val
         "kick": 50,
         "redact": 50,
         "invite": 50,
+        "historical": 100,
     });
+    match request.preset {
+        Preset::PrivateChat | Preset::TrustedPrivateChat => content["invite"] = json!(0),
+        Preset::PublicChat => content["events"]["m.call.invite"] = json!(50),
+    }
     if let (Some(overrides), Some(object)) =
         (&request.power_level_override, content.as_object_mut())
     {
