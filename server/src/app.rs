@@ -49,6 +49,8 @@ pub struct AppState {
     pub presence: Mutex<HashMap<String, crate::api::client::presence::PresenceRecord>>,
     /// Wakes long-polling `/sync` requests.
     pub notifier: std::sync::Arc<crate::sync::notifier::Notifier>,
+    /// Sliding-sync connections and what each has been sent.
+    pub sliding_sync: crate::sync::sliding::connection::Connections,
     /// When each device's "last seen" was last written, to write it at most once a minute.
     last_seen_written: Mutex<HashMap<(String, String), u64>>,
 }
@@ -119,6 +121,7 @@ impl AppState {
             push_cache: Default::default(),
             stream: Default::default(),
             notifier: Default::default(),
+            sliding_sync: crate::sync::sliding::connection::Connections::new(),
             typing: Default::default(),
             presence: Mutex::new(HashMap::new()),
             last_seen_written: Mutex::new(HashMap::new()),

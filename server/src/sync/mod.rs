@@ -1,8 +1,10 @@
-//! `/sync`: the notifier that wakes waiting requests, and the response builders.
+//! `/sync` v3 and sliding sync: the notifier that wakes waiting requests of both, and the
+//! response builders.
 
 pub mod account;
 pub mod cache;
 pub mod filter;
 pub mod notifier;
 pub mod room;
+pub mod sliding;
 pub mod v3;

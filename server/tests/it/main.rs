@@ -36,6 +36,8 @@ mod registration;
 mod relations;
 mod room_presets;
 mod rooms;
+mod sliding_sync;
+mod sliding_sync_sdk;
 mod synapse;
 mod sync;
 mod tls;

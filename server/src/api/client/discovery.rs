@@ -44,7 +44,7 @@ pub fn routes(routes: &mut Routes<'_>) {
 async fn versions() -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "versions": SPEC_VERSIONS,
-        "unstable_features": {},
+        "unstable_features": { "org.matrix.simplified_msc3575": true },
     }))
 }
 

@@ -22,6 +22,7 @@ pub mod receipt;
 pub mod register;
 pub mod relations;
 pub mod room;
+pub mod sliding_sync;
 pub mod state;
 pub mod tag;
 pub mod users;
@@ -54,4 +55,5 @@ pub fn register(routes: &mut Routes<'_>) {
     state::routes(routes);
     message::routes(routes);
     crate::sync::v3::routes(routes);
+    sliding_sync::routes(routes);
 }
