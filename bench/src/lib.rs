@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod scenarios;
+pub mod sliding;
 pub mod stats;
 
 use std::time::Duration;
@@ -34,10 +35,11 @@ pub struct Args {
     #[arg(long)]
     pub compare_pid: Option<u32>,
     /// Scenarios to run (comma-separated): send, send-encrypted, fanout, initial-sync,
-    /// create-rooms, join, register-login, federated-join (needs --host-url/--host-name).
+    /// create-rooms, join, register-login, federated-join (needs --host-url/--host-name),
+    /// sliding-sync.
     #[arg(
         long,
-        default_value = "register-login,send,fanout,initial-sync,create-rooms,join,federated-join"
+        default_value = "register-login,send,fanout,initial-sync,create-rooms,join,federated-join,sliding-sync"
     )]
     pub scenarios: String,
     /// Scale factor: 1.0 is the documented size; CI uses a tiny one.

@@ -24,13 +24,18 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}{nanos:x}{}", rand_suffix())
 }
 
-fn rand_suffix() -> u32 {
+pub(crate) fn rand_suffix() -> u32 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-async fn users(args: &Args, url: &str, prefix: &str, count: usize) -> Result<Vec<Client>> {
+pub(crate) async fn users(
+    args: &Args,
+    url: &str,
+    prefix: &str,
+    count: usize,
+) -> Result<Vec<Client>> {
     let http = http();
     let tag = unique(prefix);
     let mut out = Vec::with_capacity(count);
@@ -59,6 +64,7 @@ pub async fn run(args: &Args, url: &str, scenario: &str) -> Result<Value> {
         "create-rooms" => create_rooms(args, url).await,
         "join" => join(args, url).await,
         "federated-join" => federated_join(args, url).await,
+        "sliding-sync" => crate::sliding::sliding_sync(args, url).await,
         other => Err(format!("unknown scenario {other}")),
     }
 }

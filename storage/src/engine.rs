@@ -442,6 +442,17 @@ impl Tree {
             .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(map_err))
     }
 
+    /// The last key in the range, without reading its value.
+    pub fn last_key_in<R: RangeBounds<Vec<u8>>>(
+        &self,
+        range: R,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.tree.range(range).next_back() {
+            Some(entry) => Ok(Some(entry.map_err(map_err)?.0.to_vec())),
+            None => Ok(None),
+        }
+    }
+
     /// Every entry in the key range, in key order.
     pub fn range<R: RangeBounds<Vec<u8>>>(
         &self,

@@ -16,14 +16,14 @@ async fn every_benchmark_scenario_runs() {
         shared_secret: SHARED_SECRET.to_owned(),
         pid: Some(std::process::id()),
         compare_pid: None,
-        scenarios: "register-login,send,send-encrypted,fanout,initial-sync,create-rooms,join,federated-join"
+        scenarios: "register-login,send,send-encrypted,fanout,initial-sync,create-rooms,join,federated-join,sliding-sync"
             .into(),
         scale: 0.02,
         host_url: Some(host.base.clone()),
         host_name: Some(host.addrs[1].to_string()),
     };
     let results = citadel_bench::run_all(&args, &server.base, args.pid).await;
-    assert_eq!(results.len(), 10, "memory, eight scenarios, memory");
+    assert_eq!(results.len(), 11, "memory, nine scenarios, memory");
     for result in &results {
         assert!(result.get("error").is_none(), "{result}");
     }

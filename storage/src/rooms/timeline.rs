@@ -134,6 +134,20 @@ impl Timeline {
         Ok((reader.u64().map_err(corrupt)?, decode(&v)?))
     }
 
+    /// The position of the room's newest event below `before` (its key alone: cheap
+    /// enough to ask of every room a user is in).
+    pub fn last_count_before(&self, room: u64, before: u64) -> Result<Option<u64>> {
+        let Some(k) = self
+            .pdus
+            .last_key_in(key((room, 0u64))..key((room, before)))?
+        else {
+            return Ok(None);
+        };
+        let mut reader = KeyReader::new(&k);
+        reader.u64().map_err(corrupt)?;
+        Ok(Some(reader.u64().map_err(corrupt)?))
+    }
+
     /// The stream position of the room's newest event.
     pub fn latest_count(&self, room: u64) -> Result<Option<u64>> {
         match self.before(room, u64::MAX, 1)?.into_iter().next() {

@@ -59,7 +59,6 @@ pub struct RoomSent {
     pub is_dm: bool,
 }
 
-#[derive(Default)]
 pub struct Connections {
     prefix: String,
     next: AtomicU64,
@@ -88,6 +87,12 @@ pub struct Turn {
 pub enum Lookup {
     Found(Turn),
     Unknown,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Connections {

@@ -17,14 +17,20 @@ use crate::sync::sliding::request::{Filters, ListConfig};
 pub struct Entry {
     pub room_id: OwnedRoomId,
     pub record: MemberRecord,
-    /// `None`: a room on another server this one only knows an invite or knock for.
-    pub room: Option<RoomCtx>,
     /// The ordering key: the room's newest event below the boundary for joined rooms,
     /// the membership change otherwise (nothing after a leave is the user's to see).
     pub activity: u64,
     /// Whether lists show it (a room the user left themselves is only for subscriptions,
     /// unless the connection already had it).
     pub listed: bool,
+}
+
+impl Entry {
+    /// The room; `None` for a room on another server this one only knows an invite or
+    /// knock for. Loaded on demand: most of a user's rooms are only sorted and counted.
+    pub fn room(&self, state: &AppState) -> Result<Option<RoomCtx>> {
+        RoomCtx::load(&state.storage, &self.room_id)
+    }
 }
 
 /// The user's rooms, most recently active first. Lists show rooms the user left
@@ -40,21 +46,26 @@ pub fn rooms(state: &AppState, user_id: &str, next: u64, sent: &ConnState) -> Re
         let Ok(room_id) = OwnedRoomId::try_from(room_id) else {
             continue;
         };
-        let room = RoomCtx::load(&state.storage, &room_id)?;
         let mut listed = true;
-        let activity = match (record.membership.as_str(), &room) {
-            ("join", Some(room)) => state
-                .storage
-                .rooms
-                .timeline
-                .before(room.short, next, 1)?
-                .first()
-                .map_or(record.count, |(count, _)| *count),
-            ("join", None) => continue,
-            ("invite" | "knock", _) => record.count,
-            ("leave" | "ban", Some(room)) => {
+        let activity = match record.membership.as_str() {
+            "join" => {
+                let Some(short) = state.storage.rooms.short.room_if_known(room_id.as_str())? else {
+                    continue;
+                };
+                state
+                    .storage
+                    .rooms
+                    .timeline
+                    .last_count_before(short, next)?
+                    .unwrap_or(record.count)
+            }
+            "invite" | "knock" => record.count,
+            "leave" | "ban" => {
+                let Some(room) = RoomCtx::load(&state.storage, &room_id)? else {
+                    continue;
+                };
                 listed =
-                    sent.rooms.contains_key(&room_id) || removed_by_other(state, room, &record)?;
+                    sent.rooms.contains_key(&room_id) || removed_by_other(state, &room, &record)?;
                 record.count
             }
             _ => continue,
@@ -62,7 +73,6 @@ pub fn rooms(state: &AppState, user_id: &str, next: u64, sent: &ConnState) -> Re
         out.push(Entry {
             room_id,
             record,
-            room,
             activity,
             listed,
         });
@@ -158,9 +168,14 @@ fn space_children(state: &AppState, user_id: &str, space: &str) -> Result<BTreeS
         .collect())
 }
 
-/// A room's current state event, for the filters.
+/// A room's current state event, for the filters (read through the snapshot cache:
+/// a filter may look at every room the user is in).
 fn state_content(state: &AppState, room: &RoomCtx, kind: &str) -> Result<Option<Value>> {
-    Ok(crate::rooms::state::current_event(state, room, kind, "")?
+    let Some(hash) = state.storage.rooms.state.current(room.short)? else {
+        return Ok(None);
+    };
+    let map = state.storage.rooms.state.load_shared(hash)?;
+    Ok(crate::rooms::state::event_in(state, &map, kind, "")?
         .map(|pdu| serde_json::from_str(pdu.content.get()).unwrap_or_default()))
 }
 
@@ -177,8 +192,8 @@ fn matches(facts: &mut Facts<'_>, filters: &Filters, entry: &Entry) -> Result<bo
         return Ok(false);
     }
     if let Some(want) = filters.is_encrypted {
-        let encrypted = match &entry.room {
-            Some(room) => state_content(facts.state, room, "m.room.encryption")?.is_some(),
+        let encrypted = match entry.room(facts.state)? {
+            Some(room) => state_content(facts.state, &room, "m.room.encryption")?.is_some(),
             None => false,
         };
         if want != encrypted {
@@ -186,8 +201,8 @@ fn matches(facts: &mut Facts<'_>, filters: &Filters, entry: &Entry) -> Result<bo
         }
     }
     if filters.room_types.is_some() || filters.not_room_types.is_some() {
-        let kind = match &entry.room {
-            Some(room) => state_content(facts.state, room, "m.room.create")?
+        let kind = match entry.room(facts.state)? {
+            Some(room) => state_content(facts.state, &room, "m.room.create")?
                 .and_then(|c| c["type"].as_str().map(str::to_owned)),
             None => None,
         };

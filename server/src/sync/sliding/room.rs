@@ -76,10 +76,11 @@ pub fn build(
     input: &RoomInput<'_>,
 ) -> Result<Option<(RoomResult, RoomSent)>> {
     let membership = entry.record.membership.as_str();
-    let room = match (&entry.room, membership) {
+    let room = match (entry.room(state)?, membership) {
         (_, "invite" | "knock") | (None, _) => return invite(state, entry, input),
         (Some(room), _) => room,
     };
+    let room = &room;
     // After a leave, nothing past the leave is the user's to see.
     let end = if membership == "join" {
         input.next
@@ -148,6 +149,14 @@ pub fn build(
         if kind == "m.room.member" {
             members_changed = true;
         }
+        // Lazy loading sends every membership change of a gapless update.
+        let lazy_change =
+            input.config.lazy_members() && kind == "m.room.member" && !full && !limited;
+        let wanted = input.config.wants(&kind, &key, me) || lazy_change;
+        let names_room = key.is_empty() && (kind == "m.room.name" || kind == "m.room.avatar");
+        if !wanted && (full || !names_room) {
+            continue;
+        }
         let event = match short_event {
             Some(short) => load_short(state, *short)?,
             None => None,
@@ -158,10 +167,7 @@ pub fn build(
         if kind == "m.room.avatar" && key.is_empty() {
             avatar = Some(event.as_ref().and_then(|e| content_string(e, "url")));
         }
-        // Lazy loading sends every membership change of a gapless update.
-        let lazy_change =
-            input.config.lazy_members() && kind == "m.room.member" && !full && !limited;
-        if !input.config.wants(&kind, &key, me) && !lazy_change {
+        if !wanted {
             continue;
         }
         match event {
@@ -247,7 +253,11 @@ pub fn build(
         }
     }
     if members_changed {
-        let (joined, invited) = counts(state, &at_end)?;
+        let (joined, invited) = if membership == "join" {
+            current_counts(state, room)?
+        } else {
+            counts(state, &at_end)?
+        };
         result.joined_count = Some(joined);
         result.invited_count = Some(invited);
     }
@@ -361,6 +371,13 @@ fn heroes(state: &AppState, map: &StateMap, user_id: &str) -> Result<Vec<Value>>
         }
     }
     Ok(out)
+}
+
+/// Joined and invited members now, from the members cache.
+fn current_counts(state: &AppState, room: &RoomCtx) -> Result<(usize, usize)> {
+    let members = crate::rooms::members::of(state, room.room_id.as_str())?;
+    let count = |m: &str| members.iter().filter(|(_, r)| r.membership == m).count();
+    Ok((count("join"), count("invite")))
 }
 
 /// Joined and invited members in a state map.
