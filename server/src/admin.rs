@@ -21,6 +21,10 @@ pub enum Action {
         username: String,
         password: String,
     },
+    SetAdmin {
+        username: String,
+        admin: bool,
+    },
     CreateRegistrationToken {
         token: Option<String>,
         uses_allowed: Option<u64>,
@@ -84,6 +88,21 @@ pub async fn run(state: &AppState, action: Action) -> Result<String> {
                 "password of {user_id} reset; all its devices were logged out"
             ))
         }
+        Action::SetAdmin {
+            username: name,
+            admin,
+        } => {
+            let user_id = if name.starts_with('@') {
+                name.to_ascii_lowercase()
+            } else {
+                state.user_id(&name.to_ascii_lowercase())
+            };
+            set_admin(state, &user_id, admin).await?;
+            Ok(format!(
+                "{user_id} is {}a server admin",
+                if admin { "now " } else { "no longer " }
+            ))
+        }
         Action::PurgeRemoteMedia { older_than_ms } => {
             let purged = purge_remote_media(state, now_ms().saturating_sub(older_than_ms)).await?;
             Ok(format!("purged {purged} cached remote media items"))
@@ -119,6 +138,21 @@ pub async fn run(state: &AppState, action: Action) -> Result<String> {
             Ok(token)
         }
     }
+}
+
+/// Gives or takes away a user's admin flag (the CLI and the admin API both come here).
+pub async fn set_admin(state: &AppState, user_id: &str, admin: bool) -> Result<()> {
+    if state
+        .storage
+        .users
+        .update(user_id, |record| record.admin = admin)?
+        .is_none()
+    {
+        return Err(Error::not_found("User not found"));
+    }
+    state.storage.flush().await?;
+    tracing::info!(%user_id, admin, "admin flag changed");
+    Ok(())
 }
 
 /// Quarantines a media item: it is served to no one from now on.

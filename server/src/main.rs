@@ -47,6 +47,12 @@ enum AdminCommand {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+    /// Make a user a server admin (`--revoke`: take the flag away).
+    SetAdmin {
+        name: String,
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Create a registration token (printed on success).
     CreateRegistrationToken {
         /// The token itself; random when omitted.
@@ -126,6 +132,10 @@ fn admin(config: Config, command: AdminCommand) -> Result<(), String> {
         } => Action::ResetPassword {
             username: name,
             password: citadel::cli::read_password(password_file.as_deref())?,
+        },
+        AdminCommand::SetAdmin { name, revoke } => Action::SetAdmin {
+            username: name,
+            admin: !revoke,
         },
         AdminCommand::CreateRegistrationToken {
             token,

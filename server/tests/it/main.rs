@@ -7,6 +7,7 @@ mod common;
 mod account;
 mod account_data;
 mod admin;
+mod admin_api;
 mod around;
 mod bench_smoke;
 mod clients;

@@ -1,0 +1,49 @@
+//! Synapse's admin API (`/_synapse/admin/...`), which admin panels (synapse-admin,
+//! Ketesa) and moderation bots speak: same paths, parameters and response shapes.
+//! Every endpoint takes the access token of a user with the admin flag.
+
+pub mod server;
+pub mod users;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+
+use crate::api::Routes;
+use crate::api::error::{Error, Result};
+use crate::api::extract::Authed;
+use crate::app::AppState;
+use crate::auth::session::Sender;
+
+pub fn routes(routes: &mut Routes<'_>) {
+    server::routes(routes);
+    users::routes(routes);
+}
+
+/// An authenticated server admin: `403 M_FORBIDDEN` for everyone else.
+pub struct Admin(pub Sender);
+
+impl FromRequest for Admin {
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let authed = Authed::from_request(req, payload);
+        let state = req.app_data::<actix_web::web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let Authed(sender) = authed.await?;
+            let state = state.ok_or_else(|| Error::internal("no app state"))?;
+            let is_admin = state
+                .storage
+                .users
+                .get(sender.user_id.as_str())?
+                .is_some_and(|u| u.admin);
+            if !is_admin {
+                return Err(Error::forbidden("You are not a server admin"));
+            }
+            Ok(Admin(sender))
+        })
+    }
+}

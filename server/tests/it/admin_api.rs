@@ -1,0 +1,299 @@
+//! Synapse's admin API: authorization on every route, the user endpoints' shapes,
+//! pagination and filters, and their errors.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// Registers `root` and makes it a server admin through `citadel admin set-admin`'s
+/// action.
+async fn admin(server: &TestServer) -> User {
+    let root = server.client().register("root", "pw-root-1").await;
+    let (status, body) = admin_action(
+        server,
+        citadel::admin::Action::SetAdmin {
+            username: "root".into(),
+            admin: true,
+        },
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    root
+}
+
+/// Every admin route of this API, with a body for those that take one.
+fn routes(user: &str) -> Vec<(Method, String, Option<Value>)> {
+    let u = enc(user);
+    vec![
+        (Method::GET, "/_synapse/admin/v2/users".into(), None),
+        (Method::GET, "/_synapse/admin/v3/users".into(), None),
+        (Method::GET, format!("/_synapse/admin/v2/users/{u}"), None),
+        (
+            Method::PUT,
+            format!("/_synapse/admin/v2/users/{u}"),
+            Some(json!({"displayname": "x"})),
+        ),
+        (
+            Method::POST,
+            format!("/_synapse/admin/v1/deactivate/{u}"),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            format!("/_synapse/admin/v1/users/{u}/admin"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/_synapse/admin/v1/users/{u}/admin"),
+            Some(json!({"admin": true})),
+        ),
+        (Method::GET, format!("/_synapse/admin/v1/whois/{u}"), None),
+        (
+            Method::GET,
+            format!("/_matrix/client/v3/admin/whois/{u}"),
+            None,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_admin_route_refuses_non_admins_and_anonymous_callers() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let _root = admin(&server).await;
+    let mallory = client.register("mallory", "pw-mallory-1").await;
+    for (method, path, body) in routes(&mallory.user_id) {
+        let response = mallory
+            .client
+            .request(method.clone(), &path, body.clone())
+            .await;
+        assert_error(&response, 403, "M_FORBIDDEN");
+        let response = client.request(method.clone(), &path, body.clone()).await;
+        assert_error(&response, 401, "M_MISSING_TOKEN");
+        let response = client
+            .with_token("not-a-token")
+            .request(method, &path, body)
+            .await;
+        assert_error(&response, 401, "M_UNKNOWN_TOKEN");
+    }
+    // Nothing changed: mallory is still a plain, active user with her name.
+    let (_, me) = mallory
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/profile/{}/displayname",
+            enc(&mallory.user_id)
+        ))
+        .await;
+    assert_eq!(me["displayname"], "mallory");
+    // The version is public, as in Synapse.
+    let (status, version) = client.get("/_synapse/admin/v1/server_version").await;
+    assert_eq!(status, 200);
+    assert!(
+        version["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("Citadel ")
+    );
+}
+
+#[tokio::test]
+async fn admins_list_create_modify_and_deactivate_users() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let root = admin(&server).await;
+    for name in ["alice", "bob", "carol"] {
+        client.register(name, &format!("pw-{name}-1")).await;
+    }
+    // Create: 201 with the user's description.
+    let dave = format!("@dave:{}", "localhost");
+    let (status, created) = root
+        .client
+        .put(
+            &format!("/_synapse/admin/v2/users/{}", enc(&dave)),
+            json!({"password": "pw-dave-1", "displayname": "Dave D.", "admin": false}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["name"], dave);
+    assert_eq!(created["displayname"], "Dave D.");
+    assert_eq!(created["admin"], false);
+    assert_eq!(created["deactivated"], false);
+    assert!(created["creation_ts"].as_u64().unwrap() > 1_600_000_000_000);
+    assert_eq!(client.login("dave", "pw-dave-1").await.0, 200);
+    // Modify: 200; a new password logs the old devices out.
+    let (_, login) = client.login("dave", "pw-dave-1").await;
+    let dave_client = client.with_token(login["access_token"].as_str().unwrap());
+    let (status, changed) = root
+        .client
+        .put(
+            &format!("/_synapse/admin/v2/users/{}", enc(&dave)),
+            json!({"password": "pw-dave-2", "displayname": ""}),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["displayname"], Value::Null);
+    assert_error(
+        &dave_client.get("/_matrix/client/v3/account/whoami").await,
+        401,
+        "M_UNKNOWN_TOKEN",
+    );
+    assert_eq!(client.login("dave", "pw-dave-2").await.0, 200);
+
+    // List: ordered by name, paginated with next_token, filtered.
+    let (status, page) = root.client.get("/_synapse/admin/v2/users?limit=2").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["total"], 5);
+    let names: Vec<&str> = page["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["@alice:localhost", "@bob:localhost"]);
+    assert_eq!(page["next_token"], "2");
+    let (_, last) = root
+        .client
+        .get("/_synapse/admin/v2/users?from=4&limit=2")
+        .await;
+    assert_eq!(last["users"].as_array().unwrap().len(), 1);
+    assert!(last.get("next_token").is_none(), "{last}");
+    let (_, found) = root.client.get("/_synapse/admin/v2/users?name=CAR").await;
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["users"][0]["name"], "@carol:localhost");
+    let (_, admins) = root
+        .client
+        .get("/_synapse/admin/v2/users?admins=true")
+        .await;
+    assert_eq!(admins["users"][0]["name"], "@root:localhost");
+    assert_eq!(admins["total"], 1);
+    let (_, backwards) = root
+        .client
+        .get("/_synapse/admin/v2/users?dir=b&limit=1")
+        .await;
+    assert_eq!(backwards["users"][0]["name"], "@root:localhost");
+
+    // Deactivate: the user can no longer log in, and lists hide them unless asked.
+    let (status, body) = root
+        .client
+        .post(
+            &format!("/_synapse/admin/v1/deactivate/{}", enc("@bob:localhost")),
+            json!({"erase": false}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(client.login("bob", "pw-bob-1").await.0, 200);
+    let (_, v2) = root.client.get("/_synapse/admin/v2/users").await;
+    assert_eq!(v2["total"], 4);
+    let (_, v2_all) = root
+        .client
+        .get("/_synapse/admin/v2/users?deactivated=true")
+        .await;
+    assert_eq!(v2_all["total"], 5);
+    let (_, v3_only) = root
+        .client
+        .get("/_synapse/admin/v3/users?deactivated=true")
+        .await;
+    assert_eq!(v3_only["total"], 1);
+    assert_eq!(v3_only["users"][0]["deactivated"], true);
+
+    // The admin flag, and whois at both paths.
+    let alice = "@alice:localhost";
+    let path = format!("/_synapse/admin/v1/users/{}/admin", enc(alice));
+    assert_eq!(root.client.get(&path).await.1, json!({"admin": false}));
+    assert_eq!(root.client.put(&path, json!({"admin": true})).await.0, 200);
+    assert_eq!(root.client.get(&path).await.1, json!({"admin": true}));
+    for whois in [
+        format!("/_synapse/admin/v1/whois/{}", enc(&root.user_id)),
+        format!("/_matrix/client/v3/admin/whois/{}", enc(&root.user_id)),
+    ] {
+        let (status, body) = root.client.get(&whois).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user_id"], root.user_id);
+        let sessions = &body["devices"][&root.device_id]["sessions"][0]["connections"];
+        assert_eq!(sessions[0]["ip"], "127.0.0.1", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn admin_user_endpoints_answer_bad_input_as_synapse_does() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let c = &root.client;
+    assert_error(
+        &c.get(&format!(
+            "/_synapse/admin/v2/users/{}",
+            enc("@nobody:localhost")
+        ))
+        .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.get(&format!(
+            "/_synapse/admin/v2/users/{}",
+            enc("@x:elsewhere.org")
+        ))
+        .await,
+        400,
+        "M_UNKNOWN",
+    );
+    assert_error(
+        &c.get(&format!("/_synapse/admin/v2/users/{}", enc("not-a-user")))
+            .await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v2/users?deactivated=maybe").await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v2/users?limit=-1").await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v2/users?order_by=shoe_size").await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v2/users?dir=sideways").await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    let put = format!("/_synapse/admin/v2/users/{}", enc("@eve:localhost"));
+    assert_error(&c.raw(Method::PUT, &put, b"{oops").await, 400, "M_NOT_JSON");
+    assert_error(
+        &c.put(&put, json!({"admin": "yes"})).await,
+        400,
+        "M_BAD_JSON",
+    );
+    assert_error(
+        &c.put(&put, json!({"user_type": "wizard"})).await,
+        400,
+        "M_UNKNOWN",
+    );
+    // Nobody was created by the refused requests.
+    assert_error(&c.get(&put).await, 404, "M_NOT_FOUND");
+    // An admin cannot demote themselves.
+    let own = format!("/_synapse/admin/v1/users/{}/admin", enc(&root.user_id));
+    assert_error(
+        &c.put(&own, json!({"admin": false})).await,
+        400,
+        "M_UNKNOWN",
+    );
+    assert_error(&c.put(&own, json!({})).await, 400, "M_MISSING_PARAM");
+    assert_error(
+        &c.post(
+            &format!("/_synapse/admin/v1/deactivate/{}", enc("@nobody:localhost")),
+            json!({}),
+        )
+        .await,
+        404,
+        "M_NOT_FOUND",
+    );
+}
