@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
-use crate::auth::{session, token, username};
+use crate::auth::{session, username};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -111,33 +111,57 @@ pub async fn run(state: &AppState, action: Action) -> Result<String> {
             token: wanted,
             uses_allowed,
             expiry_time,
-        } => {
-            let token = wanted.unwrap_or_else(|| token::generate("")[..16].to_owned());
-            if token.is_empty()
-                || token.len() > 64
-                || !token
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
-            {
-                return Err(Error::invalid_param(
-                    "Registration tokens are 1-64 characters of [A-Za-z0-9._~-]",
-                ));
-            }
-            let record = RegistrationToken {
-                uses_allowed,
-                completed: 0,
-                expiry_time,
-                created_ts: now_ms(),
-            };
-            if !state.storage.registration_tokens.create(&token, &record)? {
-                return Err(Error::invalid_param(format!(
-                    "registration token {token} already exists"
-                )));
-            }
-            state.storage.flush().await?;
-            Ok(token)
-        }
+        } => create_registration_token(state, wanted, 16, uses_allowed, expiry_time).await,
     }
+}
+
+/// Creates a registration token (random, of `length` characters, unless one is given);
+/// the CLI and the admin API both come here.
+pub async fn create_registration_token(
+    state: &AppState,
+    wanted: Option<String>,
+    length: usize,
+    uses_allowed: Option<u64>,
+    expiry_time: Option<u64>,
+) -> Result<String> {
+    if !(1..=64).contains(&length) {
+        return Err(Error::invalid_param("length must be between 1 and 64"));
+    }
+    let token = match wanted {
+        Some(token) => token,
+        None => {
+            use rand::Rng;
+            const CHARS: &[u8] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-";
+            let mut rng = rand::thread_rng();
+            (0..length)
+                .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+                .collect()
+        }
+    };
+    if token.is_empty()
+        || token.len() > 64
+        || !token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+    {
+        return Err(Error::invalid_param(
+            "Registration tokens are 1-64 characters of [A-Za-z0-9._~-]",
+        ));
+    }
+    let record = RegistrationToken {
+        uses_allowed,
+        completed: 0,
+        expiry_time,
+        created_ts: now_ms(),
+    };
+    if !state.storage.registration_tokens.create(&token, &record)? {
+        return Err(Error::invalid_param(format!(
+            "registration token {token} already exists"
+        )));
+    }
+    state.storage.flush().await?;
+    Ok(token)
 }
 
 /// Gives or takes away a user's admin flag (the CLI and the admin API both come here).

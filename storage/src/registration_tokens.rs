@@ -66,6 +66,29 @@ impl RegistrationTokens {
             .collect()
     }
 
+    /// Changes a token's record atomically (against concurrent registrations using it);
+    /// returns the new record, or `None` when the token does not exist.
+    pub fn update(
+        &self,
+        token: &str,
+        change: impl Fn(&mut RegistrationToken),
+    ) -> Result<Option<RegistrationToken>> {
+        let k = key((token,));
+        loop {
+            let Some(old) = self.tokens.get(&k)? else {
+                return Ok(None);
+            };
+            let mut record: RegistrationToken = decode(&old)?;
+            change(&mut record);
+            if self
+                .tokens
+                .compare_and_swap(&k, Some(&old), Some(&encode(&record)))?
+            {
+                return Ok(Some(record));
+            }
+        }
+    }
+
     /// Counts one completed registration against the token, atomically, if it is still
     /// valid. Returns false when it is unknown, expired or used up.
     pub fn consume(&self, token: &str, now: u64) -> Result<bool> {

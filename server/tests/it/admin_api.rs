@@ -6,20 +6,32 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-/// Registers `root` and makes it a server admin through `citadel admin set-admin`'s
-/// action.
+/// Creates `root` and makes it a server admin through `citadel admin`'s actions
+/// (`create-user`, then `set-admin`), and logs it in.
 async fn admin(server: &TestServer) -> User {
-    let root = server.client().register("root", "pw-root-1").await;
-    let (status, body) = admin_action(
-        server,
+    for action in [
+        citadel::admin::Action::CreateUser {
+            username: "root".into(),
+            password: "pw-root-1".into(),
+            admin: false,
+        },
         citadel::admin::Action::SetAdmin {
             username: "root".into(),
             admin: true,
         },
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    root
+    ] {
+        let (status, body) = admin_action(server, action).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let client = server.client();
+    let (status, login) = client.login("root", "pw-root-1").await;
+    assert_eq!(status, 200, "{login}");
+    User {
+        user_id: login["user_id"].as_str().unwrap().to_owned(),
+        device_id: login["device_id"].as_str().unwrap().to_owned(),
+        password: "pw-root-1".into(),
+        client: client.with_token(login["access_token"].as_str().unwrap()),
+    }
 }
 
 /// Every admin route of this API, with a body for those that take one.
@@ -295,5 +307,136 @@ async fn admin_user_endpoints_answer_bad_input_as_synapse_does() {
         .await,
         404,
         "M_NOT_FOUND",
+    );
+}
+
+#[tokio::test]
+async fn admins_manage_registration_tokens() {
+    let server = TestServer::spawn_with(|c| {
+        c.registration.mode = citadel::config::RegistrationMode::Token;
+    });
+    let root = admin(&server).await;
+    let c = &root.client;
+    const BASE: &str = "/_synapse/admin/v1/registration_tokens";
+    let (status, random) = c.post(&format!("{BASE}/new"), json!({})).await;
+    assert_eq!(status, 200, "{random}");
+    assert_eq!(random["token"].as_str().unwrap().len(), 16);
+    assert_eq!(random["uses_allowed"], Value::Null);
+    assert_eq!(random["pending"], 0);
+    assert_eq!(random["completed"], 0);
+    assert_eq!(random["expiry_time"], Value::Null);
+    let (status, short) = c
+        .post(
+            &format!("{BASE}/new"),
+            json!({"length": 5, "uses_allowed": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{short}");
+    assert_eq!(short["token"].as_str().unwrap().len(), 5);
+    let (status, named) = c
+        .post(
+            &format!("{BASE}/new"),
+            json!({"token": "defg", "uses_allowed": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{named}");
+    assert_eq!(
+        named,
+        json!({"token": "defg", "uses_allowed": 1, "pending": 0, "completed": 0, "expiry_time": null})
+    );
+    // Used once, it is no longer valid.
+    let (status, body) = server
+        .client()
+        .post(
+            "/_matrix/client/v3/register",
+            json!({"username": "newbie", "password": "pw-newbie-1",
+                   "auth": {"type": "m.login.registration_token", "token": "defg"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, got) = c.get(&format!("{BASE}/defg")).await;
+    assert_eq!(got["completed"], 1);
+    let (_, invalid) = c.get(&format!("{BASE}?valid=false")).await;
+    let names: Vec<&str> = invalid["registration_tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["token"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["defg"]);
+    let (_, all) = c.get(BASE).await;
+    assert_eq!(all["registration_tokens"].as_array().unwrap().len(), 3);
+    // Update: more uses makes it valid again; null clears; omitted fields stay.
+    let (status, updated) = c
+        .put(&format!("{BASE}/defg"), json!({"uses_allowed": 5}))
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["uses_allowed"], 5);
+    let (_, updated) = c
+        .put(
+            &format!("{BASE}/defg"),
+            json!({"expiry_time": 4781243146000u64}),
+        )
+        .await;
+    assert_eq!(updated["uses_allowed"], 5);
+    assert_eq!(updated["expiry_time"], 4781243146000u64);
+    let (_, updated) = c
+        .put(&format!("{BASE}/defg"), json!({"uses_allowed": null}))
+        .await;
+    assert_eq!(updated["uses_allowed"], Value::Null);
+    // Delete, then it is gone.
+    assert_eq!(
+        c.delete(&format!("{BASE}/defg"), json!({})).await,
+        (reqwest::StatusCode::OK, json!({}))
+    );
+    assert_error(&c.get(&format!("{BASE}/defg")).await, 404, "M_NOT_FOUND");
+    assert_error(
+        &c.delete(&format!("{BASE}/defg"), json!({})).await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.put(&format!("{BASE}/nope"), json!({"uses_allowed": 1}))
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    // Bad input.
+    for body in [
+        json!({"token": "has space"}),
+        json!({"token": "x".repeat(65)}),
+        json!({"length": 0}),
+        json!({"length": 65}),
+        json!({"uses_allowed": -1}),
+        json!({"uses_allowed": "three"}),
+        json!({"expiry_time": 1000}),
+    ] {
+        assert_error(
+            &c.post(&format!("{BASE}/new"), body).await,
+            400,
+            "M_INVALID_PARAM",
+        );
+    }
+    assert_eq!(
+        c.post(&format!("{BASE}/new"), json!({"token": "dup"}))
+            .await
+            .0,
+        200
+    );
+    assert_error(
+        &c.post(&format!("{BASE}/new"), json!({"token": "dup"}))
+            .await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    assert_error(
+        &c.post(&format!("{BASE}/new"), json!([])).await,
+        400,
+        "M_BAD_JSON",
+    );
+    assert_error(
+        &c.get(&format!("{BASE}?valid=perhaps")).await,
+        400,
+        "M_INVALID_PARAM",
     );
 }

@@ -2,6 +2,7 @@
 //! Ketesa) and moderation bots speak: same paths, parameters and response shapes.
 //! Every endpoint takes the access token of a user with the admin flag.
 
+pub mod registration_tokens;
 pub mod server;
 pub mod users;
 
@@ -20,6 +21,7 @@ use crate::auth::session::Sender;
 pub fn routes(routes: &mut Routes<'_>) {
     server::routes(routes);
     users::routes(routes);
+    registration_tokens::routes(routes);
 }
 
 /// An authenticated server admin: `403 M_FORBIDDEN` for everyone else.

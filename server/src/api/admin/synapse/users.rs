@@ -103,14 +103,14 @@ fn user_info(state: &AppState, user_id: &str, record: &UserRecord) -> Result<Val
     }))
 }
 
-fn query(req: &HttpRequest) -> HashMap<String, String> {
+pub(crate) fn query(req: &HttpRequest) -> HashMap<String, String> {
     web::Query::<HashMap<String, String>>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .unwrap_or_default()
 }
 
 /// A boolean query parameter as Synapse reads it: `true` or `false`, anything else 400.
-fn bool_param(query: &HashMap<String, String>, name: &str) -> Result<Option<bool>> {
+pub(crate) fn bool_param(query: &HashMap<String, String>, name: &str) -> Result<Option<bool>> {
     match query.get(name).map(String::as_str) {
         None => Ok(None),
         Some("true") => Ok(Some(true)),
