@@ -8,7 +8,7 @@ use crate::common::*;
 
 /// Creates `root` and makes it a server admin through `citadel admin`'s actions
 /// (`create-user`, then `set-admin`), and logs it in.
-async fn admin(server: &TestServer) -> User {
+pub async fn admin(server: &TestServer) -> User {
     for action in [
         citadel::admin::Action::CreateUser {
             username: "root".into(),

@@ -59,6 +59,21 @@ impl Rooms {
         get(&self.meta, &key((room_id,)))
     }
 
+    /// Every room this server knows, by room ID.
+    pub fn all(&self) -> Result<Vec<(String, RoomMeta)>> {
+        self.meta
+            .scan_prefix(&[])
+            .map(|entry| {
+                let (k, v) = entry?;
+                let room_id = crate::codec::KeyReader::new(&k)
+                    .str()
+                    .map_err(crate::users::corrupt)?
+                    .to_owned();
+                Ok((room_id, crate::decode(&v)?))
+            })
+            .collect()
+    }
+
     pub fn put_meta(&self, batch: &mut Batch, room_id: &str, meta: &RoomMeta) {
         batch.insert(&self.meta, key((room_id,)), encode(meta));
     }

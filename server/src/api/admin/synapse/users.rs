@@ -121,7 +121,7 @@ pub(crate) fn bool_param(query: &HashMap<String, String>, name: &str) -> Result<
     }
 }
 
-fn int_param(query: &HashMap<String, String>, name: &str, default: u64) -> Result<u64> {
+pub(crate) fn int_param(query: &HashMap<String, String>, name: &str, default: u64) -> Result<u64> {
     match query.get(name) {
         None => Ok(default),
         Some(text) => text.parse().map_err(|_| {

@@ -1,0 +1,162 @@
+//! Synapse's room admin API: the room list, details, members and state.
+
+use serde_json::{Value, json};
+
+use crate::admin_api::admin;
+use crate::common::*;
+
+fn ids(body: &Value) -> Vec<String> {
+    body["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["room_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn admins_list_and_inspect_rooms() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let zoo = alice
+        .create_room(
+            json!({"name": "Zoo", "preset": "public_chat", "visibility": "public",
+            "room_alias_name": "zoo", "topic": "Animals"}),
+        )
+        .await;
+    assert_eq!(bob.join(&zoo).await.0, 200);
+    let art = alice
+        .create_room(json!({"name": "Art", "initial_state": [
+            {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}))
+        .await;
+    let space = alice
+        .create_room(json!({"name": "Middle", "creation_content": {"type": "m.space"}}))
+        .await;
+    let c = &root.client;
+
+    let (status, all) = c.get("/_synapse/admin/v1/rooms").await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["total_rooms"], 3);
+    assert_eq!(all["offset"], 0);
+    assert_eq!(
+        ids(&all),
+        [art.clone(), space.clone(), zoo.clone()],
+        "by name"
+    );
+    let zoo_entry = &all["rooms"][2];
+    assert_eq!(zoo_entry["name"], "Zoo");
+    assert_eq!(zoo_entry["canonical_alias"], "#zoo:localhost");
+    assert_eq!(zoo_entry["joined_members"], 2);
+    assert_eq!(zoo_entry["joined_local_members"], 2);
+    assert_eq!(zoo_entry["creator"], alice.user_id);
+    assert_eq!(zoo_entry["public"], true);
+    assert_eq!(zoo_entry["join_rules"], "public");
+    assert_eq!(zoo_entry["federatable"], true);
+    assert_eq!(zoo_entry["version"], "12");
+    assert_eq!(zoo_entry["room_type"], Value::Null);
+    assert_eq!(all["rooms"][0]["encryption"], "m.megolm.v1.aes-sha2");
+    assert_eq!(all["rooms"][1]["room_type"], "m.space");
+
+    let (_, by_size) = c
+        .get("/_synapse/admin/v1/rooms?order_by=joined_members&limit=1")
+        .await;
+    assert_eq!(ids(&by_size), [zoo.clone()]);
+    assert_eq!(by_size["next_batch"], 1);
+    let (_, second) = c
+        .get("/_synapse/admin/v1/rooms?order_by=name&from=1&limit=1")
+        .await;
+    assert_eq!(ids(&second), [space.clone()]);
+    assert_eq!(second["prev_batch"], 0);
+    let (_, back) = c.get("/_synapse/admin/v1/rooms?dir=b").await;
+    assert_eq!(ids(&back), [zoo.clone(), space.clone(), art.clone()]);
+    let (_, found) = c.get("/_synapse/admin/v1/rooms?search_term=zo").await;
+    assert_eq!(ids(&found), [zoo.clone()]);
+    let (_, public) = c.get("/_synapse/admin/v1/rooms?public_rooms=true").await;
+    assert_eq!(ids(&public), [zoo.clone()]);
+    let (_, not_public) = c.get("/_synapse/admin/v1/rooms?public_rooms=false").await;
+    assert_eq!(not_public["total_rooms"], 2);
+
+    let (status, details) = c
+        .get(&format!("/_synapse/admin/v1/rooms/{}", enc(&zoo)))
+        .await;
+    assert_eq!(status, 200, "{details}");
+    assert_eq!(details["topic"], "Animals");
+    assert_eq!(details["tombstoned"], false);
+    assert!(details["joined_local_devices"].as_u64().unwrap() >= 2);
+    let (_, members) = c
+        .get(&format!("/_synapse/admin/v1/rooms/{}/members", enc(&zoo)))
+        .await;
+    assert_eq!(members["total"], 2);
+    let mut listed: Vec<&str> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, [alice.user_id.as_str(), bob.user_id.as_str()]);
+    let (_, state) = c
+        .get(&format!("/_synapse/admin/v1/rooms/{}/state", enc(&zoo)))
+        .await;
+    let kinds: Vec<&str> = state["state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"m.room.create") && kinds.contains(&"m.room.topic"),
+        "{kinds:?}"
+    );
+    let (_, names) = c
+        .get(&format!(
+            "/_synapse/admin/v1/rooms/{}/state?type=m.room.member",
+            enc(&zoo)
+        ))
+        .await;
+    assert_eq!(names["state"].as_array().unwrap().len(), 2);
+    assert_eq!(names["state"][0]["room_id"], zoo);
+
+    // Errors.
+    assert_error(
+        &c.get(&format!(
+            "/_synapse/admin/v1/rooms/{}",
+            enc("!nowhere:localhost")
+        ))
+        .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.get(&format!(
+            "/_synapse/admin/v1/rooms/{}/members",
+            enc("!nowhere:localhost")
+        ))
+        .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v1/rooms/not-a-room").await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v1/rooms?order_by=colour").await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v1/rooms?public_rooms=sometimes")
+            .await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v1/rooms?from=x").await,
+        400,
+        "M_INVALID_PARAM",
+    );
+}
