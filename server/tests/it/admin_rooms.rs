@@ -62,19 +62,19 @@ async fn admins_list_and_inspect_rooms() {
     let (_, by_size) = c
         .get("/_synapse/admin/v1/rooms?order_by=joined_members&limit=1")
         .await;
-    assert_eq!(ids(&by_size), [zoo.clone()]);
+    assert_eq!(ids(&by_size), vec![zoo.clone()]);
     assert_eq!(by_size["next_batch"], 1);
     let (_, second) = c
         .get("/_synapse/admin/v1/rooms?order_by=name&from=1&limit=1")
         .await;
-    assert_eq!(ids(&second), [space.clone()]);
+    assert_eq!(ids(&second), vec![space.clone()]);
     assert_eq!(second["prev_batch"], 0);
     let (_, back) = c.get("/_synapse/admin/v1/rooms?dir=b").await;
     assert_eq!(ids(&back), [zoo.clone(), space.clone(), art.clone()]);
     let (_, found) = c.get("/_synapse/admin/v1/rooms?search_term=zo").await;
-    assert_eq!(ids(&found), [zoo.clone()]);
+    assert_eq!(ids(&found), vec![zoo.clone()]);
     let (_, public) = c.get("/_synapse/admin/v1/rooms?public_rooms=true").await;
-    assert_eq!(ids(&public), [zoo.clone()]);
+    assert_eq!(ids(&public), vec![zoo.clone()]);
     let (_, not_public) = c.get("/_synapse/admin/v1/rooms?public_rooms=false").await;
     assert_eq!(not_public["total_rooms"], 2);
 
