@@ -35,6 +35,15 @@ impl Reports {
         self.reports.insert(&key((id,)), &encode(report))
     }
 
+    pub fn get(&self, id: u64) -> Result<Option<Report>> {
+        crate::get(&self.reports, &key((id,)))
+    }
+
+    /// Removes a report; returns whether it existed.
+    pub fn delete(&self, id: u64) -> Result<bool> {
+        Ok(self.reports.take(&key((id,)))?.is_some())
+    }
+
     /// Every report, oldest first.
     pub fn list(&self) -> Result<Vec<(u64, Report)>> {
         self.reports

@@ -160,3 +160,96 @@ async fn admins_list_and_inspect_rooms() {
         "M_INVALID_PARAM",
     );
 }
+
+#[tokio::test]
+async fn admins_review_and_delete_event_reports() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let client = server.client();
+    let (alice, bob, room) = client.alice_and_bob_in_a_public_room().await;
+    alice
+        .client
+        .put(
+            &format!("/_matrix/client/v3/rooms/{}/state/m.room.name/", enc(&room)),
+            json!({"name": "Lobby"}),
+        )
+        .await;
+    let rude = bob.send_text(&room, "something rude").await;
+    let worse = bob.send_text(&room, "something worse").await;
+    for (event, reason) in [(&rude, "rude"), (&worse, "worse")] {
+        let (status, body) = alice
+            .client
+            .post(
+                &format!(
+                    "/_matrix/client/v3/rooms/{}/report/{}",
+                    enc(&room),
+                    enc(event)
+                ),
+                json!({"reason": reason, "score": -100}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let c = &root.client;
+    let (status, list) = c.get("/_synapse/admin/v1/event_reports").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total"], 2);
+    // Newest first by default.
+    let first = &list["event_reports"][0];
+    assert_eq!(first["event_id"], worse);
+    assert_eq!(first["reason"], "worse");
+    assert_eq!(first["user_id"], alice.user_id);
+    assert_eq!(first["sender"], bob.user_id);
+    assert_eq!(first["room_id"], room);
+    assert_eq!(first["name"], "Lobby");
+    assert!(first["received_ts"].as_u64().unwrap() > 1_600_000_000_000);
+    let (_, oldest) = c
+        .get("/_synapse/admin/v1/event_reports?dir=f&limit=1")
+        .await;
+    assert_eq!(oldest["event_reports"][0]["event_id"], rude);
+    assert_eq!(oldest["next_token"], 1);
+    let (_, by_sender) = c
+        .get(&format!(
+            "/_synapse/admin/v1/event_reports?event_sender_user_id={}",
+            enc(&alice.user_id)
+        ))
+        .await;
+    assert_eq!(by_sender["total"], 0);
+    let id = first["id"].as_u64().unwrap();
+    let (status, one) = c
+        .get(&format!("/_synapse/admin/v1/event_reports/{id}"))
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["event_json"]["content"]["body"], "something worse");
+    assert_eq!(one["event_json"]["sender"], bob.user_id);
+    assert_eq!(
+        c.delete(&format!("/_synapse/admin/v1/event_reports/{id}"), json!({}))
+            .await
+            .0,
+        200
+    );
+    assert_error(
+        &c.get(&format!("/_synapse/admin/v1/event_reports/{id}"))
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.delete(&format!("/_synapse/admin/v1/event_reports/{id}"), json!({}))
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v1/event_reports/abc").await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v1/event_reports?dir=up").await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    let (_, after) = c.get("/_synapse/admin/v1/event_reports").await;
+    assert_eq!(after["total"], 1);
+}

@@ -3,6 +3,7 @@
 //! Every endpoint takes the access token of a user with the admin flag.
 
 pub mod registration_tokens;
+pub mod reports;
 pub mod rooms;
 pub mod server;
 pub mod users;
@@ -24,6 +25,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     users::routes(routes);
     registration_tokens::routes(routes);
     rooms::routes(routes);
+    reports::routes(routes);
 }
 
 /// An authenticated server admin: `403 M_FORBIDDEN` for everyone else.
