@@ -2,6 +2,7 @@
 //! Ketesa) and moderation bots speak: same paths, parameters and response shapes.
 //! Every endpoint takes the access token of a user with the admin flag.
 
+pub mod devices;
 pub mod registration_tokens;
 pub mod reports;
 pub mod rooms;
@@ -26,6 +27,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     registration_tokens::routes(routes);
     rooms::routes(routes);
     reports::routes(routes);
+    devices::routes(routes);
 }
 
 /// An authenticated server admin: `403 M_FORBIDDEN` for everyone else.

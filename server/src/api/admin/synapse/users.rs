@@ -49,7 +49,7 @@ pub fn routes(routes: &mut Routes<'_>) {
 }
 
 /// A user ID from the path that must be one of this server's.
-fn local_user(state: &AppState, raw: &str, what: &str) -> Result<String> {
+pub(crate) fn local_user(state: &AppState, raw: &str, what: &str) -> Result<String> {
     let user_id = ruma::UserId::parse(raw)
         .map_err(|_| Error::invalid_param(format!("Invalid user ID {raw:?}")))?;
     if user_id.server_name().as_str() != state.server_name() {
@@ -61,7 +61,7 @@ fn local_user(state: &AppState, raw: &str, what: &str) -> Result<String> {
     Ok(user_id.to_string())
 }
 
-fn existing(state: &AppState, user_id: &str) -> Result<UserRecord> {
+pub(crate) fn existing(state: &AppState, user_id: &str) -> Result<UserRecord> {
     state
         .storage
         .users
