@@ -195,6 +195,38 @@ pub async fn quarantine_media(state: &AppState, server_name: &str, media_id: &st
     Ok(true)
 }
 
+/// Deletes one media item: its record, its uploader's quota use and, when no other
+/// item shares the content, its file.
+pub async fn delete_media(state: &AppState, server_name: &str, media_id: &str) -> Result<bool> {
+    let Some(record) = state.storage.media.get(server_name, media_id)? else {
+        return Ok(false);
+    };
+    let mut batch = state.storage.batch();
+    state
+        .storage
+        .media
+        .remove(&mut batch, server_name, media_id, &record.uploader);
+    state.storage.commit(batch).await?;
+    if server_name == state.server_name() {
+        state
+            .storage
+            .media
+            .release_usage(&record.uploader, record.size)?;
+    }
+    if let Some(sha256) = &record.sha256 {
+        let shared = state
+            .storage
+            .media
+            .all()?
+            .iter()
+            .any(|(_, _, other)| other.sha256.as_deref() == Some(sha256));
+        if !shared {
+            let _ = tokio::fs::remove_file(state.media_store.path(sha256)).await;
+        }
+    }
+    Ok(true)
+}
+
 /// Media IDs a user uploaded.
 pub fn list_user_media(state: &AppState, user_id: &str) -> Result<Vec<String>> {
     Ok(state.storage.media.by_user(user_id)?)

@@ -1,4 +1,4 @@
-//! Synapse's device admin API and a user's joined rooms.
+//! Synapse's device and media admin APIs, and a user's joined rooms.
 
 use serde_json::json;
 
@@ -109,5 +109,112 @@ async fn admins_manage_a_user_s_devices_and_see_their_rooms() {
         .await,
         400,
         "M_BAD_JSON",
+    );
+}
+
+#[tokio::test]
+async fn admins_list_quarantine_and_delete_media() {
+    use crate::media::{download, upload};
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let mut mxcs = Vec::new();
+    for (i, body) in [b"first file".to_vec(), b"second, longer file".to_vec()]
+        .into_iter()
+        .enumerate()
+    {
+        let response = upload(
+            &alice,
+            &format!("/_matrix/media/v3/upload?filename=f{i}.txt"),
+            "text/plain",
+            body,
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        mxcs.push(body["content_uri"].as_str().unwrap().to_owned());
+    }
+    let id = |mxc: &str| mxc.rsplit('/').next().unwrap().to_owned();
+    let c = &root.client;
+    let user_media = format!("/_synapse/admin/v1/users/{}/media", enc(&alice.user_id));
+    let (status, list) = c.get(&user_media).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total"], 2);
+    let (_, by_size) = c
+        .get(&format!("{user_media}?order_by=media_length&dir=b"))
+        .await;
+    assert_eq!(by_size["media"][0]["media_id"], id(&mxcs[1]));
+    assert_eq!(by_size["media"][0]["media_length"], 19);
+    assert_eq!(by_size["media"][0]["media_type"], "text/plain");
+    assert_eq!(by_size["media"][0]["upload_name"], "f1.txt");
+
+    let first = id(&mxcs[0]);
+    let (status, info) = c
+        .get(&format!("/_synapse/admin/v1/media/localhost/{first}"))
+        .await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["media_info"]["user_id"], alice.user_id);
+    // Quarantined media is served to no one, until released.
+    assert_eq!(
+        c.post(
+            &format!("/_synapse/admin/v1/media/quarantine/localhost/{first}"),
+            json!({})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(download(&alice, &mxcs[0]).await.status(), 404);
+    assert_eq!(
+        c.post(
+            &format!("/_synapse/admin/v1/media/unquarantine/localhost/{first}"),
+            json!({})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(download(&alice, &mxcs[0]).await.status(), 200);
+    // Deleted: gone for good.
+    let (status, deleted) = c
+        .delete(
+            &format!("/_synapse/admin/v1/media/localhost/{first}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(deleted, json!({"deleted_media": [first], "total": 1}));
+    assert_eq!(download(&alice, &mxcs[0]).await.status(), 404);
+    let (_, list) = c.get(&user_media).await;
+    assert_eq!(list["total"], 1);
+    let (status, all) = c.delete(&user_media, json!({})).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["total"], 1);
+    assert_eq!(download(&alice, &mxcs[1]).await.status(), 404);
+    // Errors.
+    assert_error(
+        &c.get("/_synapse/admin/v1/media/localhost/nope").await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.delete("/_synapse/admin/v1/media/elsewhere.org/abc", json!({}))
+            .await,
+        400,
+        "M_UNKNOWN",
+    );
+    assert_error(
+        &c.post(
+            "/_synapse/admin/v1/media/quarantine/localhost/nope",
+            json!({}),
+        )
+        .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.get(&format!("{user_media}?order_by=colour")).await,
+        400,
+        "M_INVALID_PARAM",
     );
 }

@@ -7,7 +7,12 @@ use serde_json::json;
 
 use crate::common::*;
 
-async fn upload(user: &User, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+pub async fn upload(
+    user: &User,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
     user.client
         .http
         .post(format!("{}{path}", user.client.base))
@@ -19,7 +24,7 @@ async fn upload(user: &User, path: &str, content_type: &str, body: Vec<u8>) -> r
         .unwrap()
 }
 
-async fn download(user: &User, mxc: &str) -> reqwest::Response {
+pub async fn download(user: &User, mxc: &str) -> reqwest::Response {
     let (server, id) = mxc.trim_start_matches("mxc://").split_once('/').unwrap();
     user.client
         .http

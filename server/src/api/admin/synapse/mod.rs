@@ -3,6 +3,7 @@
 //! Every endpoint takes the access token of a user with the admin flag.
 
 pub mod devices;
+pub mod media;
 pub mod registration_tokens;
 pub mod reports;
 pub mod rooms;
@@ -28,6 +29,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     rooms::routes(routes);
     reports::routes(routes);
     devices::routes(routes);
+    media::routes(routes);
 }
 
 /// An authenticated server admin: `403 M_FORBIDDEN` for everyone else.
