@@ -77,6 +77,18 @@ impl ServerSigningKey {
             .map_err(|e| SigningError::Json(e.to_string()))
     }
 
+    /// Verifies this server's own signature on a JSON object (signed by [`Self::sign_json`]).
+    pub fn verify_own_json(&self, object: &CanonicalJsonObject) -> bool {
+        let Ok(key) = ruma::serde::Base64::parse(self.public_key_base64()) else {
+            return false;
+        };
+        let mut ids = std::collections::BTreeMap::new();
+        ids.insert(self.key_id(), key);
+        let mut map = std::collections::BTreeMap::new();
+        map.insert(self.server_name.clone(), ids);
+        ruma::signatures::verify_json(&map, object).is_ok()
+    }
+
     /// Signs raw bytes (for X-Matrix request signatures).
     pub fn sign_bytes(&self, message: &[u8]) -> String {
         self.key_pair.sign(message).base64()

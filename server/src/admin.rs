@@ -33,11 +33,48 @@ pub enum Action {
     PurgeRemoteMedia {
         older_than_ms: u64,
     },
+    /// Recompute the audit trail and check every signed tree head.
+    AuditVerify,
+    /// Every audit entry as JSON lines.
+    AuditExport,
 }
 
-/// Carries out an action and returns a human-readable result line.
+/// Carries out an action and returns a human-readable result line; what it changes is
+/// recorded in the audit trail with `cli` as the actor.
 pub async fn run(state: &AppState, action: Action) -> Result<String> {
+    let (kind, target) = match &action {
+        Action::CreateUser { username, .. } => ("cli.user.create", Some(username.clone())),
+        Action::ResetPassword { username, .. } => {
+            ("cli.user.reset_password", Some(username.clone()))
+        }
+        Action::SetAdmin { username, .. } => ("cli.user.admin_flag", Some(username.clone())),
+        Action::CreateRegistrationToken { .. } => ("cli.registration_token.create", None),
+        Action::PurgeRemoteMedia { .. } => ("cli.media.purge_remote", None),
+        Action::AuditVerify | Action::AuditExport => ("", None),
+    };
+    let result = run_action(state, action).await;
+    if !kind.is_empty() && result.is_ok() {
+        let event = crate::audit::Event::new("cli", kind, target.as_deref());
+        crate::audit::record(state, event).await?;
+    }
+    result
+}
+
+async fn run_action(state: &AppState, action: Action) -> Result<String> {
     match action {
+        Action::AuditVerify => {
+            let report = crate::audit::verify(state)?;
+            let summary = crate::audit::verification_summary(&report);
+            if report.problems.is_empty() {
+                Ok(summary)
+            } else {
+                Err(Error::unknown(
+                    actix_web::http::StatusCode::CONFLICT,
+                    summary,
+                ))
+            }
+        }
+        Action::AuditExport => crate::audit::export(state),
         Action::CreateUser {
             username: name,
             password: pw,

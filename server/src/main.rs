@@ -70,6 +70,16 @@ enum AdminCommand {
         #[arg(long, default_value_t = 30)]
         older_than_days: u64,
     },
+    /// The audit trail: `verify` proves no entry was altered, reordered or removed;
+    /// `export` prints every entry as a JSON line.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    Verify,
+    Export,
 }
 
 fn main() -> ExitCode {
@@ -133,6 +143,8 @@ fn admin(config: Config, command: AdminCommand) -> Result<(), String> {
             username: name,
             password: citadel::cli::read_password(password_file.as_deref())?,
         },
+        AdminCommand::Audit(AuditCommand::Verify) => Action::AuditVerify,
+        AdminCommand::Audit(AuditCommand::Export) => Action::AuditExport,
         AdminCommand::SetAdmin { name, revoke } => Action::SetAdmin {
             username: name,
             admin: !revoke,

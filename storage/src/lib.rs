@@ -6,6 +6,7 @@
 //! with [`Storage::commit`], which also makes them durable before it returns.
 
 pub mod account_data;
+pub mod audit;
 pub mod codec;
 pub mod devices;
 pub mod e2ee_keys;
@@ -82,6 +83,7 @@ pub struct Storage {
     pub outbox: outbox::Outbox,
     pub inbox: inbox::Inbox,
     pub remote_devices: remote_devices::RemoteDevices,
+    pub audit: audit::Audit,
 }
 
 impl Storage {
@@ -109,6 +111,7 @@ impl Storage {
             outbox: outbox::Outbox::open(&engine)?,
             inbox: inbox::Inbox::open(&engine)?,
             remote_devices: remote_devices::RemoteDevices::open(&engine)?,
+            audit: audit::Audit::open(&engine)?,
             engine,
         };
         storage.migrate()?;

@@ -8,6 +8,7 @@ mod account;
 mod account_data;
 mod admin;
 mod admin_api;
+mod admin_audit;
 mod admin_devices;
 mod admin_rooms;
 mod around;

@@ -2,6 +2,7 @@
 //! endpoint the `citadel admin` CLI uses while the server runs, and the web admin panel's
 //! files.
 
+pub mod audit;
 pub mod cli;
 pub mod shared_secret;
 pub mod synapse;
@@ -13,5 +14,6 @@ pub fn register(routes: &mut Routes<'_>) {
     shared_secret::routes(routes);
     synapse::routes(routes);
     cli::routes(routes);
+    audit::routes(routes);
     ui::routes(routes);
 }

@@ -74,7 +74,20 @@ async fn login(
                 (None, Some(user)) => user.clone(),
                 (None, None) => return Err(Error::missing_param("Missing identifier")),
             };
-            check_password(&state, &claimed, &p.password).await?
+            match check_password(&state, &claimed, &p.password).await {
+                Ok(user_id) => user_id,
+                Err(e) => {
+                    let target = if claimed.starts_with('@') {
+                        claimed.to_ascii_lowercase()
+                    } else {
+                        state.user_id(&claimed.to_ascii_lowercase())
+                    };
+                    let event = crate::audit::Event::new(&target, "login_failed", Some(&target))
+                        .from_address(Some(req.ip.to_string()), None);
+                    let _ = crate::audit::record(&state, event).await;
+                    return Err(e);
+                }
+            }
         }
         login::v3::LoginInfo::Token(t) => {
             let record = state.storage.tokens.take_login(&token::hash(&t.token))?;
@@ -106,6 +119,10 @@ async fn login(
     )
     .await?;
     tracing::info!(%user_id, device_id = %new.device_id, "logged in");
+    let event = crate::audit::Event::new(&user_id, "login", Some(&user_id))
+        .from_address(Some(req.ip.to_string()), None)
+        .details(serde_json::json!({ "device_id": new.device_id }));
+    let _ = crate::audit::record(&state, event).await;
     let user_id = ruma::OwnedUserId::try_from(user_id).map_err(Error::internal)?;
     let mut response = login::v3::Response::new(user_id, new.access_token, new.device_id.into());
     #[allow(deprecated)]

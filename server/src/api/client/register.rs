@@ -129,6 +129,9 @@ pub async fn create_account(
     if !state.storage.users.create(user_id, &record)? {
         return Err(Error::user_in_use());
     }
+    let event = crate::audit::Event::new(user_id, "register", Some(user_id))
+        .details(serde_json::json!({ "admin": admin }));
+    let _ = crate::audit::record(state, event).await;
     let mut batch = state.storage.batch();
     state
         .storage

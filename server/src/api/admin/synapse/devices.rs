@@ -164,12 +164,14 @@ async fn rename(
 /// is already gone: 200, as in Synapse).
 async fn delete(
     state: web::Data<AppState>,
-    _admin: Admin,
+    admin: Admin,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (raw_user, device_id) = path.into_inner();
     let user_id = user(&state, &raw_user)?;
-    remove(&state, &user_id, &[device_id]).await?;
+    remove(&state, &user_id, std::slice::from_ref(&device_id)).await?;
+    let target = format!("{user_id}/{device_id}");
+    super::audited(&state, &admin, "admin.device.delete", Some(&target)).await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
@@ -181,13 +183,14 @@ struct DeleteMany {
 /// `POST /_synapse/admin/v2/users/{user_id}/delete_devices`
 async fn delete_many(
     state: web::Data<AppState>,
-    _admin: Admin,
+    admin: Admin,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     let user_id = user(&state, &path)?;
     let request: DeleteMany = parse_json(&body)?;
     remove(&state, &user_id, &request.devices).await?;
+    super::audited(&state, &admin, "admin.device.delete_many", Some(&user_id)).await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 

@@ -137,6 +137,7 @@ async fn delete_user_media(
         crate::admin::delete_media(&state, state.server_name(), media_id).await?;
     }
     tracing::info!(admin = %admin.0.user_id, %user_id, count = ids.len(), "user media deleted");
+    super::audited(&state, &admin, "admin.media.delete_user", Some(&user_id)).await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted_media": ids, "total": ids.len() })))
 }
 
@@ -178,27 +179,35 @@ async fn delete_one(
     record(&state, &server_name, &media_id)?;
     crate::admin::delete_media(&state, &server_name, &media_id).await?;
     tracing::info!(admin = %admin.0.user_id, %media_id, "media deleted");
+    let target = format!("mxc://{server_name}/{media_id}");
+    super::audited(&state, &admin, "admin.media.delete", Some(&target)).await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted_media": [media_id], "total": 1 })))
 }
 
 /// `POST /_synapse/admin/v1/media/quarantine/{server_name}/{media_id}`
 async fn quarantine(
     state: web::Data<AppState>,
-    _admin: Admin,
+    admin: Admin,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (server_name, media_id) = path.into_inner();
-    set_quarantine(&state, &server_name, &media_id, true).await
+    let answer = set_quarantine(&state, &server_name, &media_id, true).await?;
+    let target = format!("mxc://{server_name}/{media_id}");
+    super::audited(&state, &admin, "admin.media.quarantine", Some(&target)).await?;
+    Ok(answer)
 }
 
 /// `POST /_synapse/admin/v1/media/unquarantine/{server_name}/{media_id}`
 async fn unquarantine(
     state: web::Data<AppState>,
-    _admin: Admin,
+    admin: Admin,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (server_name, media_id) = path.into_inner();
-    set_quarantine(&state, &server_name, &media_id, false).await
+    let answer = set_quarantine(&state, &server_name, &media_id, false).await?;
+    let target = format!("mxc://{server_name}/{media_id}");
+    super::audited(&state, &admin, "admin.media.unquarantine", Some(&target)).await?;
+    Ok(answer)
 }
 
 async fn set_quarantine(

@@ -57,3 +57,14 @@ impl FromRequest for Admin {
         })
     }
 }
+
+/// Records an admin's action in the audit trail.
+pub async fn audited(
+    state: &AppState,
+    admin: &Admin,
+    action: &str,
+    target: Option<&str>,
+) -> Result<()> {
+    let event = crate::audit::Event::new(admin.0.user_id.as_str(), action, target);
+    crate::audit::record(state, event).await.map(|_| ())
+}

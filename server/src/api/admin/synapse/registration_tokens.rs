@@ -114,6 +114,13 @@ async fn create(
     )
     .await?;
     tracing::info!(admin = %admin.0.user_id, "registration token created");
+    super::audited(
+        &state,
+        &admin,
+        "admin.registration_token.create",
+        Some(&token),
+    )
+    .await?;
     let record = state
         .storage
         .registration_tokens
@@ -168,12 +175,19 @@ async fn update(
 /// `DELETE /_synapse/admin/v1/registration_tokens/{token}`
 async fn delete(
     state: web::Data<AppState>,
-    _admin: Admin,
+    admin: Admin,
     token: web::Path<String>,
 ) -> Result<HttpResponse> {
     if !state.storage.registration_tokens.delete(&token)? {
         return Err(not_found());
     }
     state.storage.flush().await?;
+    super::audited(
+        &state,
+        &admin,
+        "admin.registration_token.delete",
+        Some(&token),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }

@@ -127,5 +127,7 @@ async fn delete(
     }
     state.storage.flush().await?;
     tracing::info!(admin = %admin.0.user_id, id, "event report deleted");
+    let target = id.to_string();
+    super::audited(&state, &admin, "admin.event_report.delete", Some(&target)).await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }

@@ -364,6 +364,21 @@ async fn put_user(
             .update(&user_id, |record| record.deactivated = false)?;
     }
     tracing::info!(admin = %admin.0.user_id, %user_id, created, "user changed by an admin");
+    let action = if created {
+        "admin.user.create"
+    } else {
+        "admin.user.modify"
+    };
+    let details = json!({
+        "password_changed": change.password.is_some(),
+        "admin": change.admin,
+        "deactivated": change.deactivated,
+    });
+    crate::audit::record(
+        &state,
+        crate::audit::Event::new(admin.0.user_id.as_str(), action, Some(&user_id)).details(details),
+    )
+    .await?;
     let record = existing(&state, &user_id)?;
     let status = if created {
         StatusCode::CREATED
@@ -383,6 +398,15 @@ async fn deactivate(
     existing(&state, &user_id)?;
     crate::api::client::account::deactivate_account(&state, &user_id).await?;
     tracing::info!(admin = %admin.0.user_id, %user_id, "user deactivated by an admin");
+    crate::audit::record(
+        &state,
+        crate::audit::Event::new(
+            admin.0.user_id.as_str(),
+            "admin.user.deactivate",
+            Some(&user_id),
+        ),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(json!({ "id_server_unbind_result": "success" })))
 }
 
@@ -420,6 +444,16 @@ async fn put_admin(
     }
     crate::admin::set_admin(&state, &user_id, change.admin).await?;
     tracing::info!(admin = %admin.0.user_id, %user_id, "admin flag changed through the admin API");
+    crate::audit::record(
+        &state,
+        crate::audit::Event::new(
+            admin.0.user_id.as_str(),
+            "admin.user.admin_flag",
+            Some(&user_id),
+        )
+        .details(json!({ "admin": change.admin })),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
