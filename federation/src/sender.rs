@@ -30,6 +30,8 @@ pub struct Backoff {
 /// Wakes the delivery tasks. Cheap to call from any thread.
 pub struct Sender {
     commands: mpsc::UnboundedSender<Command>,
+    /// Failed transactions per destination since the start, for metrics.
+    failures: Arc<Mutex<HashMap<String, u64>>>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -54,6 +56,8 @@ impl Sender {
         let (commands, mut receiver) = mpsc::unbounded_channel::<Command>();
         let (stop, stop_rx) = watch::channel(false);
         let txn_prefix: Arc<str> = random_prefix().into();
+        let failures: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+        let failures_of_tasks = Arc::clone(&failures);
         let pending = storage.outbox.destinations().unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot read the federation outbox");
             Vec::new()
@@ -79,6 +83,7 @@ impl Sender {
                     tokio::spawn(deliver(
                         destination,
                         Arc::clone(&txn_prefix),
+                        Arc::clone(&failures_of_tasks),
                         storage.clone(),
                         Arc::clone(&client),
                         backoff.clone(),
@@ -96,8 +101,17 @@ impl Sender {
         });
         Self {
             commands,
+            failures,
             stop,
             tasks: Mutex::new(vec![dispatcher]),
+        }
+    }
+
+    /// Failed transactions per destination since the start.
+    pub fn failures(&self) -> Vec<(String, u64)> {
+        match self.failures.lock() {
+            Ok(f) => f.iter().map(|(d, n)| (d.clone(), *n)).collect(),
+            Err(_) => Vec::new(),
         }
     }
 
@@ -143,9 +157,11 @@ struct InFlight {
 }
 
 /// The delivery loop of one destination.
+#[allow(clippy::too_many_arguments)]
 async fn deliver(
     destination: String,
     txn_prefix: Arc<str>,
+    failures: Arc<Mutex<HashMap<String, u64>>>,
     storage: Storage,
     client: Arc<FederationClient>,
     backoff: Backoff,
@@ -196,6 +212,9 @@ async fn deliver(
                 }
             }
             Err(reason) => {
+                if let Ok(mut failures) = failures.lock() {
+                    *failures.entry(destination.clone()).or_default() += 1;
+                }
                 tracing::info!(%destination, txn_id = %txn.txn_id, %reason, retry_in = ?delay, "federation transaction failed");
                 retry = Some(txn);
                 tokio::select! {

@@ -49,6 +49,7 @@ pub struct AppState {
     pub presence: Mutex<HashMap<String, crate::api::client::presence::PresenceRecord>>,
     /// Wakes long-polling `/sync` requests.
     pub notifier: std::sync::Arc<crate::sync::notifier::Notifier>,
+    pub metrics: crate::metrics::Metrics,
     /// Sliding-sync connections and what each has been sent.
     pub sliding_sync: crate::sync::sliding::connection::Connections,
     /// When each device's "last seen" was last written, to write it at most once a minute.
@@ -122,6 +123,7 @@ impl AppState {
             stream: Default::default(),
             notifier: Default::default(),
             sliding_sync: crate::sync::sliding::connection::Connections::new(),
+            metrics: crate::metrics::Metrics::new(),
             typing: Default::default(),
             presence: Mutex::new(HashMap::new()),
             last_seen_written: Mutex::new(HashMap::new()),

@@ -33,6 +33,19 @@ pub struct Config {
     pub e2ee: E2eeConfig,
     pub media: MediaConfig,
     pub federation: FederationConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// `GET /metrics` in Prometheus text format.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// A plain-HTTP listener (keep it off the public internet) on which `/metrics`
+    /// answers without a token.
+    pub bind: Option<String>,
+    /// A bearer token that lets a scraper read `/metrics` on any listener.
+    pub bearer_token: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -239,6 +252,7 @@ impl Default for Config {
             e2ee: E2eeConfig::default(),
             media: MediaConfig::default(),
             federation: FederationConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -369,6 +383,28 @@ impl Config {
             if addr.parse::<SocketAddr>().is_err() {
                 problems.push(format!("http.bind {addr:?} is not an IP:port address"));
             }
+        }
+        if self.metrics.enabled
+            && self.metrics.bind.is_none()
+            && self.metrics.bearer_token.is_none()
+        {
+            problems.push(
+                "metrics.enabled needs metrics.bind (a private listener) or metrics.bearer_token"
+                    .into(),
+            );
+        }
+        if let Some(bind) = &self.metrics.bind
+            && bind.parse::<SocketAddr>().is_err()
+        {
+            problems.push(format!("metrics.bind {bind:?} is not an IP:port address"));
+        }
+        if self
+            .metrics
+            .bearer_token
+            .as_ref()
+            .is_some_and(|t| t.len() < 16)
+        {
+            problems.push("metrics.bearer_token must be at least 16 characters".into());
         }
         if self.http.max_request_bytes < 64 * 1024 {
             problems.push("http.max_request_bytes must be at least 65536 (one event)".into());

@@ -13,6 +13,7 @@ pub mod config;
 pub mod e2ee;
 pub mod federation;
 pub mod media;
+pub mod metrics;
 pub mod policy;
 pub mod push;
 pub mod rooms;
@@ -113,6 +114,13 @@ pub fn start(config: Config) -> Result<Running, String> {
         server = server
             .bind(bind)
             .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    }
+    if config.metrics.enabled
+        && let Some(bind) = &config.metrics.bind
+    {
+        server = server
+            .bind(bind)
+            .map_err(|e| format!("cannot listen on {bind} (metrics): {e}"))?;
     }
     if let Some(tls) = &config.tls {
         let rustls_config = tls_config(tls)?;

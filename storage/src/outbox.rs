@@ -78,6 +78,20 @@ impl Outbox {
         }
     }
 
+    /// How many items each destination has queued.
+    pub fn depths(&self) -> Result<Vec<(String, usize)>> {
+        let mut out: Vec<(String, usize)> = Vec::new();
+        for entry in self.queue.scan_prefix(&[]) {
+            let (k, _) = entry?;
+            let name = KeyReader::new(&k).str().map_err(corrupt)?.to_owned();
+            match out.last_mut() {
+                Some((last, n)) if *last == name => *n += 1,
+                _ => out.push((name, 1)),
+            }
+        }
+        Ok(out)
+    }
+
     /// Every destination with something queued (to resume delivery after a restart).
     pub fn destinations(&self) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();

@@ -39,6 +39,16 @@ impl ToDevice {
     }
 
     /// Up to `limit` queued messages below position `before`, oldest first.
+    /// How many messages wait for delivery, for every device.
+    pub fn queued(&self) -> Result<usize> {
+        let mut n = 0;
+        for entry in self.queue.scan_prefix(&[]) {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     pub fn pending(
         &self,
         user_id: &str,

@@ -9,6 +9,7 @@ pub mod client;
 pub mod error;
 pub mod extract;
 pub mod federation;
+pub mod metrics;
 
 use std::future::Future;
 
@@ -187,6 +188,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let mut routes = Routes::new(cfg);
     client::register(&mut routes);
     admin::register(&mut routes);
+    metrics::routes(&mut routes);
     federation::register(&mut routes);
     routes.finish();
 }
@@ -200,7 +202,25 @@ pub async fn log_request(
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
+    let state = req
+        .app_data::<actix_web::web::Data<crate::app::AppState>>()
+        .cloned();
     let response = next.call(req).await?;
+    if let Some(state) = state {
+        // The route's template, not the path, so that IDs do not make new series;
+        // `{room_id}` is written `:room_id`, which every text-format parser reads.
+        let route = response
+            .request()
+            .match_pattern()
+            .map(|p| p.replace('{', ":").replace('}', ""))
+            .unwrap_or_else(|| "unmatched".into());
+        state.metrics.request(
+            method.as_str(),
+            &route,
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
     tracing::debug!(
         %method,
         %path,

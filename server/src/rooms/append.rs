@@ -279,6 +279,7 @@ pub(crate) fn write(
         }
     };
 
+    let local = matches!(placement.federate, Federate::AllExcept(_));
     let destinations = match placement.federate {
         // Without federation there is no one to tell (and no member scan to pay for).
         Federate::No => Vec::new(),
@@ -333,6 +334,7 @@ pub(crate) fn write(
             .record_origin(&mut batch, event_id, txn.device_id, txn.txn_id);
     }
     storage.apply(batch)?;
+    state.metrics.event_persisted(local);
     Ok(Written {
         reserved,
         woken,

@@ -118,6 +118,7 @@ pub fn load_pdu(state: &AppState, event_id: &str) -> Result<Option<Arc<Pdu>>> {
 #[derive(Default)]
 pub struct PduCache {
     generations: Mutex<Generations>,
+    pub stats: crate::metrics::CacheStats,
 }
 
 #[derive(Default)]
@@ -139,15 +140,18 @@ impl PduCache {
             if let Some((known, pdu)) = generations.current.get(&stored.event_id)
                 && *known == digest
             {
+                self.stats.hit();
                 return Ok(Arc::clone(pdu));
             }
             if let Some((known, pdu)) = generations.previous.remove(&stored.event_id)
                 && known == digest
             {
                 generations.insert(stored.event_id.clone(), digest, Arc::clone(&pdu));
+                self.stats.hit();
                 return Ok(pdu);
             }
         }
+        self.stats.miss();
         let pdu = Arc::new(parse_stored(stored)?);
         if let Ok(mut generations) = self.generations.lock() {
             generations.insert(stored.event_id.clone(), digest, Arc::clone(&pdu));

@@ -136,6 +136,7 @@ async fn sync(
             return Ok(HttpResponse::Ok().json(body));
         }
         // Nothing yet: wait for a commit that concerns this user, or the timeout.
+        let _waiting = state.metrics.waiting("v3");
         if tokio::time::timeout(deadline - now, wake.changed())
             .await
             .is_err()

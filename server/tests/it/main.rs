@@ -34,6 +34,7 @@ mod login;
 mod media;
 mod membership;
 mod messages;
+mod metrics;
 mod profile;
 mod push;
 mod registration;

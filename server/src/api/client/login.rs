@@ -77,6 +77,7 @@ async fn login(
             match check_password(&state, &claimed, &p.password).await {
                 Ok(user_id) => user_id,
                 Err(e) => {
+                    state.metrics.login_failed();
                     let target = if claimed.starts_with('@') {
                         claimed.to_ascii_lowercase()
                     } else {

@@ -64,6 +64,7 @@ pub async fn sync(
         if request.pos.is_none() || built.news || now >= deadline {
             return Ok(finish(state, user_id, device_id, &request, &turn, built));
         }
+        let _waiting = state.metrics.waiting("sliding");
         tokio::select! {
             _ = tokio::time::sleep(deadline - now) => {}
             _ = wake.changed() => {}
