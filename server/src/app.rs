@@ -50,6 +50,7 @@ pub struct AppState {
     /// Wakes long-polling `/sync` requests.
     pub notifier: std::sync::Arc<crate::sync::notifier::Notifier>,
     pub metrics: crate::metrics::Metrics,
+    pub server_notices: crate::server_notices::ServerNotices,
     /// Sliding-sync connections and what each has been sent.
     pub sliding_sync: crate::sync::sliding::connection::Connections,
     /// When each device's "last seen" was last written, to write it at most once a minute.
@@ -124,6 +125,7 @@ impl AppState {
             notifier: Default::default(),
             sliding_sync: crate::sync::sliding::connection::Connections::new(),
             metrics: crate::metrics::Metrics::new(),
+            server_notices: Default::default(),
             typing: Default::default(),
             presence: Mutex::new(HashMap::new()),
             last_seen_written: Mutex::new(HashMap::new()),

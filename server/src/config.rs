@@ -34,6 +34,26 @@ pub struct Config {
     pub media: MediaConfig,
     pub federation: FederationConfig,
     pub metrics: MetricsConfig,
+    pub server_notices: ServerNoticesConfig,
+}
+
+/// The system user that sends server notices, and its notices rooms.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerNoticesConfig {
+    pub localpart: String,
+    pub display_name: String,
+    pub room_name: String,
+}
+
+impl Default for ServerNoticesConfig {
+    fn default() -> Self {
+        Self {
+            localpart: "server".into(),
+            display_name: "Server Notices".into(),
+            room_name: "Server Notices".into(),
+        }
+    }
 }
 
 /// `GET /metrics` in Prometheus text format.
@@ -253,6 +273,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             federation: FederationConfig::default(),
             metrics: MetricsConfig::default(),
+            server_notices: ServerNoticesConfig::default(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod policy;
 pub mod push;
 pub mod rooms;
+pub mod server_notices;
 pub mod sync;
 
 use std::net::SocketAddr;

@@ -18,6 +18,7 @@ pub mod remote_membership;
 pub mod servers;
 pub mod state;
 pub mod stream;
+pub mod tags;
 pub mod typing;
 pub mod upgrade;
 pub mod visibility;

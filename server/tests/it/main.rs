@@ -41,6 +41,7 @@ mod registration;
 mod relations;
 mod room_presets;
 mod rooms;
+mod server_notices;
 mod sliding_sync;
 mod sliding_sync_sdk;
 mod synapse;

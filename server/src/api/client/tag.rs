@@ -3,49 +3,16 @@
 
 use actix_web::web;
 use ruma::api::client::tag::{create_tag, delete_tag, get_tags};
-use serde_json::value::RawValue;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::api::Routes;
 use crate::api::error::{Error, Result};
 use crate::api::extract::Ruma;
 use crate::app::AppState;
+use crate::rooms::tags::{load, save};
 
 pub fn routes(routes: &mut Routes<'_>) {
     routes.ruma(get_tags).ruma(create_tag).ruma(delete_tag);
-}
-
-fn load(state: &AppState, user_id: &str, room_id: &str) -> Result<serde_json::Map<String, Value>> {
-    let stored = state
-        .storage
-        .account_data
-        .get(user_id, Some(room_id), "m.tag")?;
-    let value: Value = stored
-        .map(|raw| serde_json::from_str(raw.get()).unwrap_or_default())
-        .unwrap_or_default();
-    Ok(value["tags"].as_object().cloned().unwrap_or_default())
-}
-
-async fn save(
-    state: &AppState,
-    user_id: &str,
-    room_id: &str,
-    tags: serde_json::Map<String, Value>,
-) -> Result<()> {
-    let content =
-        RawValue::from_string(json!({ "tags": tags }).to_string()).map_err(Error::internal)?;
-    let mut batch = state.storage.batch();
-    // Reserved (not just allocated) until committed, so `/sync` cannot pass it first.
-    let reserved = state.stream.reserve(&state.storage)?;
-    let pos = reserved.position;
-    state
-        .storage
-        .account_data
-        .set(&mut batch, user_id, Some(room_id), "m.tag", &content, pos)?;
-    state.storage.commit(batch).await?;
-    drop(reserved);
-    state.notifier.notify([user_id], pos);
-    Ok(())
 }
 
 /// `GET /_matrix/client/v3/user/{userId}/rooms/{roomId}/tags`

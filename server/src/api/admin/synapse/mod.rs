@@ -8,6 +8,7 @@ pub mod registration_tokens;
 pub mod reports;
 pub mod rooms;
 pub mod server;
+pub mod server_notices;
 pub mod users;
 
 use std::future::Future;
@@ -29,6 +30,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     rooms::routes(routes);
     reports::routes(routes);
     devices::routes(routes);
+    server_notices::routes(routes);
     media::routes(routes);
 }
 
