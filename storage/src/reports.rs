@@ -1,6 +1,9 @@
 //! Content reports from users, for admins to review.
 //!
-//! Tree `reportid_report`: `(report id u64)` → [`Report`].
+//! Trees:
+//! - `reportid_report`: `(report id u64)` → [`Report`] (reported events).
+//! - `kindreportid_subjectreport`: `(kind "room" | "user", report id u64)` →
+//!   [`SubjectReport`] (reported rooms and users).
 
 use serde::{Deserialize, Serialize};
 
@@ -19,15 +22,27 @@ pub struct Report {
     pub ts: u64,
 }
 
+/// A report about a room or a user as a whole.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SubjectReport {
+    /// The room or user reported.
+    pub target: String,
+    pub reporter: String,
+    pub reason: String,
+    pub ts: u64,
+}
+
 #[derive(Clone)]
 pub struct Reports {
     reports: Tree,
+    subjects: Tree,
 }
 
 impl Reports {
     pub(crate) fn open(engine: &Engine) -> Result<Self> {
         Ok(Self {
             reports: engine.tree("reportid_report")?,
+            subjects: engine.tree("kindreportid_subjectreport")?,
         })
     }
 
@@ -42,6 +57,27 @@ impl Reports {
     /// Removes a report; returns whether it existed.
     pub fn delete(&self, id: u64) -> Result<bool> {
         Ok(self.reports.take(&key((id,)))?.is_some())
+    }
+
+    pub fn add_subject(&self, kind: &str, id: u64, report: &SubjectReport) -> Result<()> {
+        self.subjects.insert(&key((kind, id)), &encode(report))
+    }
+
+    /// Every report of a kind (`room`, `user`), oldest first.
+    pub fn subjects(&self, kind: &str) -> Result<Vec<(u64, SubjectReport)>> {
+        self.subjects
+            .scan_prefix(&key((kind,)))
+            .map(|entry| {
+                let (k, v) = entry?;
+                let mut reader = KeyReader::new(&k);
+                reader.str().map_err(corrupt)?;
+                Ok((reader.u64().map_err(corrupt)?, decode(&v)?))
+            })
+            .collect()
+    }
+
+    pub fn delete_subject(&self, kind: &str, id: u64) -> Result<bool> {
+        Ok(self.subjects.take(&key((kind, id)))?.is_some())
     }
 
     /// Every report, oldest first.

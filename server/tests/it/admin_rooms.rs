@@ -253,3 +253,113 @@ async fn admins_review_and_delete_event_reports() {
     let (_, after) = c.get("/_synapse/admin/v1/event_reports").await;
     assert_eq!(after["total"], 1);
 }
+
+#[tokio::test]
+async fn users_report_rooms_and_users_and_admins_see_it() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let client = server.client();
+    let (alice, bob, room) = client.alice_and_bob_in_a_public_room().await;
+    let carol = client.register("carol", "pw-carol-1").await;
+    // Carol is not in the room; she may still report it.
+    let (status, body) = carol
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/report", enc(&room)),
+            json!({"reason": "spam room"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({}));
+    let (status, _) = alice
+        .client
+        .post(
+            &format!("/_matrix/client/v3/users/{}/report", enc(&bob.user_id)),
+            json!({"reason": "rude"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = alice
+        .client
+        .post(
+            &format!(
+                "/_matrix/client/v3/users/{}/report",
+                enc("@remote:elsewhere.org")
+            ),
+            json!({"reason": "remote"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Errors: unknown room or local user, too long a reason.
+    assert_error(
+        &alice
+            .client
+            .post(
+                &format!(
+                    "/_matrix/client/v3/rooms/{}/report",
+                    enc("!nowhere:localhost")
+                ),
+                json!({"reason": "x"}),
+            )
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &alice
+            .client
+            .post(
+                &format!(
+                    "/_matrix/client/v3/users/{}/report",
+                    enc("@ghost:localhost")
+                ),
+                json!({"reason": "x"}),
+            )
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &alice
+            .client
+            .post(
+                &format!("/_matrix/client/v3/rooms/{}/report", enc(&room)),
+                json!({"reason": "x".repeat(1001)}),
+            )
+            .await,
+        400,
+        "M_INVALID_PARAM",
+    );
+
+    let c = &root.client;
+    let (_, rooms) = c.get("/_synapse/admin/v1/room_reports").await;
+    assert_eq!(rooms["total"], 1, "{rooms}");
+    assert_eq!(rooms["room_reports"][0]["room_id"], room);
+    assert_eq!(rooms["room_reports"][0]["user_id"], carol.user_id);
+    assert_eq!(rooms["room_reports"][0]["reason"], "spam room");
+    let (_, users) = c.get("/_synapse/admin/v1/user_reports").await;
+    assert_eq!(users["total"], 2);
+    let (_, about_bob) = c
+        .get(&format!(
+            "/_synapse/admin/v1/user_reports?target_user_id={}",
+            enc(&bob.user_id)
+        ))
+        .await;
+    assert_eq!(about_bob["total"], 1);
+    assert_eq!(about_bob["user_reports"][0]["reason"], "rude");
+    let id = about_bob["user_reports"][0]["id"].as_u64().unwrap();
+    assert_eq!(
+        c.delete(&format!("/_synapse/admin/v1/user_reports/{id}"), json!({}))
+            .await
+            .0,
+        200
+    );
+    assert_error(
+        &c.delete(&format!("/_synapse/admin/v1/user_reports/{id}"), json!({}))
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    let (_, users) = c.get("/_synapse/admin/v1/user_reports").await;
+    assert_eq!(users["total"], 1);
+}

@@ -17,7 +17,11 @@ use crate::rooms::visibility::Visibility;
 use crate::rooms::{RoomCtx, load_pdu};
 
 pub fn routes(routes: &mut Routes<'_>) {
-    routes.ruma(search_users).ruma(report_content);
+    routes
+        .ruma(search_users)
+        .ruma(report_content)
+        .ruma(report_room)
+        .ruma(report_user);
 }
 
 /// `POST /_matrix/client/v3/user_directory/search`: users who share a room with the
@@ -116,4 +120,69 @@ async fn report_content(
     state.storage.flush().await?;
     tracing::info!(room_id = %room.room_id, event_id = %pdu.event_id, reporter = me, "content reported");
     Ok(report_content::v3::Response::new())
+}
+
+/// Reasons are kept to this many bytes.
+const MAX_REASON: usize = 1000;
+
+async fn store_subject_report(
+    state: &AppState,
+    kind: &str,
+    target: &str,
+    reporter: &str,
+    reason: &str,
+) -> Result<()> {
+    if reason.len() > MAX_REASON {
+        return Err(Error::invalid_param("The reason is longer than 1000 bytes"));
+    }
+    let report = citadel_storage::reports::SubjectReport {
+        target: target.to_owned(),
+        reporter: reporter.to_owned(),
+        reason: reason.to_owned(),
+        ts: now_ms(),
+    };
+    state
+        .storage
+        .reports
+        .add_subject(kind, state.storage.next_id()?, &report)?;
+    state.storage.flush().await?;
+    tracing::info!(kind, target, reporter, "reported");
+    Ok(())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/report`: the reporter need not be in the room;
+/// a room this server does not know is `404 M_NOT_FOUND`, as in Synapse.
+async fn report_room(
+    state: web::Data<AppState>,
+    req: Ruma<ruma::api::client::room::report_room::v3::Request>,
+) -> Result<ruma::api::client::room::report_room::v3::Response> {
+    let me = req.sender()?.user_id.as_str();
+    RoomCtx::load(&state.storage, &req.body.room_id)?
+        .ok_or_else(|| Error::not_found("The room was not found."))?;
+    store_subject_report(
+        &state,
+        "room",
+        req.body.room_id.as_str(),
+        me,
+        &req.body.reason,
+    )
+    .await?;
+    Ok(ruma::api::client::room::report_room::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/users/{userId}/report`: users of this server must exist;
+/// users of other servers are taken on trust.
+async fn report_user(
+    state: web::Data<AppState>,
+    req: Ruma<ruma::api::client::reporting::report_user::v3::Request>,
+) -> Result<ruma::api::client::reporting::report_user::v3::Response> {
+    let me = req.sender()?.user_id.as_str();
+    let target = req.body.user_id.as_str();
+    if req.body.user_id.server_name().as_str() == state.server_name()
+        && state.storage.users.get(target)?.is_none()
+    {
+        return Err(Error::not_found("The user was not found."));
+    }
+    store_subject_report(&state, "user", target, me, &req.body.reason).await?;
+    Ok(ruma::api::client::reporting::report_user::v3::Response::new())
 }

@@ -1,5 +1,7 @@
 //! Synapse's event reports admin API: what users reported with
-//! `POST /rooms/{roomId}/report/{eventId}`, listed, shown and deleted.
+//! `POST /rooms/{roomId}/report/{eventId}`, listed, shown and deleted; and, in the same
+//! shape, reports of whole rooms and users (`POST /rooms/{roomId}/report`,
+//! `POST /users/{userId}/report`).
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,6 +24,18 @@ pub fn routes(routes: &mut Routes<'_>) {
             Method::DELETE,
             "/_synapse/admin/v1/event_reports/{id}",
             delete,
+        )
+        .raw(Method::GET, "/_synapse/admin/v1/room_reports", room_reports)
+        .raw(Method::GET, "/_synapse/admin/v1/user_reports", user_reports)
+        .raw(
+            Method::DELETE,
+            "/_synapse/admin/v1/room_reports/{id}",
+            delete_room_report,
+        )
+        .raw(
+            Method::DELETE,
+            "/_synapse/admin/v1/user_reports/{id}",
+            delete_user_report,
         );
 }
 
@@ -130,4 +144,99 @@ async fn delete(
     let target = id.to_string();
     super::audited(&state, &admin, "admin.event_report.delete", Some(&target)).await?;
     Ok(HttpResponse::Ok().json(json!({})))
+}
+
+/// Reports of whole rooms or users, newest first, in `event_reports`' shape.
+fn subject_reports(state: &AppState, req: &HttpRequest, kind: &str) -> Result<HttpResponse> {
+    let q = query(req);
+    let from = int_param(&q, "from", 0)? as usize;
+    let limit = int_param(&q, "limit", 100)? as usize;
+    let target_field = if kind == "room" {
+        "room_id"
+    } else {
+        "target_user_id"
+    };
+    let mut reports: Vec<Value> = state
+        .storage
+        .reports
+        .subjects(kind)?
+        .into_iter()
+        .filter(|(_, r)| q.get("user_id").is_none_or(|u| *u == r.reporter))
+        .filter(|(_, r)| q.get(target_field).is_none_or(|t| *t == r.target))
+        .map(|(id, r)| {
+            json!({
+                "id": id,
+                "received_ts": r.ts,
+                "user_id": r.reporter,
+                target_field: r.target,
+                "reason": r.reason,
+            })
+        })
+        .collect();
+    reports.reverse();
+    let total = reports.len();
+    let page: Vec<Value> = reports.into_iter().skip(from).take(limit).collect();
+    let mut body = json!({ format!("{kind}_reports"): page, "total": total });
+    if from + limit < total {
+        body["next_token"] = json!(from + limit);
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /_synapse/admin/v1/room_reports`
+async fn room_reports(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    subject_reports(&state, &req, "room")
+}
+
+/// `GET /_synapse/admin/v1/user_reports`
+async fn user_reports(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    subject_reports(&state, &req, "user")
+}
+
+async fn delete_subject(
+    state: &AppState,
+    admin: &Admin,
+    kind: &str,
+    raw: &str,
+) -> Result<HttpResponse> {
+    let id = report_id(raw)?;
+    if !state.storage.reports.delete_subject(kind, id)? {
+        return Err(Error::not_found("Report not found"));
+    }
+    state.storage.flush().await?;
+    let target = id.to_string();
+    super::audited(
+        state,
+        admin,
+        &format!("admin.{kind}_report.delete"),
+        Some(&target),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+/// `DELETE /_synapse/admin/v1/room_reports/{id}`
+async fn delete_room_report(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    delete_subject(&state, &admin, "room", &path).await
+}
+
+/// `DELETE /_synapse/admin/v1/user_reports/{id}`
+async fn delete_user_report(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    delete_subject(&state, &admin, "user", &path).await
 }
