@@ -21,6 +21,12 @@ pub struct UserRecord {
     pub created_ts: u64,
     #[serde(default)]
     pub user_type: Option<String>,
+    /// Locked by an admin: every request but logout gets `M_USER_LOCKED`.
+    #[serde(default)]
+    pub locked: bool,
+    /// Suspended by an admin: may read, not act (`M_USER_SUSPENDED`).
+    #[serde(default)]
+    pub suspended: bool,
 }
 
 #[derive(Clone)]
@@ -128,6 +134,8 @@ mod tests {
             deactivated: false,
             created_ts: 1,
             user_type: None,
+            locked: false,
+            suspended: false,
         }
     }
 

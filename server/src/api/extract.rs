@@ -100,6 +100,9 @@ where
                     Some(authenticate(&state, &token, ip).await?)
                 }
             };
+            if let Some(sender) = &sender {
+                crate::auth::restrictions::check(sender, req.method(), req.path())?;
+            }
             let body = read_body(&req, payload, state.config.http.max_request_bytes).await?;
             let body = compat::normalize_body(&req, body);
             let parsed = to_ruma_request::<R>(&req, &body)?;
@@ -320,7 +323,9 @@ impl FromRequest for Authed {
         Box::pin(async move {
             let state = app_state(&req)?;
             let token = access_token(&req)?.ok_or_else(Error::missing_token)?;
-            Ok(Authed(authenticate(&state, &token, client_ip(&req)).await?))
+            let sender = authenticate(&state, &token, client_ip(&req)).await?;
+            crate::auth::restrictions::check(&sender, req.method(), req.path())?;
+            Ok(Authed(sender))
         })
     }
 }

@@ -2,6 +2,7 @@
 //! user-interactive authentication (UIAA).
 
 pub mod password;
+pub mod restrictions;
 pub mod session;
 pub mod token;
 pub mod uiaa;

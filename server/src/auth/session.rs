@@ -18,6 +18,9 @@ pub struct Sender {
     pub user_id: OwnedUserId,
     pub device_id: OwnedDeviceId,
     pub token_hash: TokenHash,
+    /// The account is locked or suspended (see `auth::restrictions`).
+    pub locked: bool,
+    pub suspended: bool,
 }
 
 /// What a login, registration or refresh hands back to the client.
@@ -42,10 +45,10 @@ pub async fn authenticate(state: &AppState, access_token: &str, ip: IpAddr) -> R
     if record.expires_at.is_some_and(|at| now_ms() >= at) {
         return Err(Error::unknown_token(true));
     }
-    match state.storage.users.get(&record.user_id)? {
-        Some(user) if !user.deactivated => {}
+    let user = match state.storage.users.get(&record.user_id)? {
+        Some(user) if !user.deactivated => user,
         _ => return Err(Error::unknown_token(false)),
-    }
+    };
     if let Some(old_refresh) = record.revoke_on_use {
         // First use of a refreshed access token: the refresh token it replaced is done.
         let mut batch = state.storage.batch();
@@ -65,6 +68,8 @@ pub async fn authenticate(state: &AppState, access_token: &str, ip: IpAddr) -> R
         user_id: OwnedUserId::try_from(record.user_id).map_err(Error::internal)?,
         device_id: OwnedDeviceId::from(record.device_id),
         token_hash: hash,
+        locked: user.locked,
+        suspended: user.suspended,
     })
 }
 

@@ -61,6 +61,31 @@ fn routes(user: &str) -> Vec<(Method, String, Option<Value>)> {
             format!("/_synapse/admin/v1/users/{u}/admin"),
             Some(json!({"admin": true})),
         ),
+        (
+            Method::PUT,
+            format!("/_synapse/admin/v1/suspend/{u}"),
+            Some(json!({"suspend": true})),
+        ),
+        (
+            Method::GET,
+            format!("/_matrix/client/v1/admin/suspend/{u}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/_matrix/client/v1/admin/suspend/{u}"),
+            Some(json!({"suspended": true})),
+        ),
+        (
+            Method::GET,
+            format!("/_matrix/client/v1/admin/lock/{u}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/_matrix/client/v1/admin/lock/{u}"),
+            Some(json!({"locked": true})),
+        ),
         (Method::GET, format!("/_synapse/admin/v1/whois/{u}"), None),
         (
             Method::GET,

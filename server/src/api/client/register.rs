@@ -125,6 +125,8 @@ pub async fn create_account(
         deactivated: false,
         created_ts: now_ms(),
         user_type: None,
+        locked: false,
+        suspended: false,
     };
     if !state.storage.users.create(user_id, &record)? {
         return Err(Error::user_in_use());

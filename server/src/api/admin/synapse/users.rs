@@ -35,6 +35,31 @@ pub fn routes(routes: &mut Routes<'_>) {
             "/_synapse/admin/v1/users/{user_id}/admin",
             put_admin,
         )
+        .raw(
+            Method::PUT,
+            "/_synapse/admin/v1/suspend/{user_id}",
+            synapse_suspend,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/client/v1/admin/suspend/{user_id}",
+            get_suspended,
+        )
+        .raw(
+            Method::PUT,
+            "/_matrix/client/v1/admin/suspend/{user_id}",
+            put_suspended,
+        )
+        .raw(
+            Method::GET,
+            "/_matrix/client/v1/admin/lock/{user_id}",
+            get_locked,
+        )
+        .raw(
+            Method::PUT,
+            "/_matrix/client/v1/admin/lock/{user_id}",
+            put_locked,
+        )
         .raw(Method::GET, "/_synapse/admin/v1/whois/{user_id}", whois)
         .raw(
             Method::GET,
@@ -97,8 +122,8 @@ fn user_info(state: &AppState, user_id: &str, record: &UserRecord) -> Result<Val
         "consent_version": null,
         "consent_ts": null,
         "user_type": record.user_type,
-        "locked": false,
-        "suspended": false,
+        "locked": record.locked,
+        "suspended": record.suspended,
         "approved": true,
     }))
 }
@@ -265,6 +290,7 @@ struct PutUser {
     deactivated: Option<bool>,
     #[serde(default)]
     user_type: Option<String>,
+    locked: Option<bool>,
 }
 
 fn yes() -> bool {
@@ -326,6 +352,9 @@ async fn put_user(
         }
         if change.user_type.is_some() {
             record.user_type = change.user_type.clone();
+        }
+        if let Some(locked) = change.locked {
+            record.locked = locked;
         }
     })?;
     let mut batch = state.storage.batch();
@@ -478,4 +507,111 @@ async fn whois(
         );
     }
     Ok(HttpResponse::Ok().json(json!({ "user_id": user_id, "devices": devices })))
+}
+
+/// Sets a user's lock or suspension, for the admin endpoints below.
+async fn restrict(
+    state: &AppState,
+    admin: &Admin,
+    raw_user: &str,
+    lock: bool,
+    on: bool,
+) -> Result<()> {
+    let user_id = local_user(state, raw_user, "restrict")?;
+    existing(state, &user_id)?;
+    if on && admin.0.user_id.as_str() == user_id {
+        return Err(Error::unknown(
+            StatusCode::BAD_REQUEST,
+            "You may not lock or suspend yourself.",
+        ));
+    }
+    state.storage.users.update(&user_id, |r| {
+        if lock {
+            r.locked = on;
+        } else {
+            r.suspended = on;
+        }
+    })?;
+    state.storage.flush().await?;
+    let action = match (lock, on) {
+        (true, true) => "admin.user.lock",
+        (true, false) => "admin.user.unlock",
+        (false, true) => "admin.user.suspend",
+        (false, false) => "admin.user.unsuspend",
+    };
+    super::audited(state, admin, action, Some(&user_id)).await
+}
+
+#[derive(Deserialize)]
+struct SynapseSuspend {
+    suspend: bool,
+}
+
+/// `PUT /_synapse/admin/v1/suspend/{user_id}`
+async fn synapse_suspend(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let change: SynapseSuspend = parse_json(&body)?;
+    restrict(&state, &admin, &path, false, change.suspend).await?;
+    let user_id = path.into_inner();
+    Ok(HttpResponse::Ok().json(json!({ format!("user_{user_id}_suspended"): change.suspend })))
+}
+
+#[derive(Deserialize)]
+struct Suspended {
+    suspended: bool,
+}
+
+#[derive(Deserialize)]
+struct Locked {
+    locked: bool,
+}
+
+/// `GET /_matrix/client/v1/admin/suspend/{userId}`
+async fn get_suspended(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let user_id = local_user(&state, &path, "look up")?;
+    let record = existing(&state, &user_id)?;
+    Ok(HttpResponse::Ok().json(json!({ "suspended": record.suspended })))
+}
+
+/// `PUT /_matrix/client/v1/admin/suspend/{userId}`
+async fn put_suspended(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let change: Suspended = parse_json(&body)?;
+    restrict(&state, &admin, &path, false, change.suspended).await?;
+    Ok(HttpResponse::Ok().json(json!({ "suspended": change.suspended })))
+}
+
+/// `GET /_matrix/client/v1/admin/lock/{userId}`
+async fn get_locked(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let user_id = local_user(&state, &path, "look up")?;
+    let record = existing(&state, &user_id)?;
+    Ok(HttpResponse::Ok().json(json!({ "locked": record.locked })))
+}
+
+/// `PUT /_matrix/client/v1/admin/lock/{userId}`
+async fn put_locked(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let change: Locked = parse_json(&body)?;
+    restrict(&state, &admin, &path, true, change.locked).await?;
+    Ok(HttpResponse::Ok().json(json!({ "locked": change.locked })))
 }

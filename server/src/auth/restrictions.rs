@@ -1,0 +1,102 @@
+//! Locked and suspended accounts (the spec's "Account locking" and "Account
+//! suspension"): a locked account may only log out; a suspended one may read, leave,
+//! redact, manage its devices and keys, and log out, but not join, invite, knock, send
+//! messages, change its profile, create rooms or upload media.
+
+use actix_web::http::{Method, StatusCode};
+
+use crate::api::error::{Error, Result};
+use crate::auth::session::Sender;
+
+/// Refuses a request the account's lock or suspension does not allow.
+pub fn check(sender: &Sender, method: &Method, path: &str) -> Result<()> {
+    if sender.locked && !is_logout(path) {
+        let mut e = Error::new(
+            StatusCode::UNAUTHORIZED,
+            "M_USER_LOCKED",
+            "This account has been locked",
+        );
+        if let Error::Matrix { extra, .. } = &mut e {
+            extra.insert("soft_logout".into(), serde_json::Value::Bool(true));
+        }
+        return Err(e);
+    }
+    if sender.suspended && forbidden_while_suspended(method, path) {
+        return Err(Error::new(
+            StatusCode::FORBIDDEN,
+            "M_USER_SUSPENDED",
+            "You cannot perform this action while suspended.",
+        ));
+    }
+    Ok(())
+}
+
+fn is_logout(path: &str) -> bool {
+    path.ends_with("/logout") || path.ends_with("/logout/all")
+}
+
+fn forbidden_while_suspended(method: &Method, path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    // `/_matrix/client/{version}/…`
+    let rest: &[&str] = match segments.as_slice() {
+        ["", "_matrix", "client", _version, rest @ ..] => rest,
+        ["", "_matrix", "media", _version, rest @ ..] => {
+            return *method == Method::POST && rest.first() == Some(&"upload")
+                || *method == Method::PUT && rest.first() == Some(&"upload");
+        }
+        _ => return false,
+    };
+    match (method.as_str(), rest) {
+        ("POST", ["createRoom"]) => true,
+        ("POST", ["join", ..]) | ("POST", ["knock", ..]) => true,
+        ("POST", ["rooms", _, "join" | "invite"]) => true,
+        ("PUT", ["rooms", _, "send", kind, ..]) => *kind != "m.room.redaction",
+        ("PUT", ["rooms", _, "state", ..]) => true,
+        ("PUT" | "DELETE", ["profile", ..]) => true,
+        ("POST", ["media", "upload"]) | ("POST" | "PUT", ["upload", ..]) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suspension_stops_acting_not_reading_or_leaving() {
+        let blocked = [
+            (Method::POST, "/_matrix/client/v3/createRoom"),
+            (Method::POST, "/_matrix/client/v3/join/%21r%3Ax"),
+            (Method::POST, "/_matrix/client/v3/rooms/!r:x/invite"),
+            (
+                Method::PUT,
+                "/_matrix/client/v3/rooms/!r:x/send/m.room.message/t1",
+            ),
+            (
+                Method::PUT,
+                "/_matrix/client/v3/rooms/!r:x/state/m.room.name/",
+            ),
+            (Method::PUT, "/_matrix/client/v3/profile/@a:x/displayname"),
+            (Method::POST, "/_matrix/media/v3/upload"),
+        ];
+        for (method, path) in &blocked {
+            assert!(forbidden_while_suspended(method, path), "{method} {path}");
+        }
+        let allowed = [
+            (Method::GET, "/_matrix/client/v3/sync"),
+            (Method::GET, "/_matrix/client/v3/rooms/!r:x/messages"),
+            (Method::POST, "/_matrix/client/v3/rooms/!r:x/leave"),
+            (
+                Method::PUT,
+                "/_matrix/client/v3/rooms/!r:x/send/m.room.redaction/t1",
+            ),
+            (Method::PUT, "/_matrix/client/v3/rooms/!r:x/redact/$e/t1"),
+            (Method::POST, "/_matrix/client/v3/keys/upload"),
+            (Method::POST, "/_matrix/client/v3/logout"),
+            (Method::DELETE, "/_matrix/client/v3/devices/ABC"),
+        ];
+        for (method, path) in &allowed {
+            assert!(!forbidden_while_suspended(method, path), "{method} {path}");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Locked and suspended accounts, set through the spec's and Synapse's admin endpoints.
+
+use serde_json::json;
+
+use crate::admin_api::admin;
+use crate::common::*;
+
+#[tokio::test]
+async fn a_suspended_user_reads_and_leaves_but_cannot_act() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let (alice, bob, room) = server.client().alice_and_bob_in_a_public_room().await;
+    let own = bob.send_text(&room, "before").await;
+    let path = format!("/_matrix/client/v1/admin/suspend/{}", enc(&bob.user_id));
+    let (status, body) = root.client.put(&path, json!({"suspended": true})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"suspended": true}));
+    assert_eq!(root.client.get(&path).await.1, json!({"suspended": true}));
+
+    let suspended =
+        |r: &(reqwest::StatusCode, serde_json::Value)| assert_error(r, 403, "M_USER_SUSPENDED");
+    let c = &bob.client;
+    suspended(
+        &c.put(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/send/m.room.message/s1",
+                enc(&room)
+            ),
+            json!({"msgtype": "m.text", "body": "no"}),
+        )
+        .await,
+    );
+    suspended(&c.post("/_matrix/client/v3/createRoom", json!({})).await);
+    suspended(
+        &c.put(
+            &format!(
+                "/_matrix/client/v3/profile/{}/displayname",
+                enc(&bob.user_id)
+            ),
+            json!({"displayname": "B"}),
+        )
+        .await,
+    );
+    suspended(
+        &c.post(
+            &format!("/_matrix/client/v3/rooms/{}/invite", enc(&room)),
+            json!({"user_id": alice.user_id}),
+        )
+        .await,
+    );
+    // Reading, redacting his own message and leaving still work.
+    assert_eq!(c.get("/_matrix/client/v3/sync").await.0, 200);
+    let redact = format!(
+        "/_matrix/client/v3/rooms/{}/redact/{}/r1",
+        enc(&room),
+        enc(&own)
+    );
+    assert_eq!(c.put(&redact, json!({})).await.0, 200);
+    assert_eq!(
+        c.post(
+            &format!("/_matrix/client/v3/rooms/{}/leave", enc(&room)),
+            json!({})
+        )
+        .await
+        .0,
+        200
+    );
+    suspended(&bob.join(&room).await);
+
+    // Lifted through Synapse's endpoint.
+    let (status, body) = root
+        .client
+        .put(
+            &format!("/_synapse/admin/v1/suspend/{}", enc(&bob.user_id)),
+            json!({"suspend": false}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[format!("user_{}_suspended", bob.user_id)], false);
+    assert_eq!(bob.join(&room).await.0, 200);
+    let (_, info) = root
+        .client
+        .get(&format!("/_synapse/admin/v2/users/{}", enc(&bob.user_id)))
+        .await;
+    assert_eq!(info["suspended"], false);
+}
+
+#[tokio::test]
+async fn a_locked_user_can_only_log_out() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let path = format!("/_matrix/client/v1/admin/lock/{}", enc(&alice.user_id));
+    assert_eq!(
+        root.client.put(&path, json!({"locked": true})).await.1,
+        json!({"locked": true})
+    );
+    let response = alice.client.get("/_matrix/client/v3/account/whoami").await;
+    assert_error(&response, 401, "M_USER_LOCKED");
+    assert_eq!(response.1["soft_logout"], true);
+    assert_error(
+        &alice.client.get("/_matrix/client/v3/sync").await,
+        401,
+        "M_USER_LOCKED",
+    );
+    // The session survives the lock: unlocked, the same token works again.
+    let (_, info) = root
+        .client
+        .get(&format!("/_synapse/admin/v2/users/{}", enc(&alice.user_id)))
+        .await;
+    assert_eq!(info["locked"], true);
+    root.client
+        .put(
+            &format!("/_synapse/admin/v2/users/{}", enc(&alice.user_id)),
+            json!({"locked": false}),
+        )
+        .await;
+    assert_eq!(
+        alice
+            .client
+            .get("/_matrix/client/v3/account/whoami")
+            .await
+            .0,
+        200
+    );
+    // Locked again, logging out still works.
+    root.client.put(&path, json!({"locked": true})).await;
+    assert_eq!(
+        alice
+            .client
+            .post("/_matrix/client/v3/logout", json!({}))
+            .await
+            .0,
+        200
+    );
+    // Admins cannot lock themselves out; bad bodies are refused.
+    let own = format!("/_matrix/client/v1/admin/lock/{}", enc(&root.user_id));
+    assert_error(
+        &root.client.put(&own, json!({"locked": true})).await,
+        400,
+        "M_UNKNOWN",
+    );
+    assert_error(
+        &root.client.put(&path, json!({"locked": "yes"})).await,
+        400,
+        "M_BAD_JSON",
+    );
+    assert_error(
+        &root.client.put(&path, json!({})).await,
+        400,
+        "M_MISSING_PARAM",
+    );
+}
