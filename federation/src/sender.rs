@@ -30,8 +30,8 @@ pub struct Backoff {
 /// Wakes the delivery tasks. Cheap to call from any thread.
 pub struct Sender {
     commands: mpsc::UnboundedSender<Command>,
-    /// Failed transactions per destination since the start, for metrics.
-    failures: Arc<Mutex<HashMap<String, u64>>>,
+    /// How delivery to each destination has gone since the start.
+    health: Arc<Mutex<HashMap<String, Health>>>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -56,8 +56,8 @@ impl Sender {
         let (commands, mut receiver) = mpsc::unbounded_channel::<Command>();
         let (stop, stop_rx) = watch::channel(false);
         let txn_prefix: Arc<str> = random_prefix().into();
-        let failures: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
-        let failures_of_tasks = Arc::clone(&failures);
+        let health: Arc<Mutex<HashMap<String, Health>>> = Arc::default();
+        let health_of_tasks = Arc::clone(&health);
         let pending = storage.outbox.destinations().unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot read the federation outbox");
             Vec::new()
@@ -83,7 +83,7 @@ impl Sender {
                     tokio::spawn(deliver(
                         destination,
                         Arc::clone(&txn_prefix),
-                        Arc::clone(&failures_of_tasks),
+                        Arc::clone(&health_of_tasks),
                         storage.clone(),
                         Arc::clone(&client),
                         backoff.clone(),
@@ -101,7 +101,7 @@ impl Sender {
         });
         Self {
             commands,
-            failures,
+            health,
             stop,
             tasks: Mutex::new(vec![dispatcher]),
         }
@@ -109,8 +109,16 @@ impl Sender {
 
     /// Failed transactions per destination since the start.
     pub fn failures(&self) -> Vec<(String, u64)> {
-        match self.failures.lock() {
-            Ok(f) => f.iter().map(|(d, n)| (d.clone(), *n)).collect(),
+        self.health()
+            .into_iter()
+            .map(|(d, h)| (d, h.failures))
+            .collect()
+    }
+
+    /// How delivery to each destination has gone since the start.
+    pub fn health(&self) -> Vec<(String, Health)> {
+        match self.health.lock() {
+            Ok(h) => h.iter().map(|(d, h)| (d.clone(), h.clone())).collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -138,6 +146,18 @@ impl Sender {
     }
 }
 
+/// How delivery to one destination has gone since the start.
+#[derive(Clone, Debug, Default)]
+pub struct Health {
+    pub failures: u64,
+    /// When the current run of failures began (`None`: the last attempt worked).
+    pub failing_since_ts: Option<u64>,
+    pub last_attempt_ts: Option<u64>,
+    pub last_success_ts: Option<u64>,
+    /// The wait before the next attempt, while failing.
+    pub retry_interval_ms: u64,
+}
+
 /// Eight random letters and digits (~47 bits): the prefix of this run's transaction IDs.
 fn random_prefix() -> String {
     use rand::Rng;
@@ -161,7 +181,7 @@ struct InFlight {
 async fn deliver(
     destination: String,
     txn_prefix: Arc<str>,
-    failures: Arc<Mutex<HashMap<String, u64>>>,
+    health: Arc<Mutex<HashMap<String, Health>>>,
     storage: Storage,
     client: Arc<FederationClient>,
     backoff: Backoff,
@@ -205,6 +225,13 @@ async fn deliver(
         match sent {
             Ok(()) => {
                 delay = backoff.first;
+                if let Ok(mut health) = health.lock() {
+                    let entry = health.entry(destination.clone()).or_default();
+                    entry.failing_since_ts = None;
+                    entry.retry_interval_ms = 0;
+                    entry.last_attempt_ts = Some(citadel_storage::now_ms());
+                    entry.last_success_ts = Some(citadel_storage::now_ms());
+                }
                 let mut batch = storage.batch();
                 storage.outbox.remove(&mut batch, &destination, &txn.seqs);
                 if let Err(e) = storage.commit(batch).await {
@@ -212,8 +239,14 @@ async fn deliver(
                 }
             }
             Err(reason) => {
-                if let Ok(mut failures) = failures.lock() {
-                    *failures.entry(destination.clone()).or_default() += 1;
+                if let Ok(mut health) = health.lock() {
+                    let entry = health.entry(destination.clone()).or_default();
+                    entry.failures += 1;
+                    entry
+                        .failing_since_ts
+                        .get_or_insert(citadel_storage::now_ms());
+                    entry.last_attempt_ts = Some(citadel_storage::now_ms());
+                    entry.retry_interval_ms = delay.as_millis() as u64;
                 }
                 tracing::info!(%destination, txn_id = %txn.txn_id, %reason, retry_in = ?delay, "federation transaction failed");
                 retry = Some(txn);

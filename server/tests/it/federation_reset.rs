@@ -255,3 +255,52 @@ async fn transaction_and_message_ids_differ_after_a_restart_and_after_a_reset() 
         .collect();
     assert_eq!(message_ids.len(), 3, "{seen:?}");
 }
+
+/// Synapse's federation admin API: the servers this one shares rooms with.
+#[tokio::test]
+async fn admins_see_federation_destinations_and_reset_them() {
+    let ca = TestCa::new();
+    let a = federating_server(&ca, "a");
+    let b = federating_server(&ca, "b");
+    let root = crate::admin_api::admin(&a).await;
+    let alice = a.client().register("alice", "pw-alice-1").await;
+    let bob = b.client().register("bob", "pw-bob-1").await;
+    let room = bob.create_room(json!({"preset": "public_chat"})).await;
+    let (status, body) = join_via(&alice, &room, &name_of(&b)).await;
+    assert_eq!(status, 200, "{body}");
+    alice.send_text(&room, "hello b").await;
+    wait_for_text(&bob, &room, "hello b").await;
+
+    let c = &root.client;
+    let (status, list) = c.get("/_synapse/admin/v1/federation/destinations").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total"], 1);
+    let entry = &list["destinations"][0];
+    assert_eq!(entry["destination"], name_of(&b));
+    assert_eq!(entry["failure_ts"], Value::Null);
+    assert_eq!(entry["retry_interval"], 0);
+    let one = format!(
+        "/_synapse/admin/v1/federation/destinations/{}",
+        enc(&name_of(&b))
+    );
+    assert_eq!(c.get(&one).await.1["destination"], name_of(&b));
+    let (_, rooms) = c.get(&format!("{one}/rooms")).await;
+    assert_eq!(rooms["total"], 1);
+    assert_eq!(rooms["rooms"][0]["room_id"], room);
+    let (status, _) = c.post(&format!("{one}/reset_connection"), json!({})).await;
+    assert_eq!(status, 200);
+    let unknown = "/_synapse/admin/v1/federation/destinations/nowhere.test";
+    assert_error(&c.get(unknown).await, 404, "M_NOT_FOUND");
+    assert_error(
+        &c.post(&format!("{unknown}/reset_connection"), json!({}))
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v1/federation/destinations?order_by=size")
+            .await,
+        400,
+        "M_INVALID_PARAM",
+    );
+}

@@ -3,6 +3,7 @@
 //! Every endpoint takes the access token of a user with the admin flag.
 
 pub mod devices;
+pub mod federation;
 pub mod media;
 pub mod registration_tokens;
 pub mod reports;
@@ -30,6 +31,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     rooms::routes(routes);
     reports::routes(routes);
     devices::routes(routes);
+    federation::routes(routes);
     server_notices::routes(routes);
     media::routes(routes);
 }
