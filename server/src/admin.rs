@@ -152,6 +152,22 @@ async fn run_action(state: &AppState, action: Action) -> Result<String> {
     }
 }
 
+/// Registration tokens are 1-64 characters of `[A-Za-z0-9._~-]` (the spec's grammar).
+pub fn check_registration_token(token: &str) -> Result<()> {
+    let valid = !token.is_empty()
+        && token.len() <= 64
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::invalid_param(
+            "Registration tokens are 1-64 characters of [A-Za-z0-9._~-]",
+        ))
+    }
+}
+
 /// Creates a registration token (random, of `length` characters, unless one is given);
 /// the CLI and the admin API both come here.
 pub async fn create_registration_token(
@@ -176,16 +192,7 @@ pub async fn create_registration_token(
                 .collect()
         }
     };
-    if token.is_empty()
-        || token.len() > 64
-        || !token
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
-    {
-        return Err(Error::invalid_param(
-            "Registration tokens are 1-64 characters of [A-Za-z0-9._~-]",
-        ));
-    }
+    check_registration_token(&token)?;
     let record = RegistrationToken {
         uses_allowed,
         completed: 0,
@@ -216,19 +223,25 @@ pub async fn set_admin(state: &AppState, user_id: &str, admin: bool) -> Result<(
     Ok(())
 }
 
-/// Quarantines a media item: it is served to no one from now on.
-pub async fn quarantine_media(state: &AppState, server_name: &str, media_id: &str) -> Result<bool> {
+/// Quarantines a media item (it is served to no one from now on) or releases it;
+/// `false` when there is no such item.
+pub async fn set_media_quarantine(
+    state: &AppState,
+    server_name: &str,
+    media_id: &str,
+    quarantined: bool,
+) -> Result<bool> {
     let Some(mut record) = state.storage.media.get(server_name, media_id)? else {
         return Ok(false);
     };
-    record.quarantined = true;
+    record.quarantined = quarantined;
     let mut batch = state.storage.batch();
     state
         .storage
         .media
         .put(&mut batch, server_name, media_id, &record);
     state.storage.commit(batch).await?;
-    tracing::info!(%server_name, %media_id, "media quarantined");
+    tracing::info!(%server_name, %media_id, quarantined, "media quarantine changed");
     Ok(true)
 }
 

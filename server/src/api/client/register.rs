@@ -181,16 +181,7 @@ async fn check_registration_token_validity(
         ));
     }
     let token = &req.body.token;
-    if token.is_empty()
-        || token.len() > 64
-        || !token
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
-    {
-        return Err(Error::invalid_param(
-            "Registration tokens are 1-64 characters of [A-Za-z0-9._~-]",
-        ));
-    }
+    crate::admin::check_registration_token(token)?;
     let valid = state
         .storage
         .registration_tokens

@@ -216,14 +216,8 @@ async fn set_quarantine(
     media_id: &str,
     quarantined: bool,
 ) -> Result<HttpResponse> {
-    let mut record = record(state, server_name, media_id)?;
-    record.quarantined = quarantined;
-    let mut batch = state.storage.batch();
-    state
-        .storage
-        .media
-        .put(&mut batch, server_name, media_id, &record);
-    state.storage.commit(batch).await?;
-    tracing::info!(%server_name, %media_id, quarantined, "media quarantine changed");
+    if !crate::admin::set_media_quarantine(state, server_name, media_id, quarantined).await? {
+        return Err(Error::not_found("Unknown media"));
+    }
     Ok(HttpResponse::Ok().json(json!({})))
 }

@@ -560,14 +560,38 @@ async fn synapse_suspend(
     Ok(HttpResponse::Ok().json(json!({ format!("user_{user_id}_suspended"): change.suspend })))
 }
 
-#[derive(Deserialize)]
-struct Suspended {
-    suspended: bool,
+/// `{"suspended": …}` or `{"locked": …}`, the spec's bodies and answers.
+fn restriction_field(lock: bool) -> &'static str {
+    if lock { "locked" } else { "suspended" }
 }
 
-#[derive(Deserialize)]
-struct Locked {
-    locked: bool,
+fn read_restriction(state: &AppState, raw: &str, lock: bool) -> Result<HttpResponse> {
+    let user_id = local_user(state, raw, "look up")?;
+    let record = existing(state, &user_id)?;
+    let on = if lock {
+        record.locked
+    } else {
+        record.suspended
+    };
+    Ok(HttpResponse::Ok().json(json!({ restriction_field(lock): on })))
+}
+
+async fn write_restriction(
+    state: &AppState,
+    admin: &Admin,
+    raw: &str,
+    body: &[u8],
+    lock: bool,
+) -> Result<HttpResponse> {
+    let field = restriction_field(lock);
+    let value: Value = parse_json(body)?;
+    let on = match value.get(field) {
+        Some(Value::Bool(on)) => *on,
+        Some(_) => return Err(Error::bad_json(format!("{field} must be a boolean"))),
+        None => return Err(Error::missing_param(format!("missing field `{field}`"))),
+    };
+    restrict(state, admin, raw, lock, on).await?;
+    Ok(HttpResponse::Ok().json(json!({ field: on })))
 }
 
 /// `GET /_matrix/client/v1/admin/suspend/{userId}`
@@ -576,9 +600,7 @@ async fn get_suspended(
     _admin: Admin,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let user_id = local_user(&state, &path, "look up")?;
-    let record = existing(&state, &user_id)?;
-    Ok(HttpResponse::Ok().json(json!({ "suspended": record.suspended })))
+    read_restriction(&state, &path, false)
 }
 
 /// `PUT /_matrix/client/v1/admin/suspend/{userId}`
@@ -588,9 +610,7 @@ async fn put_suspended(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let change: Suspended = parse_json(&body)?;
-    restrict(&state, &admin, &path, false, change.suspended).await?;
-    Ok(HttpResponse::Ok().json(json!({ "suspended": change.suspended })))
+    write_restriction(&state, &admin, &path, &body, false).await
 }
 
 /// `GET /_matrix/client/v1/admin/lock/{userId}`
@@ -599,9 +619,7 @@ async fn get_locked(
     _admin: Admin,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let user_id = local_user(&state, &path, "look up")?;
-    let record = existing(&state, &user_id)?;
-    Ok(HttpResponse::Ok().json(json!({ "locked": record.locked })))
+    read_restriction(&state, &path, true)
 }
 
 /// `PUT /_matrix/client/v1/admin/lock/{userId}`
@@ -611,7 +629,5 @@ async fn put_locked(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let change: Locked = parse_json(&body)?;
-    restrict(&state, &admin, &path, true, change.locked).await?;
-    Ok(HttpResponse::Ok().json(json!({ "locked": change.locked })))
+    write_restriction(&state, &admin, &path, &body, true).await
 }
