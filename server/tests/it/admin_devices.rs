@@ -218,3 +218,99 @@ async fn admins_list_quarantine_and_delete_media() {
         "M_INVALID_PARAM",
     );
 }
+
+#[tokio::test]
+async fn admins_read_statistics_account_data_pushers_and_events() {
+    use crate::media::upload;
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let (alice, _bob, room) = server.client().alice_and_bob_in_a_public_room().await;
+    let event = alice.send_text(&room, "look at me").await;
+    for body in [b"12345".to_vec(), b"1234567890".to_vec()] {
+        assert_eq!(
+            upload(&alice, "/_matrix/media/v3/upload", "text/plain", body)
+                .await
+                .status(),
+            200
+        );
+    }
+    alice
+        .client
+        .put(
+            &format!(
+                "/_matrix/client/v3/user/{}/account_data/org.example.setting",
+                enc(&alice.user_id)
+            ),
+            json!({"on": true}),
+        )
+        .await;
+    alice
+        .client
+        .post(
+            "/_matrix/client/v3/pushers/set",
+            json!({"kind": "http", "app_id": "org.example", "pushkey": "k1", "app_display_name": "Ex",
+                   "device_display_name": "Phone", "lang": "en", "data": {"url": "https://push.example.org/_matrix/push/v1/notify"}}),
+        )
+        .await;
+    let c = &root.client;
+    let (status, stats) = c.get("/_synapse/admin/v1/statistics/users/media").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["total"], 1);
+    assert_eq!(stats["users"][0]["user_id"], alice.user_id);
+    assert_eq!(stats["users"][0]["media_count"], 2);
+    assert_eq!(stats["users"][0]["media_length"], 15);
+    assert_eq!(
+        c.get("/_synapse/admin/v1/background_updates/status")
+            .await
+            .1,
+        json!({"enabled": true, "current_updates": {}})
+    );
+    assert_eq!(
+        c.get("/_synapse/admin/v1/username_available?username=zed")
+            .await
+            .1,
+        json!({"available": true})
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v1/username_available?username=alice")
+            .await,
+        400,
+        "M_USER_IN_USE",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v1/username_available").await,
+        400,
+        "M_MISSING_PARAM",
+    );
+    let (_, data) = c
+        .get(&format!(
+            "/_synapse/admin/v1/users/{}/accountdata",
+            enc(&alice.user_id)
+        ))
+        .await;
+    assert_eq!(
+        data["account_data"]["global"]["org.example.setting"],
+        json!({"on": true}),
+        "{data}"
+    );
+    let (_, pushers) = c
+        .get(&format!(
+            "/_synapse/admin/v1/users/{}/pushers",
+            enc(&alice.user_id)
+        ))
+        .await;
+    assert_eq!(pushers["total"], 1, "{pushers}");
+    assert_eq!(pushers["pushers"][0]["pushkey"], "k1");
+    let (status, fetched) = c
+        .get(&format!("/_synapse/admin/v1/fetch_event/{}", enc(&event)))
+        .await;
+    assert_eq!(status, 200, "{fetched}");
+    assert_eq!(fetched["event"]["content"]["body"], "look at me");
+    assert_eq!(fetched["event"]["room_id"], room);
+    assert_error(
+        &c.get(&format!("/_synapse/admin/v1/fetch_event/{}", enc("$nope")))
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod devices;
 pub mod federation;
+pub mod info;
 pub mod media;
 pub mod registration_tokens;
 pub mod reports;
@@ -32,6 +33,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     reports::routes(routes);
     devices::routes(routes);
     federation::routes(routes);
+    info::routes(routes);
     server_notices::routes(routes);
     media::routes(routes);
 }
