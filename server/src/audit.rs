@@ -74,6 +74,12 @@ pub async fn record(state: &AppState, event: Event<'_>) -> Result<u64> {
     Ok(state.storage.audit.size()?)
 }
 
+/// Records something a user did to their own account. The request it belongs to has
+/// already succeeded, so a failure to record is logged (by [`record`]), not returned.
+pub async fn user_action(state: &AppState, user_id: &str, action: &str, target: Option<&str>) {
+    let _ = record(state, Event::new(user_id, action, target)).await;
+}
+
 fn head_object(tree_size: u64, root_hash: &str, ts: u64) -> Value {
     json!({ "tree_size": tree_size, "root_hash": root_hash, "ts": ts })
 }

@@ -30,6 +30,12 @@ async fn logins_and_admin_actions_are_recorded_and_the_trail_verifies() {
     let alice = client.register("alice", "pw-alice-1").await;
     assert_eq!(client.login("alice", "wrong password").await.0, 403);
     assert_eq!(client.login("alice", "pw-alice-1").await.0, 200);
+    let (_, second) = client.login("alice", "pw-alice-1").await;
+    let second = client.with_token(second["access_token"].as_str().unwrap());
+    assert_eq!(
+        second.post("/_matrix/client/v3/logout", json!({})).await.0,
+        200
+    );
     let c = &root.client;
     c.put(
         &format!("/_synapse/admin/v1/users/{}/admin", enc(&alice.user_id)),
@@ -46,6 +52,7 @@ async fn logins_and_admin_actions_are_recorded_and_the_trail_verifies() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     for expected in [
+        "logout",
         "cli.user.create",
         "cli.user.admin_flag",
         "login",

@@ -66,6 +66,7 @@ async fn change_password(
     }
     session::commit_device_removal(&state, batch, user_id).await?;
     tracing::info!(%user_id, "password changed");
+    crate::audit::user_action(&state, user_id, "password_change", Some(user_id)).await;
     Ok(change_password::v3::Response::new())
 }
 
@@ -87,6 +88,7 @@ async fn deactivate(
     uiaa::authorize(&state, &need, req.body.auth.as_ref()).await?;
     deactivate_account(&state, user_id).await?;
     tracing::info!(%user_id, "account deactivated");
+    crate::audit::user_action(&state, user_id, "deactivate", Some(user_id)).await;
     Ok(deactivate::v3::Response::new(
         ThirdPartyIdRemovalStatus::NoSupport,
     ))

@@ -111,6 +111,7 @@ pub async fn upload_signing_keys(
     drop(reserved);
     crate::e2ee::device_lists::notify_interested(&state, user, position)?;
     crate::e2ee::device_lists::announce_signing_keys(&state, user)?;
+    crate::audit::user_action(&state, user, "cross_signing_upload", Some(user)).await;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 

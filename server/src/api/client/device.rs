@@ -120,6 +120,7 @@ async fn delete_device(
     let mut batch = state.storage.batch();
     session::remove_device(&state, &mut batch, user_id, device_id)?;
     session::commit_device_removal(&state, batch, user_id).await?;
+    crate::audit::user_action(&state, user_id, "device_delete", Some(device_id)).await;
     Ok(delete_device::v3::Response::new())
 }
 
@@ -141,5 +142,6 @@ async fn delete_devices(
         session::remove_device(&state, &mut batch, user_id, device_id.as_str())?;
     }
     session::commit_device_removal(&state, batch, user_id).await?;
+    crate::audit::user_action(&state, user_id, "devices_delete", Some(user_id)).await;
     Ok(delete_devices::v3::Response::new())
 }

@@ -186,6 +186,8 @@ async fn logout(
         sender.device_id.as_str(),
     )?;
     session::commit_device_removal(&state, batch, sender.user_id.as_str()).await?;
+    let (user_id, device_id) = (sender.user_id.as_str(), sender.device_id.as_str());
+    crate::audit::user_action(&state, user_id, "logout", Some(device_id)).await;
     Ok(logout::v3::Response::new())
 }
 
@@ -200,6 +202,7 @@ async fn logout_all(
         session::remove_device(&state, &mut batch, user_id, &device_id)?;
     }
     session::commit_device_removal(&state, batch, user_id).await?;
+    crate::audit::user_action(&state, user_id, "logout_all", Some(user_id)).await;
     Ok(logout_all::v3::Response::new())
 }
 
