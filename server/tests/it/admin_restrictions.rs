@@ -1,4 +1,5 @@
-//! Locked and suspended accounts, set through the spec's and Synapse's admin endpoints.
+//! Locked and suspended accounts, set through the spec's and Synapse's admin endpoints;
+//! and admins acting for a user (joining them to a room, logging in as them).
 
 use serde_json::json;
 
@@ -149,5 +150,100 @@ async fn a_locked_user_can_only_log_out() {
         &root.client.put(&path, json!({})).await,
         400,
         "M_MISSING_PARAM",
+    );
+}
+
+#[tokio::test]
+async fn admins_join_users_to_rooms_and_log_in_as_them() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let client = server.client();
+    let alice = client.register("alice", "pw-alice-1").await;
+    let bob = client.register("bob", "pw-bob-1").await;
+    let public = bob
+        .create_room(json!({"preset": "public_chat", "room_alias_name": "lobby"}))
+        .await;
+    let private = root.create_room(json!({"preset": "private_chat"})).await;
+    let closed = bob.create_room(json!({"preset": "private_chat"})).await;
+    let c = &root.client;
+    let joined = |room: &str| format!("/_synapse/admin/v1/join/{}", enc(room));
+    let body = json!({"user_id": alice.user_id});
+    let (status, answer) = c.post(&joined("#lobby:localhost"), body.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["room_id"], public);
+    let (status, _) = c.post(&joined(&private), body.clone()).await;
+    assert_eq!(status, 200);
+    let (_, rooms) = alice.client.get("/_matrix/client/v3/joined_rooms").await;
+    let rooms: Vec<&str> = rooms["joined_rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        rooms.contains(&public.as_str()) && rooms.contains(&private.as_str()),
+        "{rooms:?}"
+    );
+    // A private room the admin is not in: no way to let the user in.
+    assert_error(
+        &c.post(&joined(&closed), body.clone()).await,
+        403,
+        "M_FORBIDDEN",
+    );
+    assert_error(
+        &c.post(&joined("#nowhere:localhost"), body.clone()).await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.post(&joined(&public), json!({"user_id": "@nobody:localhost"}))
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+
+    // Logging in as alice: a token of hers, on a device she can see, in the audit trail.
+    let login = format!("/_synapse/admin/v1/users/{}/login", enc(&alice.user_id));
+    let (status, token) = c.post(&login, json!({})).await;
+    assert_eq!(status, 200, "{token}");
+    let as_alice = client.with_token(token["access_token"].as_str().unwrap());
+    let (_, me) = as_alice.get("/_matrix/client/v3/account/whoami").await;
+    assert_eq!(me["user_id"], alice.user_id);
+    let (_, devices) = alice.client.get("/_matrix/client/v3/devices").await;
+    assert!(
+        devices["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["display_name"]
+                .as_str()
+                .is_some_and(|n| n.contains("admin"))),
+        "{devices}"
+    );
+    let (_, audit) = c
+        .get("/_citadel/admin/v1/audit?action=admin.user.login_as")
+        .await;
+    assert_eq!(audit["entries"][0]["target"], alice.user_id);
+    assert_eq!(audit["entries"][0]["actor"], root.user_id);
+    assert_error(
+        &c.post(
+            &format!("/_synapse/admin/v1/users/{}/login", enc(&root.user_id)),
+            json!({}),
+        )
+        .await,
+        400,
+        "M_UNKNOWN",
+    );
+    assert_error(
+        &c.post(
+            &format!(
+                "/_synapse/admin/v1/users/{}/login",
+                enc("@nobody:localhost")
+            ),
+            json!({}),
+        )
+        .await,
+        404,
+        "M_NOT_FOUND",
     );
 }

@@ -2,6 +2,7 @@
 //! Ketesa) and moderation bots speak: same paths, parameters and response shapes.
 //! Every endpoint takes the access token of a user with the admin flag.
 
+pub mod acting;
 pub mod devices;
 pub mod federation;
 pub mod info;
@@ -34,6 +35,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     devices::routes(routes);
     federation::routes(routes);
     info::routes(routes);
+    acting::routes(routes);
     server_notices::routes(routes);
     media::routes(routes);
 }
