@@ -27,6 +27,9 @@ pub struct UserRecord {
     /// Suspended by an admin: may read, not act (`M_USER_SUSPENDED`).
     #[serde(default)]
     pub suspended: bool,
+    /// Shadow-banned: what they send is acknowledged but reaches no one.
+    #[serde(default)]
+    pub shadow_banned: bool,
 }
 
 #[derive(Clone)]
@@ -136,6 +139,7 @@ mod tests {
             user_type: None,
             locked: false,
             suspended: false,
+            shadow_banned: false,
         }
     }
 

@@ -31,6 +31,15 @@ pub fn check(sender: &Sender, method: &Method, path: &str) -> Result<()> {
     Ok(())
 }
 
+/// An event ID like a real one, for what a shadow-banned user sends: they are told it
+/// was sent, and nothing is stored or delivered.
+pub fn shadow_event_id() -> ruma::OwnedEventId {
+    let random = crate::auth::token::generate("")[..43].replace(['+', '/'], "_");
+    ruma::OwnedEventId::try_from(format!("${random}")).unwrap_or_else(|_| {
+        ruma::OwnedEventId::try_from("$shadow").unwrap_or_else(|_| unreachable!())
+    })
+}
+
 fn is_logout(path: &str) -> bool {
     path.ends_with("/logout") || path.ends_with("/logout/all")
 }

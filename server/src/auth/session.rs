@@ -21,6 +21,8 @@ pub struct Sender {
     /// The account is locked or suspended (see `auth::restrictions`).
     pub locked: bool,
     pub suspended: bool,
+    /// What the user sends is acknowledged but dropped (see `auth::restrictions`).
+    pub shadow_banned: bool,
 }
 
 /// What a login, registration or refresh hands back to the client.
@@ -70,6 +72,7 @@ pub async fn authenticate(state: &AppState, access_token: &str, ip: IpAddr) -> R
         token_hash: hash,
         locked: user.locked,
         suspended: user.suspended,
+        shadow_banned: user.shadow_banned,
     })
 }
 

@@ -247,3 +247,92 @@ async fn admins_join_users_to_rooms_and_log_in_as_them() {
         "M_NOT_FOUND",
     );
 }
+
+#[tokio::test]
+async fn a_shadow_banned_user_is_told_yes_and_reaches_no_one() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let client = server.client();
+    let (alice, bob, room) = client.alice_and_bob_in_a_public_room().await;
+    let carol = client.register("carol", "pw-carol-1").await;
+    let ban = format!("/_synapse/admin/v1/users/{}/shadow_ban", enc(&bob.user_id));
+    assert_eq!(
+        root.client.post(&ban, json!({})).await,
+        (reqwest::StatusCode::OK, json!({}))
+    );
+    let (_, info) = root
+        .client
+        .get(&format!("/_synapse/admin/v2/users/{}", enc(&bob.user_id)))
+        .await;
+    assert_eq!(info["shadow_banned"], true);
+
+    let (status, sent) = bob
+        .client
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/send/m.room.message/sb1",
+                enc(&room)
+            ),
+            json!({"msgtype": "m.text", "body": "spam"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    assert!(sent["event_id"].as_str().unwrap().starts_with('$'));
+    let (status, _) = bob
+        .client
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/state/m.room.topic/",
+                enc(&room)
+            ),
+            json!({"topic": "spam"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = bob
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/invite", enc(&room)),
+            json!({"user_id": carol.user_id}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Nobody sees any of it.
+    let (_, messages) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=20",
+            enc(&room)
+        ))
+        .await;
+    let bodies: Vec<&str> = messages["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["content"]["body"].as_str())
+        .collect();
+    assert!(!bodies.contains(&"spam"), "{bodies:?}");
+    assert_error(
+        &alice
+            .client
+            .get(&format!(
+                "/_matrix/client/v3/rooms/{}/state/m.room.topic/",
+                enc(&room)
+            ))
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_eq!(carol.sync(None, 0).await["rooms"]["invite"], json!({}));
+    // Lifted: his messages go through again.
+    assert_eq!(root.client.delete(&ban, json!({})).await.0, 200);
+    bob.send_text(&room, "back to normal").await;
+    let (_, messages) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=5",
+            enc(&room)
+        ))
+        .await;
+    assert_eq!(messages["chunk"][0]["content"]["body"], "back to normal");
+}

@@ -119,6 +119,10 @@ async fn invite_user(
             "Third-party invites are not supported",
         ));
     };
+    if req.sender()?.shadow_banned {
+        // Told it worked; the invitee never hears of it.
+        return Ok(invite_user::v3::Response::new());
+    }
     let reason = invitee.reason.as_deref();
     change_other(
         &state,

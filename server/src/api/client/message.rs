@@ -86,6 +86,11 @@ async fn send_message_event(
 ) -> Result<send_message_event::v3::Response> {
     let sender = req.sender()?;
     let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
+    if sender.shadow_banned {
+        return Ok(send_message_event::v3::Response::new(
+            crate::auth::restrictions::shadow_event_id(),
+        ));
+    }
     let content: Value = serde_json::from_str(req.body.body.json().get())
         .map_err(|e| Error::bad_json(e.to_string()))?;
     crate::e2ee::policy::check_message(&state, &room, &req.body.event_type.to_string(), &content)?;

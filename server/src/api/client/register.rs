@@ -127,6 +127,7 @@ pub async fn create_account(
         user_type: None,
         locked: false,
         suspended: false,
+        shadow_banned: false,
     };
     if !state.storage.users.create(user_id, &record)? {
         return Err(Error::user_in_use());

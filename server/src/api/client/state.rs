@@ -102,6 +102,11 @@ async fn send_state_event(
     if kind == "m.room.create" {
         return Err(Error::forbidden("The create event cannot be replaced"));
     }
+    if req.sender()?.shadow_banned && kind != "m.room.member" {
+        return Ok(send_state_event::v3::Response::new(
+            crate::auth::restrictions::shadow_event_id(),
+        ));
+    }
     let event = state_event(&kind, &req.body.state_key, content)?;
     let (pdu, _) = append_event(&state, &room, &sender, event).await?;
     Ok(send_state_event::v3::Response::new(pdu.event_id))

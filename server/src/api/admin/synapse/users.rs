@@ -60,6 +60,16 @@ pub fn routes(routes: &mut Routes<'_>) {
             "/_matrix/client/v1/admin/lock/{user_id}",
             put_locked,
         )
+        .raw(
+            Method::POST,
+            "/_synapse/admin/v1/users/{user_id}/shadow_ban",
+            shadow_ban,
+        )
+        .raw(
+            Method::DELETE,
+            "/_synapse/admin/v1/users/{user_id}/shadow_ban",
+            lift_shadow_ban,
+        )
         .raw(Method::GET, "/_synapse/admin/v1/whois/{user_id}", whois)
         .raw(
             Method::GET,
@@ -114,7 +124,7 @@ fn user_info(state: &AppState, user_id: &str, record: &UserRecord) -> Result<Val
         "admin": record.admin,
         "deactivated": record.deactivated,
         "erased": false,
-        "shadow_banned": false,
+        "shadow_banned": record.shadow_banned,
         "creation_ts": record.created_ts,
         "last_seen_ts": last_seen,
         "appservice_id": null,
@@ -630,4 +640,45 @@ async fn put_locked(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     write_restriction(&state, &admin, &path, &body, true).await
+}
+
+async fn set_shadow_ban(
+    state: &AppState,
+    admin: &Admin,
+    raw: &str,
+    on: bool,
+) -> Result<HttpResponse> {
+    let user_id = local_user(state, raw, "shadow-ban")?;
+    existing(state, &user_id)?;
+    state
+        .storage
+        .users
+        .update(&user_id, |r| r.shadow_banned = on)?;
+    state.storage.flush().await?;
+    let action = if on {
+        "admin.user.shadow_ban"
+    } else {
+        "admin.user.shadow_unban"
+    };
+    super::audited(state, admin, action, Some(&user_id)).await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+/// `POST /_synapse/admin/v1/users/{user_id}/shadow_ban`: what they send (messages, state,
+/// invites) is acknowledged but reaches no one.
+async fn shadow_ban(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    set_shadow_ban(&state, &admin, &path, true).await
+}
+
+/// `DELETE /_synapse/admin/v1/users/{user_id}/shadow_ban`
+async fn lift_shadow_ban(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    set_shadow_ban(&state, &admin, &path, false).await
 }
