@@ -178,6 +178,7 @@ struct InFlight {
 
 /// The delivery loop of one destination.
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(level = "debug", skip_all, fields(destination = %destination))]
 async fn deliver(
     destination: String,
     txn_prefix: Arc<str>,

@@ -41,6 +41,7 @@ pub(crate) struct ClientTxn<'a> {
 
 /// [`append_event`] for a client's `PUT …/send/…/{txnId}`: the transaction's completion
 /// becomes durable together with the event.
+#[tracing::instrument(level = "debug", skip_all, fields(room_id = %room.room_id, sender = %sender, kind = %event.kind))]
 pub async fn append_sent_event(
     state: &AppState,
     room: &RoomCtx,
@@ -213,6 +214,7 @@ impl<'a> Placement<'a> {
 }
 
 /// Writes the event with everything it changes, atomically, but not yet durably.
+#[tracing::instrument(level = "debug", skip_all, fields(room_id = %room.room_id, event_id = %pdu.event_id))]
 pub(crate) fn write(
     state: &AppState,
     room: &RoomCtx,
@@ -352,6 +354,7 @@ pub(crate) struct Written {
 /// Makes a written event durable, then lets readers see it and wakes them. Runs outside
 /// the room lock, so the next event of the room is built while this one's disk sync is
 /// in flight, and concurrent writers share disk syncs.
+#[tracing::instrument(level = "debug", skip_all, fields(room_id = %room.room_id, event_id = %pdu.event_id))]
 pub(crate) async fn publish(
     state: &AppState,
     room: &RoomCtx,

@@ -56,6 +56,7 @@ fn in_timeline(state: &AppState, pdu: &Pdu) -> bool {
 }
 
 /// Checks and applies one PDU that `origin` sent for `room`.
+#[tracing::instrument(level = "debug", skip_all, fields(room_id = %room.room_id, origin = %origin))]
 pub async fn receive_pdu(
     state: &AppState,
     origin: &str,

@@ -63,6 +63,7 @@ pub(crate) struct Options {
 }
 
 /// `GET /_matrix/client/v3/sync`
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %sender.user_id))]
 async fn sync(
     state: web::Data<AppState>,
     Authed(sender): Authed,

@@ -35,6 +35,7 @@ pub fn unknown_pos() -> Error {
 }
 
 /// Answers one sliding-sync request, waiting up to its timeout for news.
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = %user_id, conn_id = %request.conn_id))]
 pub async fn sync(
     state: &AppState,
     user_id: &str,
