@@ -122,8 +122,8 @@ pub fn verify(state: &AppState) -> Result<Verification> {
 pub fn verification_summary(report: &Verification) -> String {
     if report.problems.is_empty() {
         format!(
-            "audit trail intact: {} entries, {} signed tree heads",
-            report.entries, report.tree_heads
+            "audit trail intact: {} entries ({} pruned by retention), {} signed tree heads",
+            report.entries, report.pruned, report.tree_heads
         )
     } else {
         format!(

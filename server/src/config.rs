@@ -35,6 +35,16 @@ pub struct Config {
     pub federation: FederationConfig,
     pub metrics: MetricsConfig,
     pub server_notices: ServerNoticesConfig,
+    pub audit: AuditConfig,
+}
+
+/// The audit trail.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Entries older than this many days are removed at start-up (their leaf hashes stay,
+    /// so the trail still verifies); 0 keeps everything.
+    pub retention_days: u64,
 }
 
 /// The system user that sends server notices, and its notices rooms.
@@ -274,6 +284,7 @@ impl Default for Config {
             federation: FederationConfig::default(),
             metrics: MetricsConfig::default(),
             server_notices: ServerNoticesConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }

@@ -75,6 +75,24 @@ pub fn start(config: Config) -> Result<Running, String> {
     init_crypto();
     let state = web::Data::new(AppState::open(config).map_err(|e| e.to_string())?);
     let config = Arc::clone(&state.config);
+    if config.audit.retention_days > 0 {
+        let cutoff = citadel_storage::now_ms().saturating_sub(
+            config
+                .audit
+                .retention_days
+                .saturating_mul(24 * 60 * 60 * 1000),
+        );
+        match state
+            .storage
+            .audit
+            .prune(|batch| state.storage.apply(batch), cutoff)
+            .and_then(|n| state.storage.flush_blocking().map(|()| n))
+        {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "audit entries past their retention removed"),
+            Err(e) => tracing::error!(error = %e, "cannot apply the audit retention"),
+        }
+    }
     if config.federation.enabled {
         let backoff = citadel_federation::sender::Backoff {
             first: std::time::Duration::from_secs(1),

@@ -12,6 +12,8 @@
 //! - `auditseq_entry`: `(seq u64)` → the entry's JSON bytes, exactly as hashed.
 //! - `auditsize_treehead`: `(tree size u64)` → [`TreeHead`].
 //! - `audit_meta`: `frontier` → the frontier, `(height u8, hash [32])` repeated.
+//! - `auditseq_prunedleaf`: `(seq u64)` → the leaf hash of an entry removed by retention:
+//!   the entry is gone, the proof that it existed and was not changed stays.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -193,6 +195,8 @@ impl Frontier {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Verification {
     pub entries: u64,
+    /// Of those, removed by retention (only their leaf hashes remain).
+    pub pruned: u64,
     pub tree_heads: u64,
     /// Problems, in order: a gap in the sequence, a head whose root does not match.
     pub problems: Vec<String>,
@@ -203,6 +207,7 @@ pub struct Audit {
     entries: Tree,
     heads: Tree,
     meta: Tree,
+    pruned: Tree,
     /// Appends are serialised: each one extends the frontier the previous one left.
     lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
@@ -213,6 +218,7 @@ impl Audit {
             entries: engine.tree("auditseq_entry")?,
             heads: engine.tree("auditsize_treehead")?,
             meta: engine.tree("audit_meta")?,
+            pruned: engine.tree("auditseq_prunedleaf")?,
             lock: Default::default(),
         })
     }
@@ -243,15 +249,42 @@ impl Audit {
         done(batch)
     }
 
-    /// How many entries the log holds.
+    /// How many entries the log holds (pruned ones included: the tree keeps them).
     pub fn size(&self) -> Result<u64> {
-        match self.entries.scan_prefix(&[]).next_back() {
-            Some(entry) => {
+        let mut size = 0;
+        for tree in [&self.entries, &self.pruned] {
+            if let Some(entry) = tree.scan_prefix(&[]).next_back() {
                 let (k, _) = entry?;
-                Ok(KeyReader::new(&k).u64().map_err(corrupt)? + 1)
+                size = size.max(KeyReader::new(&k).u64().map_err(corrupt)? + 1);
             }
-            None => Ok(0),
         }
+        Ok(size)
+    }
+
+    /// Removes the oldest entries recorded before `before_ts`, keeping their leaf hashes
+    /// so that every signed tree head still verifies. Returns how many were removed.
+    pub fn prune(
+        &self,
+        engine_apply: impl FnOnce(Batch) -> Result<()>,
+        before_ts: u64,
+    ) -> Result<u64> {
+        let _in_order = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut batch = Batch::new();
+        let mut removed = 0;
+        for entry in self.entries.scan_prefix(&[]) {
+            let (k, v) = entry?;
+            let record: AuditEntry = decode(&v)?;
+            if record.ts >= before_ts {
+                break;
+            }
+            batch.insert(&self.pruned, k.clone(), leaf_hash(&v).to_vec());
+            batch.remove(&self.entries, k);
+            removed += 1;
+        }
+        if removed > 0 {
+            engine_apply(batch)?;
+        }
+        Ok(removed)
     }
 
     /// Entries from `from` on, at most `limit`, oldest first.
@@ -277,15 +310,29 @@ impl Audit {
     /// The leaf hashes of every stored entry, in order, with a gap reported as a problem.
     fn leaves(&self, problems: &mut Vec<String>) -> Result<Vec<Hash>> {
         let mut leaves = Vec::new();
-        for entry in self.entries.scan_prefix(&[]) {
-            let (k, v) = entry?;
-            let seq = KeyReader::new(&k).u64().map_err(corrupt)?;
+        let mut check = |seq: u64, leaves: &Vec<Hash>| {
             if seq != leaves.len() as u64 {
                 problems.push(format!(
                     "entry {} is missing (the next stored one is {seq})",
                     leaves.len()
                 ));
             }
+        };
+        // Pruned entries come first: retention removes the oldest.
+        for entry in self.pruned.scan_prefix(&[]) {
+            let (k, v) = entry?;
+            let seq = KeyReader::new(&k).u64().map_err(corrupt)?;
+            check(seq, &leaves);
+            let hash: Hash = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| StorageError::Corrupt("pruned audit leaf".into()))?;
+            leaves.push(hash);
+        }
+        for entry in self.entries.scan_prefix(&[]) {
+            let (k, v) = entry?;
+            let seq = KeyReader::new(&k).u64().map_err(corrupt)?;
+            check(seq, &leaves);
             leaves.push(leaf_hash(&v));
         }
         Ok(leaves)
@@ -297,6 +344,7 @@ impl Audit {
         let mut report = Verification::default();
         let leaves = self.leaves(&mut report.problems)?;
         report.entries = leaves.len() as u64;
+        report.pruned = self.pruned.scan_prefix(&[]).count() as u64;
         let mut latest = 0;
         for entry in self.heads.scan_prefix(&[]) {
             let (_, v) = entry?;
@@ -420,6 +468,31 @@ mod tests {
                 ));
             }
         }
+    }
+
+    #[test]
+    fn pruned_entries_keep_the_proof() {
+        let (_dir, s) = crate::test_storage();
+        for n in 0..10 {
+            let mut batch = s.batch();
+            s.audit
+                .append(&mut batch, &entry(n), head, |b| s.apply(std::mem::take(b)))
+                .unwrap();
+        }
+        assert_eq!(s.audit.prune(|b| s.apply(b), 6).unwrap(), 6);
+        assert_eq!(s.audit.entries(0, 100).unwrap().len(), 4);
+        assert_eq!(s.audit.size().unwrap(), 10);
+        let report = s.audit.verify(|_| true).unwrap();
+        assert_eq!((report.entries, report.pruned), (10, 6));
+        assert_eq!(report.problems, Vec::<String>::new());
+        // Appending goes on after pruning, and a pruned leaf altered is caught.
+        let mut batch = s.batch();
+        s.audit
+            .append(&mut batch, &entry(10), head, |b| s.apply(std::mem::take(b)))
+            .unwrap();
+        assert!(s.audit.verify(|_| true).unwrap().problems.is_empty());
+        s.audit.pruned.insert(&key((2u64,)), &[7u8; 32]).unwrap();
+        assert!(!s.audit.verify(|_| true).unwrap().problems.is_empty());
     }
 
     #[test]

@@ -60,6 +60,7 @@ async fn verify(state: web::Data<AppState>, _admin: Admin) -> Result<HttpRespons
     Ok(HttpResponse::Ok().json(json!({
         "intact": report.problems.is_empty(),
         "entries": report.entries,
+        "pruned": report.pruned,
         "tree_heads": report.tree_heads,
         "problems": report.problems,
     })))
