@@ -83,14 +83,8 @@ async fn run_action(state: &AppState, action: Action) -> Result<String> {
             let localpart = username::localpart_for(&name, state.server_name())?;
             let user_id = state.user_id(&localpart);
             let hash = state.hasher.hash(pw).await?;
-            crate::api::client::register::create_account(
-                state,
-                &user_id,
-                &localpart,
-                Some(hash),
-                admin,
-            )
-            .await?;
+            crate::auth::account::create_account(state, &user_id, &localpart, Some(hash), admin)
+                .await?;
             tracing::info!(%user_id, admin, "user created by an admin");
             Ok(format!(
                 "created {user_id}{}",

@@ -46,7 +46,7 @@ pub struct AppState {
     /// Who is typing where.
     pub typing: crate::rooms::typing::Typing,
     /// Presence of local users, in memory.
-    pub presence: Mutex<HashMap<String, crate::api::client::presence::PresenceRecord>>,
+    pub presence: Mutex<HashMap<String, crate::presence::PresenceRecord>>,
     /// Wakes long-polling `/sync` requests.
     pub notifier: std::sync::Arc<crate::sync::notifier::Notifier>,
     pub metrics: crate::metrics::Metrics,

@@ -15,6 +15,7 @@ pub mod federation;
 pub mod media;
 pub mod metrics;
 pub mod policy;
+pub mod presence;
 pub mod push;
 pub mod rooms;
 pub mod server_notices;

@@ -88,14 +88,8 @@ async fn system_user(state: &AppState) -> Result<OwnedUserId> {
             ));
         }
     } else {
-        match crate::api::client::register::create_account(
-            state,
-            &user_id,
-            &config.localpart,
-            None,
-            false,
-        )
-        .await
+        match crate::auth::account::create_account(state, &user_id, &config.localpart, None, false)
+            .await
         {
             Ok(()) => {}
             // Created meanwhile.
@@ -151,7 +145,7 @@ async fn room_for(state: &AppState, system: &OwnedUserId, user_id: &str) -> Resu
     let mut overrides = serde_json::Map::new();
     overrides.insert("users_default".into(), json!(-10));
     let request = CreateRoom {
-        version: RoomVersionId::try_from(crate::api::client::discovery::DEFAULT_ROOM_VERSION)
+        version: RoomVersionId::try_from(crate::rooms::create::DEFAULT_ROOM_VERSION)
             .map_err(Error::internal)?,
         publish: false,
         preset: Preset::PrivateChat,

@@ -1,6 +1,7 @@
 //! Authentication: password hashing, token secrets, login sessions and
 //! user-interactive authentication (UIAA).
 
+pub mod account;
 pub mod password;
 pub mod restrictions;
 pub mod session;

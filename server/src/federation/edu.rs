@@ -169,7 +169,7 @@ fn presence(state: &AppState, origin: &str, content: &Value) -> crate::api::erro
             continue;
         }
         let status = entry["status_msg"].as_str().map(str::to_owned);
-        crate::api::client::presence::update(
+        crate::presence::update(
             state,
             user_id,
             ruma::presence::PresenceState::from(presence),

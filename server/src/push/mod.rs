@@ -4,4 +4,5 @@
 pub mod cache;
 pub mod evaluate;
 pub mod gateway;
+pub mod read;
 pub mod rules;

@@ -16,6 +16,9 @@ use crate::app::AppState;
 use crate::rooms::append::{Placement, build_at, check_auth, publish, write};
 use crate::rooms::{RoomCtx, append_event};
 
+/// The room version of rooms created without one.
+pub const DEFAULT_ROOM_VERSION: &str = "12";
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
     PrivateChat,

@@ -271,7 +271,7 @@ fn unread_counts(
         return Ok(((0, 0), Map::new()));
     };
     let room_id = room.room_id.as_str();
-    let unthreaded = crate::api::client::push::read_upto(state, &user, room_id)?;
+    let unthreaded = crate::push::read::read_upto(state, &user, room_id)?;
     if !by_thread {
         return Ok((
             state
@@ -281,7 +281,7 @@ fn unread_counts(
             Map::new(),
         ));
     }
-    let main = unthreaded.max(crate::api::client::push::read_upto_in(
+    let main = unthreaded.max(crate::push::read::read_upto_in(
         state,
         &user,
         room_id,
@@ -307,7 +307,7 @@ fn unread_counts(
                 let upto = match thread_upto.get(root) {
                     Some(upto) => *upto,
                     None => {
-                        let upto = unthreaded.max(crate::api::client::push::read_upto_in(
+                        let upto = unthreaded.max(crate::push::read::read_upto_in(
                             state,
                             &user,
                             room_id,

@@ -1,49 +1,26 @@
-//! `GET /_matrix/client/v3/sync`: initial and incremental sync with long-polling.
+//! `/sync` v3 responses: initial and incremental, for the handler in `api::client::sync`.
 //!
 //! Tokens are stream boundaries (`s<n>`: everything below `n` has been delivered). A
 //! request subscribes to the notifier *before* looking for news, so an event committed
 //! while the response is being built still wakes it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use actix_web::http::Method;
-use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use crate::api::Routes;
-use crate::api::client::message::parse_token;
 use crate::api::error::{Error, Result};
-use crate::api::extract::Authed;
 use crate::app::AppState;
 use crate::rooms::RoomCtx;
 use crate::sync::account::{global_account_data, presence_events};
 use crate::sync::room::{joined_room, left_room, stripped_state};
 
-pub fn routes(routes: &mut Routes<'_>) {
-    routes
-        .raw(Method::GET, "/_matrix/client/v3/sync", sync)
-        .raw(Method::GET, "/_matrix/client/r0/sync", sync);
-}
-
 /// Timeline events per room when the filter does not say.
-const DEFAULT_TIMELINE_LIMIT: usize = 10;
+pub(crate) const DEFAULT_TIMELINE_LIMIT: usize = 10;
 /// Most to-device messages delivered in one response.
 const MAX_TO_DEVICE: usize = 100;
 /// Longest long-poll honoured.
-const MAX_TIMEOUT_MS: u64 = 60_000;
-
-#[derive(Deserialize)]
-struct SyncQuery {
-    since: Option<String>,
-    timeout: Option<u64>,
-    #[serde(default)]
-    full_state: bool,
-    filter: Option<String>,
-    set_presence: Option<String>,
-}
+pub(crate) const MAX_TIMEOUT_MS: u64 = 60_000;
 
 pub(crate) struct Options {
     /// The requesting device, which gets its own events' transaction IDs.
@@ -62,102 +39,8 @@ pub(crate) struct Options {
     pub(crate) cache_key: Option<String>,
 }
 
-/// `GET /_matrix/client/v3/sync`
-#[tracing::instrument(level = "debug", skip_all, fields(user_id = %sender.user_id))]
-async fn sync(
-    state: web::Data<AppState>,
-    Authed(sender): Authed,
-    req: HttpRequest,
-) -> Result<HttpResponse> {
-    let query: SyncQuery = serde_html_form_query(&req)?;
-    let since = query.since.as_deref().map(parse_token).transpose()?;
-    // `s<n>_<m>`: to-device messages below `m` were delivered (fewer than everything
-    // below `n` when a batch was cut short); below `n` otherwise.
-    let to_device_since = query.since.as_deref().map(|t| {
-        t.split_once('_')
-            .and_then(|(_, m)| m.parse::<u64>().ok())
-            .or(since)
-            .unwrap_or(0)
-    });
-    if let Some(acknowledged) = to_device_since {
-        let mut batch = state.storage.batch();
-        if state.storage.to_device.acknowledge(
-            &mut batch,
-            sender.user_id.as_str(),
-            sender.device_id.as_str(),
-            acknowledged,
-        )? > 0
-        {
-            state.storage.commit(batch).await?;
-        }
-    }
-    let filter = load_filter(&state, sender.user_id.as_str(), query.filter.as_deref())?;
-    let options = Options {
-        device_id: sender.device_id.to_string(),
-        to_device_since,
-        since,
-        full_state: query.full_state,
-        timeline_limit: filter["room"]["timeline"]["limit"]
-            .as_u64()
-            .map_or(DEFAULT_TIMELINE_LIMIT, |n| n.clamp(1, 500) as usize),
-        lazy_load_members: filter["room"]["state"]["lazy_load_members"] == true,
-        unread_thread_notifications: filter["room"]["timeline"]["unread_thread_notifications"]
-            == true,
-        filter: crate::sync::filter::SyncFilter::from_value(&filter),
-        cache_key: since.is_none().then(|| {
-            crate::sync::cache::key(
-                sender.user_id.as_str(),
-                sender.device_id.as_str(),
-                query.filter.as_deref(),
-            )
-        }),
-    };
-    let timeout = Duration::from_millis(query.timeout.unwrap_or(0).min(MAX_TIMEOUT_MS));
-    let deadline = Instant::now() + timeout;
-    // Syncing marks the user online unless the client says otherwise.
-    let presence = match query.set_presence.as_deref() {
-        None | Some("online") => Some(ruma::presence::PresenceState::Online),
-        Some("unavailable") => Some(ruma::presence::PresenceState::Unavailable),
-        Some("offline") => None,
-        Some(_) => {
-            return Err(Error::invalid_param(
-                "set_presence must be online, offline or unavailable",
-            ));
-        }
-    };
-    if let Some(presence) = presence {
-        crate::api::client::presence::update(&state, sender.user_id.as_str(), presence, None)?;
-    }
-    let mut wake = state.notifier.subscribe(sender.user_id.as_str());
-    loop {
-        let next = state.stream.safe_upto(&state.storage)? + 1;
-        let (body, has_news) = build(&state, sender.user_id.as_str(), &options, next)?;
-        let now = Instant::now();
-        if since.is_none() || has_news || options.full_state || now >= deadline {
-            return Ok(HttpResponse::Ok().json(body));
-        }
-        // Nothing yet: wait for a commit that concerns this user, or the timeout.
-        let _waiting = state.metrics.waiting("v3");
-        if tokio::time::timeout(deadline - now, wake.changed())
-            .await
-            .is_err()
-        {
-            let next = state.stream.safe_upto(&state.storage)? + 1;
-            return Ok(
-                HttpResponse::Ok().json(build(&state, sender.user_id.as_str(), &options, next)?.0)
-            );
-        }
-    }
-}
-
-fn serde_html_form_query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T> {
-    web::Query::<T>::from_query(req.query_string())
-        .map(web::Query::into_inner)
-        .map_err(|e| Error::invalid_param(format!("Invalid query parameters: {e}")))
-}
-
 /// The filter of a request: inline JSON or the ID of a stored filter.
-fn load_filter(state: &AppState, user_id: &str, filter: Option<&str>) -> Result<Value> {
+pub(crate) fn load_filter(state: &AppState, user_id: &str, filter: Option<&str>) -> Result<Value> {
     let Some(filter) = filter else {
         return Ok(Value::Null);
     };
@@ -174,7 +57,7 @@ fn load_filter(state: &AppState, user_id: &str, filter: Option<&str>) -> Result<
 /// The response body: everything but the rooms is built as a value; the rooms section
 /// is kept as text so an initial sync can reuse one built moments before.
 #[derive(serde::Serialize)]
-struct Body {
+pub(crate) struct Body {
     next_batch: String,
     #[serde(serialize_with = "shared_raw")]
     rooms: Arc<RawValue>,
@@ -188,7 +71,12 @@ struct Body {
 
 /// Builds the response for events below the boundary `next`; says whether it carries
 /// anything new.
-fn build(state: &AppState, user_id: &str, options: &Options, next: u64) -> Result<(Body, bool)> {
+pub(crate) fn build(
+    state: &AppState,
+    user_id: &str,
+    options: &Options,
+    next: u64,
+) -> Result<(Body, bool)> {
     let cached = options
         .cache_key
         .as_deref()

@@ -127,14 +127,8 @@ async fn register(
     let localpart = username::localpart_for(&body.username, state.server_name())?;
     let user_id = state.user_id(&localpart);
     let hash = state.hasher.hash(body.password).await?;
-    crate::api::client::register::create_account(
-        &state,
-        &user_id,
-        &localpart,
-        Some(hash),
-        body.admin,
-    )
-    .await?;
+    crate::auth::account::create_account(&state, &user_id, &localpart, Some(hash), body.admin)
+        .await?;
     if let Some(name) = body.displayname {
         let mut batch = state.storage.batch();
         state

@@ -10,6 +10,7 @@ use crate::api::Routes;
 use crate::api::error::{Error, Result};
 use crate::api::extract::{Authed, Ruma};
 use crate::app::AppState;
+use crate::auth::account::deactivate_account;
 use crate::auth::session;
 use crate::auth::uiaa::{self, Requirement};
 
@@ -92,24 +93,6 @@ async fn deactivate(
     Ok(deactivate::v3::Response::new(
         ThirdPartyIdRemovalStatus::NoSupport,
     ))
-}
-
-pub async fn deactivate_account(state: &AppState, user_id: &str) -> Result<()> {
-    state.storage.users.update(user_id, |record| {
-        record.deactivated = true;
-    })?;
-    let mut batch = state.storage.batch();
-    for (device_id, _) in state.storage.devices.list(user_id)? {
-        session::remove_device(state, &mut batch, user_id, &device_id)?;
-    }
-    for field in state.storage.users.profile(user_id)?.keys() {
-        state
-            .storage
-            .users
-            .remove_profile_field(&mut batch, user_id, field);
-    }
-    session::commit_device_removal(state, batch, user_id).await?;
-    Ok(())
 }
 
 /// `GET /_matrix/client/v3/account/3pid`: third-party identifiers are not supported, so

@@ -21,7 +21,7 @@ pub const SPEC_VERSIONS: &[&str] = &[
 pub const ROOM_VERSIONS: &[&str] = &[
     "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12",
 ];
-pub const DEFAULT_ROOM_VERSION: &str = "12";
+pub use crate::rooms::create::DEFAULT_ROOM_VERSION;
 
 pub fn routes(routes: &mut Routes<'_>) {
     routes

@@ -24,6 +24,7 @@ pub mod relations;
 pub mod room;
 pub mod sliding_sync;
 pub mod state;
+pub mod sync;
 pub mod tag;
 pub mod users;
 
@@ -54,6 +55,6 @@ pub fn register(routes: &mut Routes<'_>) {
     membership::routes(routes);
     state::routes(routes);
     message::routes(routes);
-    crate::sync::v3::routes(routes);
+    sync::routes(routes);
     sliding_sync::routes(routes);
 }

@@ -10,7 +10,9 @@ use ruma::api::client::push::{
 };
 use ruma::push::{InsertPushRuleError, RemovePushRuleError};
 use ruma::serde::Raw;
-use ruma::{MilliSecondsSinceUnixEpoch, OwnedRoomId, UInt, UserId};
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedRoomId, UInt};
+
+use crate::push::read::read_upto;
 use serde_json::value::RawValue;
 
 use crate::api::Routes;
@@ -170,34 +172,6 @@ async fn set_pushrule_actions(
         .map_err(|_| not_found())?;
     save(&state, &user, &rules).await?;
     Ok(set_pushrule_actions::v3::Response::new())
-}
-
-/// The stream position of the newest event the user has an unthreaded read receipt
-/// (public or private) for in the room; notifications up to it are read.
-pub fn read_upto(state: &AppState, user: &UserId, room_id: &str) -> Result<u64> {
-    read_upto_in(state, user, room_id, None)
-}
-
-/// Like [`read_upto`], for the receipts of one thread (`main` or a thread root).
-pub fn read_upto_in(
-    state: &AppState,
-    user: &UserId,
-    room_id: &str,
-    thread: Option<&str>,
-) -> Result<u64> {
-    let mut upto = 0;
-    for kind in ["m.read", "m.read.private"] {
-        if let Some(receipt) =
-            state
-                .storage
-                .receipts
-                .latest(room_id, kind, thread, user.as_str())?
-            && let Some(at) = state.storage.rooms.timeline.pdu_id(&receipt.event_id)?
-        {
-            upto = upto.max(at.count);
-        }
-    }
-    Ok(upto)
 }
 
 /// `GET /_matrix/client/v3/notifications`

@@ -1,10 +1,10 @@
 //! Account registration: `/register`, `/register/available` and registration-token
 //! validity.
 
+use crate::auth::account::create_account;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use citadel_storage::now_ms;
-use citadel_storage::users::UserRecord;
 use ruma::api::client::account::{
     check_registration_token_validity, get_username_availability, register,
 };
@@ -108,40 +108,6 @@ async fn register(
     response.refresh_token = new.refresh_token;
     response.expires_in = new.expires_in_ms.map(Duration::from_millis);
     Ok(response)
-}
-
-/// Creates an account with the localpart as its initial display name (as Synapse does),
-/// durably. Fails with `M_USER_IN_USE` if the ID was taken meanwhile.
-pub async fn create_account(
-    state: &AppState,
-    user_id: &str,
-    localpart: &str,
-    password_hash: Option<String>,
-    admin: bool,
-) -> Result<()> {
-    let record = UserRecord {
-        password_hash,
-        admin,
-        deactivated: false,
-        created_ts: now_ms(),
-        user_type: None,
-        locked: false,
-        suspended: false,
-        shadow_banned: false,
-    };
-    if !state.storage.users.create(user_id, &record)? {
-        return Err(Error::user_in_use());
-    }
-    let event = crate::audit::Event::new(user_id, "register", Some(user_id))
-        .details(serde_json::json!({ "admin": admin }));
-    let _ = crate::audit::record(state, event).await;
-    let mut batch = state.storage.batch();
-    state
-        .storage
-        .users
-        .set_profile_field(&mut batch, user_id, "displayname", &localpart.into());
-    state.storage.commit(batch).await?;
-    Ok(())
 }
 
 /// A free numeric localpart for registrations that did not ask for a name.

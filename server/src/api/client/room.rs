@@ -7,10 +7,10 @@ use ruma::room::RoomType;
 use serde_json::Value;
 
 use crate::api::Routes;
-use crate::api::client::discovery::DEFAULT_ROOM_VERSION;
 use crate::api::error::{Error, Result};
 use crate::api::extract::Ruma;
 use crate::app::AppState;
+use crate::rooms::create::DEFAULT_ROOM_VERSION;
 use crate::rooms::create::{CreateRoom, Preset, create_room as create};
 
 pub fn routes(routes: &mut Routes<'_>) {

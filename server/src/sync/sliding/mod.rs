@@ -52,7 +52,7 @@ pub async fn sync(
             Lookup::Unknown => return Err(unknown_pos()),
         };
     if let Some(presence) = request.set_presence.clone() {
-        crate::api::client::presence::update(state, user_id, presence, None)?;
+        crate::presence::update(state, user_id, presence, None)?;
     }
     let deadline = Instant::now() + Duration::from_millis(request.timeout_ms);
     let mut wake = state.notifier.subscribe(user_id);

@@ -427,7 +427,7 @@ fn unread(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<(u64, u64)>
     let Ok(user) = ruma::UserId::parse(user_id) else {
         return Ok((0, 0));
     };
-    let read = crate::api::client::push::read_upto(state, &user, room.room_id.as_str())?;
+    let read = crate::push::read::read_upto(state, &user, room.room_id.as_str())?;
     state
         .storage
         .notifications

@@ -9,6 +9,7 @@ pub mod info;
 pub mod media;
 pub mod registration_tokens;
 pub mod reports;
+pub mod restrictions;
 pub mod rooms;
 pub mod server;
 pub mod server_notices;
@@ -29,6 +30,7 @@ use crate::auth::session::Sender;
 pub fn routes(routes: &mut Routes<'_>) {
     server::routes(routes);
     users::routes(routes);
+    restrictions::routes(routes);
     registration_tokens::routes(routes);
     rooms::routes(routes);
     reports::routes(routes);
