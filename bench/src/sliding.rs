@@ -71,9 +71,9 @@ pub async fn sliding_sync(args: &Args, url: &str) -> Result<Value> {
         }
     }
 
-    // The first response of a new connection, five times.
+    // The first response of a new connection, twenty times.
     let mut first = Vec::new();
-    for n in 0..5 {
+    for n in 0..20 {
         let body = room_list_request(&format!("bench{n}"));
         let started = Instant::now();
         let response = post(&user, None, 0, &body).await?;

@@ -108,6 +108,9 @@ pub struct Tree {
 #[derive(Default)]
 pub struct Batch {
     ops: Vec<(Tree, Vec<u8>, Option<Vec<u8>>)>,
+    /// Run once the writes have landed: how in-memory indexes over the trees learn of
+    /// them (never before, so they cannot get ahead of what a reader can load).
+    after: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 /// Options for opening the engine.
@@ -249,8 +252,15 @@ impl Engine {
     /// for a moment (as they could with the transaction); callers that need readers to
     /// see all or nothing order their writes or hold their own lock, as the room append
     /// does.
-    pub fn apply(&self, batch: Batch) -> Result<(), StorageError> {
+    pub fn apply(&self, mut batch: Batch) -> Result<(), StorageError> {
         self.stop.check()?;
+        let after = std::mem::take(&mut batch.after);
+        self.apply_writes(batch)?;
+        after.into_iter().for_each(|hook| hook());
+        Ok(())
+    }
+
+    fn apply_writes(&self, batch: Batch) -> Result<(), StorageError> {
         if batch.ops.len() <= 1 {
             // One write is atomic by itself.
             return self.apply_each(batch);
@@ -296,6 +306,7 @@ impl Engine {
         for (tree, key, value) in batch.ops {
             self.stop.watch(self.write_one(&tree.tree, key, value))?;
         }
+        batch.after.into_iter().for_each(|hook| hook());
         Ok(())
     }
 
@@ -475,6 +486,11 @@ impl Batch {
 
     pub fn remove(&mut self, tree: &Tree, key: Vec<u8>) {
         self.ops.push((tree.clone(), key, None));
+    }
+
+    /// Runs `hook` after the batch has been applied (not at all if it fails).
+    pub fn after_commit(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.after.push(Box::new(hook));
     }
 
     pub fn is_empty(&self) -> bool {

@@ -16,6 +16,7 @@ pub mod inbox;
 mod journal;
 pub mod key_backup;
 pub mod media;
+mod memo;
 pub mod notifications;
 pub mod outbox;
 pub mod receipts;

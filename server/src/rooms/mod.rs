@@ -99,11 +99,22 @@ pub fn parse_stored(stored: &StoredPdu) -> Result<Pdu> {
 
 /// Loads an event by ID, from the timeline or the outliers.
 pub fn load_pdu(state: &AppState, event_id: &str) -> Result<Option<Arc<Pdu>>> {
+    // Read before loading: an entry cached under it is as new as the stored text.
+    let rewrites = state.storage.rooms.timeline.rewrites();
+    if let Some(pdu) = state.pdu_cache.by_id(event_id, rewrites) {
+        return Ok(Some(pdu));
+    }
     if let Some((_, stored)) = state.storage.rooms.timeline.get(event_id)? {
-        return state.pdu_cache.parse(&stored).map(Some);
+        return state
+            .pdu_cache
+            .parse_loaded(&stored, Some(rewrites))
+            .map(Some);
     }
     match state.storage.rooms.outliers.get(event_id)? {
-        Some(stored) => state.pdu_cache.parse(&stored).map(Some),
+        Some(stored) => state
+            .pdu_cache
+            .parse_loaded(&stored, Some(rewrites))
+            .map(Some),
         None => Ok(None),
     }
 }
@@ -124,8 +135,17 @@ pub struct PduCache {
 
 #[derive(Default)]
 struct Generations {
-    current: HashMap<String, (u64, Arc<Pdu>)>,
-    previous: HashMap<String, (u64, Arc<Pdu>)>,
+    current: HashMap<String, Entry>,
+    previous: HashMap<String, Entry>,
+}
+
+struct Entry {
+    /// Of the stored text it was parsed from.
+    digest: u64,
+    /// The rewrite count read before that text was loaded by ID, if it was: only such
+    /// entries may answer a lookup by ID without the stored text.
+    loaded_at: Option<u64>,
+    pdu: Arc<Pdu>,
 }
 
 /// How many parsed events one generation of the cache keeps.
@@ -133,40 +153,69 @@ const PDU_CACHE_GENERATION: usize = 2048;
 
 impl PduCache {
     pub fn parse(&self, stored: &StoredPdu) -> Result<Arc<Pdu>> {
+        self.parse_loaded(stored, None)
+    }
+
+    /// [`PduCache::parse`] of text [`load_pdu`] loaded after reading `rewrites`.
+    fn parse_loaded(&self, stored: &StoredPdu, rewrites: Option<u64>) -> Result<Arc<Pdu>> {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         stored.pdu.get().hash(&mut hasher);
         let digest = hasher.finish();
-        if let Ok(mut generations) = self.generations.lock() {
-            if let Some((known, pdu)) = generations.current.get(&stored.event_id)
-                && *known == digest
-            {
-                self.stats.hit();
-                return Ok(Arc::clone(pdu));
+        if let Ok(mut generations) = self.generations.lock()
+            && let Some(mut entry) = generations.take(&stored.event_id)
+            // A different text (a redaction) drops the taken entry and parses anew.
+            && entry.digest == digest
+        {
+            if rewrites.is_some() {
+                entry.loaded_at = rewrites;
             }
-            if let Some((known, pdu)) = generations.previous.remove(&stored.event_id)
-                && known == digest
-            {
-                generations.insert(stored.event_id.clone(), digest, Arc::clone(&pdu));
-                self.stats.hit();
-                return Ok(pdu);
-            }
+            let pdu = Arc::clone(&entry.pdu);
+            generations.insert(stored.event_id.clone(), entry);
+            self.stats.hit();
+            return Ok(pdu);
         }
         self.stats.miss();
         let pdu = Arc::new(parse_stored(stored)?);
         if let Ok(mut generations) = self.generations.lock() {
-            generations.insert(stored.event_id.clone(), digest, Arc::clone(&pdu));
+            let entry = Entry {
+                digest,
+                loaded_at: rewrites,
+                pdu: Arc::clone(&pdu),
+            };
+            generations.insert(stored.event_id.clone(), entry);
         }
         Ok(pdu)
+    }
+
+    /// The event, if it was loaded by ID and no stored event was rewritten since.
+    fn by_id(&self, event_id: &str, rewrites: u64) -> Option<Arc<Pdu>> {
+        let generations = self.generations.lock().ok()?;
+        let entry = generations
+            .current
+            .get(event_id)
+            .or_else(|| generations.previous.get(event_id))?;
+        if entry.loaded_at != Some(rewrites) {
+            return None;
+        }
+        self.stats.hit();
+        Some(Arc::clone(&entry.pdu))
     }
 }
 
 impl Generations {
-    fn insert(&mut self, event_id: String, digest: u64, pdu: Arc<Pdu>) {
+    /// Removes the entry (to be put back into the current generation).
+    fn take(&mut self, event_id: &str) -> Option<Entry> {
+        self.current
+            .remove(event_id)
+            .or_else(|| self.previous.remove(event_id))
+    }
+
+    fn insert(&mut self, event_id: String, entry: Entry) {
         if self.current.len() >= PDU_CACHE_GENERATION {
             self.previous = std::mem::take(&mut self.current);
         }
-        self.current.insert(event_id, (digest, pdu));
+        self.current.insert(event_id, entry);
     }
 }
 

@@ -235,6 +235,15 @@ async fn redaction_strips_content_in_storage_and_needs_power_for_others() {
     let client = server.client();
     let (alice, bob, room) = client.alice_and_bob_in_a_public_room().await;
     let secret = alice.send_text(&room, "the launch code is 1234").await;
+    let event_path = format!(
+        "/_matrix/client/v3/rooms/{}/event/{}",
+        enc(&room),
+        enc(&secret)
+    );
+    // Read once first, so the event is in the server's parsed-event cache: the
+    // redaction must not be answered from it.
+    let (_, before) = alice.client.get(&event_path).await;
+    assert_eq!(before["content"]["body"], "the launch code is 1234");
 
     let redact = |event: &str, txn: &str| {
         format!(
@@ -254,14 +263,7 @@ async fn redaction_strips_content_in_storage_and_needs_power_for_others() {
         .await;
     assert_eq!(status, 200, "{body}");
 
-    let (_, fetched) = alice
-        .client
-        .get(&format!(
-            "/_matrix/client/v3/rooms/{}/event/{}",
-            enc(&room),
-            enc(&secret)
-        ))
-        .await;
+    let (_, fetched) = alice.client.get(&event_path).await;
     assert_eq!(fetched["content"], json!({}));
     assert_eq!(
         fetched["unsigned"]["redacted_because"]["content"]["reason"],

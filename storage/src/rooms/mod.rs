@@ -42,12 +42,13 @@ pub struct Rooms {
 
 impl Rooms {
     pub(crate) fn open(engine: &Engine) -> Result<Self> {
+        let short = short::ShortIds::open(engine)?;
         Ok(Self {
             meta: engine.tree("roomid_meta")?,
-            short: short::ShortIds::open(engine)?,
+            short: short.clone(),
             timeline: timeline::Timeline::open(engine)?,
             state: state::StateSnapshots::open(engine)?,
-            membership: membership::Membership::open(engine)?,
+            membership: membership::Membership::open(engine, short)?,
             outliers: outliers::Outliers::open(engine)?,
             aliases: aliases::Aliases::open(engine)?,
             relations: relations::Relations::open(engine)?,

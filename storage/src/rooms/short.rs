@@ -11,6 +11,7 @@
 
 use crate::codec::{KeyReader, key};
 use crate::engine::{Engine, Tree};
+use crate::memo::Memo;
 use crate::users::corrupt;
 use crate::{Result, StorageError};
 
@@ -23,6 +24,12 @@ pub struct ShortIds {
     event_rev: Tree,
     statekey_fwd: Tree,
     statekey_rev: Tree,
+    /// Room IDs' short IDs (they never change once given).
+    rooms: std::sync::Arc<Memo<String, u64>>,
+    /// Short state keys by their encoded `(type, state key)`: every state lookup asks.
+    state_keys: std::sync::Arc<Memo<Vec<u8>, u64>>,
+    /// Event IDs by short ID: every load of a state event asks.
+    event_ids: std::sync::Arc<Memo<u64, String>>,
 }
 
 fn read_u64(bytes: &[u8]) -> Result<u64> {
@@ -39,6 +46,9 @@ impl ShortIds {
             event_rev: engine.tree("short_eventid")?,
             statekey_fwd: engine.tree("statekey_short")?,
             statekey_rev: engine.tree("short_statekey")?,
+            rooms: std::sync::Arc::new(Memo::new(100_000)),
+            state_keys: std::sync::Arc::new(Memo::new(100_000)),
+            event_ids: std::sync::Arc::new(Memo::new(100_000)),
         })
     }
 
@@ -62,10 +72,21 @@ impl ShortIds {
     }
 
     pub fn room(&self, room_id: &str) -> Result<u64> {
+        if let Some(short) = self.room_if_known(room_id)? {
+            return Ok(short);
+        }
         self.intern(&self.room_fwd, &self.room_rev, key((room_id,)))
     }
     pub fn room_if_known(&self, room_id: &str) -> Result<Option<u64>> {
-        Self::lookup(&self.room_fwd, &key((room_id,)))
+        let generation = match self.rooms.get(room_id) {
+            Ok(short) => return Ok(Some(short)),
+            Err(generation) => generation,
+        };
+        let short = Self::lookup(&self.room_fwd, &key((room_id,)))?;
+        if let Some(short) = short {
+            self.rooms.fill(room_id.to_owned(), generation, short);
+        }
+        Ok(short)
     }
     pub fn room_id(&self, short: u64) -> Result<Option<String>> {
         self.room_rev
@@ -81,13 +102,25 @@ impl ShortIds {
         Self::lookup(&self.event_fwd, &key((event_id,)))
     }
     pub fn event_id(&self, short: u64) -> Result<Option<String>> {
-        self.event_rev
+        let generation = match self.event_ids.get(&short) {
+            Ok(event_id) => return Ok(Some(event_id)),
+            Err(generation) => generation,
+        };
+        let event_id = self
+            .event_rev
             .get(&key((short,)))?
             .map(|b| Ok(KeyReader::new(&b).str().map_err(corrupt)?.to_owned()))
-            .transpose()
+            .transpose()?;
+        if let Some(event_id) = &event_id {
+            self.event_ids.fill(short, generation, event_id.clone());
+        }
+        Ok(event_id)
     }
 
     pub fn state_key(&self, kind: &str, state_key: &str) -> Result<u64> {
+        if let Some(short) = self.state_key_if_known(kind, state_key)? {
+            return Ok(short);
+        }
         self.intern(
             &self.statekey_fwd,
             &self.statekey_rev,
@@ -95,7 +128,16 @@ impl ShortIds {
         )
     }
     pub fn state_key_if_known(&self, kind: &str, state_key: &str) -> Result<Option<u64>> {
-        Self::lookup(&self.statekey_fwd, &key((kind, state_key)))
+        let long = key((kind, state_key));
+        let generation = match self.state_keys.get(long.as_slice()) {
+            Ok(short) => return Ok(Some(short)),
+            Err(generation) => generation,
+        };
+        let short = Self::lookup(&self.statekey_fwd, &long)?;
+        if let Some(short) = short {
+            self.state_keys.fill(long, generation, short);
+        }
+        Ok(short)
     }
     /// The `(type, state_key)` pair behind a short state key.
     pub fn state_key_pair(&self, short: u64) -> Result<Option<(String, String)>> {

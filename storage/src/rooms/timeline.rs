@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::codec::{KeyReader, key};
 use crate::engine::{Batch, Engine, Tree};
+use crate::memo::Memo;
 use crate::users::corrupt;
 use crate::{Result, decode, encode};
 
@@ -34,6 +35,10 @@ pub struct Timeline {
     pdus: Tree,
     by_event: Tree,
     extremities: Tree,
+    /// Each room's newest position, read for every room of a user on each sliding sync.
+    tips: std::sync::Arc<Memo<u64, u64>>,
+    /// Bumped after every rewrite of a stored event ([`Timeline::rewrites`]).
+    rewrites: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Timeline {
@@ -42,6 +47,8 @@ impl Timeline {
             pdus: engine.tree("pduid_pdu")?,
             by_event: engine.tree("eventid_pduid")?,
             extremities: engine.tree("roomid_extremity")?,
+            tips: std::sync::Arc::new(Memo::new(200_000)),
+            rewrites: Default::default(),
         })
     }
 
@@ -52,11 +59,29 @@ impl Timeline {
             key((pdu.event_id.as_str(),)),
             key((at.room, at.count)),
         );
+        let tips = self.tips.clone();
+        batch.after_commit(move || {
+            tips.changed(&at.room, |tip| {
+                *tip = (*tip).max(at.count);
+                true
+            })
+        });
     }
 
     /// Overwrites a stored event in place (redaction strips content from storage).
     pub fn replace(&self, batch: &mut Batch, at: PduId, pdu: &StoredPdu) {
         batch.insert(&self.pdus, key((at.room, at.count)), encode(pdu));
+        let rewrites = self.rewrites.clone();
+        batch.after_commit(move || {
+            rewrites.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+
+    /// How many rewrites of stored events have landed. Caches of events keyed by ID
+    /// alone read it before loading and trust an entry only while it has not moved: a
+    /// redaction must never be answered with the text it removed.
+    pub fn rewrites(&self) -> u64 {
+        self.rewrites.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn pdu_id(&self, event_id: &str) -> Result<Option<PduId>> {
@@ -137,6 +162,29 @@ impl Timeline {
     /// The position of the room's newest event below `before` (its key alone: cheap
     /// enough to ask of every room a user is in).
     pub fn last_count_before(&self, room: u64, before: u64) -> Result<Option<u64>> {
+        match self.tip(room)? {
+            Some(tip) if tip < before => Ok(Some(tip)),
+            None => Ok(None),
+            // Only when the room moved on since `before` was taken.
+            Some(_) => self.last_key_below(room, before),
+        }
+    }
+
+    /// The room's newest position, from memory when it can.
+    fn tip(&self, room: u64) -> Result<Option<u64>> {
+        match self.tips.get(&room) {
+            Ok(tip) => Ok(Some(tip)),
+            Err(generation) => {
+                let tip = self.last_key_below(room, u64::MAX)?;
+                if let Some(tip) = tip {
+                    self.tips.fill(room, generation, tip);
+                }
+                Ok(tip)
+            }
+        }
+    }
+
+    fn last_key_below(&self, room: u64, before: u64) -> Result<Option<u64>> {
         let Some(k) = self
             .pdus
             .last_key_in(key((room, 0u64))..key((room, before)))?
@@ -150,10 +198,7 @@ impl Timeline {
 
     /// The stream position of the room's newest event.
     pub fn latest_count(&self, room: u64) -> Result<Option<u64>> {
-        match self.before(room, u64::MAX, 1)?.into_iter().next() {
-            Some((count, _)) => Ok(Some(count)),
-            None => Ok(None),
-        }
+        self.tip(room)
     }
 
     pub fn extremities(&self, room: u64) -> Result<Vec<String>> {
@@ -180,5 +225,44 @@ impl Timeline {
             batch.remove(&self.extremities, key((room, old.as_str())));
         }
         batch.insert(&self.extremities, key((room, new_event)), Vec::new());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pdu(id: &str) -> StoredPdu {
+        StoredPdu {
+            event_id: id.into(),
+            pdu: RawValue::from_string("{}".into()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_newest_position_follows_appends_and_respects_the_boundary() {
+        let (_dir, s) = crate::test_storage();
+        let t = &s.rooms.timeline;
+        assert_eq!(t.latest_count(7).unwrap(), None);
+        let mut b = s.batch();
+        t.append(&mut b, PduId { room: 7, count: 10 }, &pdu("$a"));
+        s.apply(b).unwrap();
+        assert_eq!(t.latest_count(7).unwrap(), Some(10));
+        let mut b = s.batch();
+        t.append(&mut b, PduId { room: 7, count: 20 }, &pdu("$b"));
+        // Backfilled events sit below the newest one and do not move it.
+        t.append(&mut b, PduId { room: 7, count: 5 }, &pdu("$c"));
+        s.apply(b).unwrap();
+        assert_eq!(t.latest_count(7).unwrap(), Some(20));
+        assert_eq!(t.last_count_before(7, 21).unwrap(), Some(20));
+        // A boundary taken before the newest event was appended does not see it.
+        assert_eq!(t.last_count_before(7, 20).unwrap(), Some(10));
+        assert_eq!(t.last_count_before(7, 6).unwrap(), Some(5));
+        assert_eq!(t.last_count_before(7, 5).unwrap(), None);
+        // A batch that never lands leaves the memory untouched.
+        let mut b = s.batch();
+        t.append(&mut b, PduId { room: 7, count: 30 }, &pdu("$d"));
+        drop(b);
+        assert_eq!(t.latest_count(7).unwrap(), Some(20));
     }
 }

@@ -63,6 +63,8 @@ pub struct Connections {
     prefix: String,
     next: AtomicU64,
     inner: Mutex<HashMap<Key, Connection>>,
+    /// Shared by every connection: a room's bump stamp is the same for all its members.
+    pub bump_stamps: crate::sync::sliding::room::BumpStamps,
 }
 
 type Key = (String, String, String);
@@ -101,6 +103,7 @@ impl Connections {
             prefix: crate::auth::token::generate("")[..6].to_owned(),
             next: AtomicU64::new(1),
             inner: Mutex::default(),
+            bump_stamps: Default::default(),
         }
     }
 

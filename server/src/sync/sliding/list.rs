@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use citadel_storage::rooms::membership::MemberRecord;
-use ruma::OwnedRoomId;
+use citadel_storage::rooms::membership::{MemberRecord, UserRoom, UserRooms};
+use ruma::{OwnedRoomId, RoomId};
 use serde_json::Value;
 
 use crate::api::error::Result;
@@ -14,9 +14,9 @@ use crate::sync::sliding::connection::ConnState;
 use crate::sync::sliding::request::{Filters, ListConfig};
 
 /// One room of the user's list.
-pub struct Entry {
-    pub room_id: OwnedRoomId,
-    pub record: MemberRecord,
+pub struct Entry<'a> {
+    pub room_id: &'a RoomId,
+    pub record: &'a MemberRecord,
     /// The ordering key: the room's newest event below the boundary for joined rooms,
     /// the membership change otherwise (nothing after a leave is the user's to see).
     pub activity: u64,
@@ -25,31 +25,41 @@ pub struct Entry {
     pub listed: bool,
 }
 
-impl Entry {
+impl Entry<'_> {
     /// The room; `None` for a room on another server this one only knows an invite or
     /// knock for. Loaded on demand: most of a user's rooms are only sorted and counted.
     pub fn room(&self, state: &AppState) -> Result<Option<RoomCtx>> {
-        RoomCtx::load(&state.storage, &self.room_id)
+        RoomCtx::load(&state.storage, self.room_id)
     }
 }
 
 /// The user's rooms, most recently active first. Lists show rooms the user left
 /// themselves only if the connection has sent them before (the user knows they left),
 /// and rooms they were kicked or banned from always, unless they never were in them.
-pub fn rooms(state: &AppState, user_id: &str, next: u64, sent: &ConnState) -> Result<Vec<Entry>> {
-    let mut out = Vec::new();
-    for (room_id, record) in state.storage.rooms.membership.rooms(user_id)? {
+pub fn rooms<'a>(
+    state: &AppState,
+    user_rooms: &'a UserRooms,
+    next: u64,
+    sent: &ConnState,
+) -> Result<Vec<Entry<'a>>> {
+    let mut out = Vec::with_capacity(user_rooms.len());
+    for UserRoom {
+        room_id,
+        record,
+        short,
+    } in user_rooms
+    {
         if record.count >= next {
             // Committed after this response's boundary: the next response has it.
             continue;
         }
-        let Ok(room_id) = OwnedRoomId::try_from(room_id) else {
+        let Ok(room_id) = <&RoomId>::try_from(room_id.as_str()) else {
             continue;
         };
         let mut listed = true;
         let activity = match record.membership.as_str() {
             "join" => {
-                let Some(short) = state.storage.rooms.short.room_if_known(room_id.as_str())? else {
+                let Some(short) = *short else {
                     continue;
                 };
                 state
@@ -61,11 +71,11 @@ pub fn rooms(state: &AppState, user_id: &str, next: u64, sent: &ConnState) -> Re
             }
             "invite" | "knock" => record.count,
             "leave" | "ban" => {
-                let Some(room) = RoomCtx::load(&state.storage, &room_id)? else {
+                let Some(room) = RoomCtx::load(&state.storage, room_id)? else {
                     continue;
                 };
                 listed =
-                    sent.rooms.contains_key(&room_id) || removed_by_other(state, &room, &record)?;
+                    sent.rooms.contains_key(room_id) || removed_by_other(state, &room, record)?;
                 record.count
             }
             _ => continue,
@@ -77,7 +87,7 @@ pub fn rooms(state: &AppState, user_id: &str, next: u64, sent: &ConnState) -> Re
             listed,
         });
     }
-    out.sort_by(|a, b| b.activity.cmp(&a.activity).then(a.room_id.cmp(&b.room_id)));
+    out.sort_unstable_by(|a, b| b.activity.cmp(&a.activity).then(a.room_id.cmp(b.room_id)));
     Ok(out)
 }
 
@@ -179,7 +189,7 @@ fn state_content(state: &AppState, room: &RoomCtx, kind: &str) -> Result<Option<
         .map(|pdu| serde_json::from_str(pdu.content.get()).unwrap_or_default()))
 }
 
-fn matches(facts: &mut Facts<'_>, filters: &Filters, entry: &Entry) -> Result<bool> {
+fn matches(facts: &mut Facts<'_>, filters: &Filters, entry: &Entry<'_>) -> Result<bool> {
     let room_id = entry.room_id.as_str();
     if let Some(want) = filters.is_invited
         && want != (entry.record.membership == "invite")
@@ -271,7 +281,7 @@ pub struct ListWindow {
 pub fn windows(
     state: &AppState,
     user_id: &str,
-    rooms: &[Entry],
+    rooms: &[Entry<'_>],
     lists: &BTreeMap<String, ListConfig>,
 ) -> Result<BTreeMap<String, ListWindow>> {
     let mut facts = Facts {

@@ -17,7 +17,7 @@ pub mod wire;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use ruma::OwnedRoomId;
+use ruma::{OwnedRoomId, RoomId};
 use serde_json::{Map, Value, json};
 
 use crate::api::error::{Error, Result};
@@ -113,7 +113,8 @@ async fn build(
     next: u64,
 ) -> Result<Built> {
     let previous = &*turn.state;
-    let rooms = list::rooms(state, user_id, next, previous)?;
+    let user_rooms = state.storage.rooms.membership.rooms_shared(user_id)?;
+    let rooms = list::rooms(state, &user_rooms, next, previous)?;
     let windows = list::windows(state, user_id, &rooms, &request.lists)?;
 
     // Every room a rule matches, with the lists that matched it and its combined config.
@@ -126,16 +127,20 @@ async fn build(
             combined.add(config);
         }
     }
-    let index_of: HashMap<&OwnedRoomId, usize> = rooms
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (&e.room_id, i))
-        .collect();
+    let index_of: HashMap<&RoomId, usize> = if request.subscriptions.is_empty() {
+        HashMap::new()
+    } else {
+        rooms
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.room_id, i))
+            .collect()
+    };
     let mut subscribed = Vec::new();
     for (room_id, config) in &request.subscriptions {
         // Rooms the user was never in, or that do not exist, are ignored; a room they
         // left is shown up to the leave.
-        if let Some(index) = index_of.get(room_id) {
+        if let Some(index) = index_of.get(&&**room_id) {
             matched.entry(*index).or_default().1.add(config);
             subscribed.push(room_id.clone());
         }
@@ -163,13 +168,13 @@ async fn build(
     for (index, (lists, combined)) in &matched {
         let entry = &rooms[*index];
         if !lists.is_empty() {
-            by_list.insert(entry.room_id.clone(), lists.clone());
+            by_list.insert(entry.room_id.to_owned(), lists.clone());
         }
         let input = room::RoomInput {
             user_id,
             device_id,
             config: combined,
-            previous: previous.rooms.get(&entry.room_id),
+            previous: previous.rooms.get(entry.room_id),
             live_from,
             next,
             is_dm: direct.contains(entry.room_id.as_str()),
@@ -177,10 +182,10 @@ async fn build(
         if let Some((mut result, sent)) = room::build(state, entry, &input)? {
             result.lists = lists.clone();
             if result.initial {
-                initial_rooms.push(entry.room_id.clone());
+                initial_rooms.push(entry.room_id.to_owned());
             }
             room_bodies.insert(entry.room_id.to_string(), wire::room(flavor, result));
-            next_state.rooms.insert(entry.room_id.clone(), sent);
+            next_state.rooms.insert(entry.room_id.to_owned(), sent);
         }
     }
 

@@ -72,7 +72,7 @@ const BUMP_SEARCH: usize = 100;
 /// is nothing new to send.
 pub fn build(
     state: &AppState,
-    entry: &Entry,
+    entry: &Entry<'_>,
     input: &RoomInput<'_>,
 ) -> Result<Option<(RoomResult, RoomSent)>> {
     let membership = entry.record.membership.as_str();
@@ -285,7 +285,7 @@ pub fn build(
 /// An invite or knock: only the stripped state the invite carried.
 fn invite(
     state: &AppState,
-    entry: &Entry,
+    entry: &Entry<'_>,
     input: &RoomInput<'_>,
 ) -> Result<Option<(RoomResult, RoomSent)>> {
     let membership = entry.record.membership.as_str();
@@ -408,19 +408,55 @@ fn bump_stamp(
     if membership != "join" {
         return Ok(membership_count);
     }
-    let recent = state
-        .storage
-        .rooms
-        .timeline
-        .before(room.short, end, BUMP_SEARCH)?;
+    let timeline = &state.storage.rooms.timeline;
+    let Some(tip) = timeline.last_count_before(room.short, end)? else {
+        return Ok(membership_count);
+    };
+    if let Some(bump) = state.sliding_sync.bump_stamps.get(room.short, tip) {
+        return Ok(bump);
+    }
+    let recent = timeline.before(room.short, tip + 1, BUMP_SEARCH)?;
     let oldest = recent.last().map_or(membership_count, |(count, _)| *count);
+    let mut bump = oldest;
     for (count, stored) in &recent {
         let pdu = state.pdu_cache.parse(stored)?;
         if BUMP_TYPES.contains(&pdu.kind.to_string().as_str()) {
-            return Ok(*count);
+            bump = *count;
+            break;
         }
     }
-    Ok(oldest)
+    state.sliding_sync.bump_stamps.put(room.short, tip, bump);
+    Ok(bump)
+}
+
+/// Rooms' bump stamps by the newest event they were computed at: valid while that is
+/// still the room's newest event, so nothing needs to forget them.
+#[derive(Default)]
+pub struct BumpStamps(std::sync::Mutex<std::collections::HashMap<u64, (u64, u64)>>);
+
+impl BumpStamps {
+    const CAPACITY: usize = 100_000;
+
+    fn get(&self, room: u64, tip: u64) -> Option<u64> {
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&room)
+            .filter(|(at, _)| *at == tip)
+            .map(|(_, bump)| *bump)
+    }
+
+    fn put(&self, room: u64, tip: u64, bump: u64) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(room, (tip, bump));
+    }
 }
 
 fn unread(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<(u64, u64)> {
