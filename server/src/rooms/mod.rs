@@ -6,6 +6,7 @@ pub mod acl;
 pub(crate) mod append;
 pub mod backfill;
 pub mod create;
+pub mod extremities;
 pub mod fetch;
 pub mod incoming;
 pub mod members;

@@ -92,6 +92,22 @@ fn routes(user: &str) -> Vec<(Method, String, Option<Value>)> {
             format!("/_matrix/client/v3/admin/whois/{u}"),
             None,
         ),
+        (
+            Method::GET,
+            format!(
+                "/_synapse/admin/v1/rooms/{}/forward_extremities",
+                enc("!r:localhost")
+            ),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!(
+                "/_synapse/admin/v1/rooms/{}/forward_extremities",
+                enc("!r:localhost")
+            ),
+            Some(json!({})),
+        ),
     ]
 }
 

@@ -10,6 +10,7 @@ mod admin;
 mod admin_api;
 mod admin_audit;
 mod admin_devices;
+mod admin_extremities;
 mod admin_restrictions;
 mod admin_rooms;
 mod around;

@@ -226,6 +226,13 @@ impl Timeline {
         }
         batch.insert(&self.extremities, key((room, new_event)), Vec::new());
     }
+
+    /// Forgets forward extremities (the admin API's clean-up of a room that has too many).
+    pub fn drop_extremities(&self, batch: &mut Batch, room: u64, dropped: &[String]) {
+        for old in dropped {
+            batch.remove(&self.extremities, key((room, old.as_str())));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod acting;
 pub mod devices;
+pub mod extremities;
 pub mod federation;
 pub mod info;
 pub mod media;
@@ -35,6 +36,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     rooms::routes(routes);
     reports::routes(routes);
     devices::routes(routes);
+    extremities::routes(routes);
     federation::routes(routes);
     info::routes(routes);
     acting::routes(routes);

@@ -30,8 +30,23 @@ pub fn routes(routes: &mut Routes<'_>) {
         );
 }
 
-fn room(state: &AppState, raw: &str) -> Result<RoomCtx> {
-    let room_id = OwnedRoomId::try_from(raw)
+/// The room a path names, by ID or (for the endpoints Synapse documents as
+/// `room_id_or_alias`) by a local alias: `404 M_NOT_FOUND` when unknown.
+pub(crate) fn room(state: &AppState, raw: &str) -> Result<RoomCtx> {
+    let raw = if raw.starts_with('#') {
+        ruma::RoomAliasId::parse(raw)
+            .map_err(|_| Error::invalid_param(format!("Invalid room alias {raw:?}")))?;
+        state
+            .storage
+            .rooms
+            .aliases
+            .get(raw)?
+            .ok_or_else(|| Error::not_found("Room alias not found"))?
+            .room_id
+    } else {
+        raw.to_owned()
+    };
+    let room_id = OwnedRoomId::try_from(raw.as_str())
         .map_err(|_| Error::invalid_param(format!("Invalid room ID {raw:?}")))?;
     RoomCtx::load(&state.storage, &room_id)?.ok_or_else(|| Error::not_found("Room not found"))
 }
