@@ -46,13 +46,7 @@ async fn admins_list_forward_extremities_and_drop_all_but_the_newest() {
     // A fork, as a netsplit leaves one: the older message becomes an extremity again.
     server.stop();
     {
-        let storage = citadel_storage::Storage::open(
-            &dir.path().join("db"),
-            &citadel_storage::EngineOptions {
-                cache_bytes: 1 << 20,
-            },
-        )
-        .unwrap();
+        let storage = open_storage(dir.path());
         let short = storage.rooms.short.room_if_known(&room).unwrap().unwrap();
         let mut batch = storage.batch();
         storage

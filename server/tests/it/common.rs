@@ -113,6 +113,17 @@ impl Drop for TestServer {
     }
 }
 
+/// Opens the database of a stopped server in `data_dir`, to read or shape what it stored.
+pub fn open_storage(data_dir: &Path) -> citadel_storage::Storage {
+    citadel_storage::Storage::open(
+        &data_dir.join("db"),
+        &citadel_storage::EngineOptions {
+            cache_bytes: 1 << 20,
+        },
+    )
+    .unwrap()
+}
+
 /// A client of the HTTP API, optionally logged in.
 #[derive(Clone)]
 pub struct TestClient {

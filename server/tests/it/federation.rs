@@ -317,13 +317,7 @@ async fn keys_of_an_unreachable_server_come_through_a_notary() {
 
     // B goes away; a request signed with its key reaches A, which trusts the notary.
     b.stop();
-    let storage = citadel_storage::Storage::open(
-        &b_dir.path().join("db"),
-        &citadel_storage::EngineOptions {
-            cache_bytes: 1 << 20,
-        },
-    )
-    .unwrap();
+    let storage = open_storage(b_dir.path());
     let key = Arc::new(
         citadel_federation::signing::ServerSigningKey::load_or_generate(&storage, &b_name).unwrap(),
     );

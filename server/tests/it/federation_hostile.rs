@@ -134,13 +134,7 @@ async fn forged_tampered_and_unauthorized_events_change_nothing() {
     // Mallory's server goes away; its key stays in B's cache and in its database.
     let m_name = name_of(&m);
     m.stop();
-    let storage = citadel_storage::Storage::open(
-        &m_dir.path().join("db"),
-        &citadel_storage::EngineOptions {
-            cache_bytes: 1 << 20,
-        },
-    )
-    .unwrap();
+    let storage = open_storage(m_dir.path());
     let key = Arc::new(ServerSigningKey::load_or_generate(&storage, &m_name).unwrap());
     let tls = TlsOptions {
         extra_roots: vec![std::fs::read(ca.ca_path()).unwrap()],
