@@ -44,6 +44,27 @@ impl<K: Eq + Hash, V: Clone> Memo<K, V> {
         inner.map.get(key).cloned().ok_or(inner.generation)
     }
 
+    /// The cached value, or what `load` reads from the tree (cached when found).
+    pub fn get_or_load<Q, E>(
+        &self,
+        key: &Q,
+        load: impl FnOnce() -> Result<Option<V>, E>,
+    ) -> Result<Option<V>, E>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ToOwned<Owned = K> + ?Sized,
+    {
+        let generation = match self.get(key) {
+            Ok(value) => return Ok(Some(value)),
+            Err(generation) => generation,
+        };
+        let value = load()?;
+        if let Some(value) = &value {
+            self.fill(key.to_owned(), generation, value.clone());
+        }
+        Ok(value)
+    }
+
     /// Caches a value loaded from the tree, unless a writer touched the memo since
     /// `generation` was read (the loaded value may predate that write).
     pub fn fill(&self, key: K, generation: u64, value: V) {

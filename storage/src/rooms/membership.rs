@@ -87,26 +87,21 @@ impl Membership {
 
     /// [`Membership::rooms`] without the copy.
     pub fn rooms_shared(&self, user_id: &str) -> Result<Arc<UserRooms>> {
-        match self.rooms_of.get(user_id) {
-            Ok(rooms) => Ok(rooms),
-            Err(generation) => {
-                let rooms = Self::scan(&self.by_user, user_id)?
-                    .into_iter()
-                    .map(|(room_id, record)| {
-                        let short = self.short.room_if_known(&room_id)?;
-                        Ok(UserRoom {
-                            room_id,
-                            record,
-                            short,
-                        })
+        let rooms = self.rooms_of.get_or_load(user_id, || {
+            let rooms = Self::scan(&self.by_user, user_id)?
+                .into_iter()
+                .map(|(room_id, record)| {
+                    let short = self.short.room_if_known(&room_id)?;
+                    Ok(UserRoom {
+                        room_id,
+                        record,
+                        short,
                     })
-                    .collect::<Result<Vec<_>>>()?;
-                let rooms = Arc::new(rooms);
-                self.rooms_of
-                    .fill(user_id.to_owned(), generation, rooms.clone());
-                Ok(rooms)
-            }
-        }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok::<_, crate::StorageError>(Some(Arc::new(rooms)))
+        })?;
+        Ok(rooms.unwrap_or_default())
     }
 
     /// Every user with a membership in the room.

@@ -78,15 +78,8 @@ impl ShortIds {
         self.intern(&self.room_fwd, &self.room_rev, key((room_id,)))
     }
     pub fn room_if_known(&self, room_id: &str) -> Result<Option<u64>> {
-        let generation = match self.rooms.get(room_id) {
-            Ok(short) => return Ok(Some(short)),
-            Err(generation) => generation,
-        };
-        let short = Self::lookup(&self.room_fwd, &key((room_id,)))?;
-        if let Some(short) = short {
-            self.rooms.fill(room_id.to_owned(), generation, short);
-        }
-        Ok(short)
+        self.rooms
+            .get_or_load(room_id, || Self::lookup(&self.room_fwd, &key((room_id,))))
     }
     pub fn room_id(&self, short: u64) -> Result<Option<String>> {
         self.room_rev
@@ -102,19 +95,12 @@ impl ShortIds {
         Self::lookup(&self.event_fwd, &key((event_id,)))
     }
     pub fn event_id(&self, short: u64) -> Result<Option<String>> {
-        let generation = match self.event_ids.get(&short) {
-            Ok(event_id) => return Ok(Some(event_id)),
-            Err(generation) => generation,
-        };
-        let event_id = self
-            .event_rev
-            .get(&key((short,)))?
-            .map(|b| Ok(KeyReader::new(&b).str().map_err(corrupt)?.to_owned()))
-            .transpose()?;
-        if let Some(event_id) = &event_id {
-            self.event_ids.fill(short, generation, event_id.clone());
-        }
-        Ok(event_id)
+        self.event_ids.get_or_load(&short, || {
+            self.event_rev
+                .get(&key((short,)))?
+                .map(|b| Ok(KeyReader::new(&b).str().map_err(corrupt)?.to_owned()))
+                .transpose()
+        })
     }
 
     pub fn state_key(&self, kind: &str, state_key: &str) -> Result<u64> {
@@ -129,15 +115,8 @@ impl ShortIds {
     }
     pub fn state_key_if_known(&self, kind: &str, state_key: &str) -> Result<Option<u64>> {
         let long = key((kind, state_key));
-        let generation = match self.state_keys.get(long.as_slice()) {
-            Ok(short) => return Ok(Some(short)),
-            Err(generation) => generation,
-        };
-        let short = Self::lookup(&self.statekey_fwd, &long)?;
-        if let Some(short) = short {
-            self.state_keys.fill(long, generation, short);
-        }
-        Ok(short)
+        self.state_keys
+            .get_or_load(long.as_slice(), || Self::lookup(&self.statekey_fwd, &long))
     }
     /// The `(type, state_key)` pair behind a short state key.
     pub fn state_key_pair(&self, short: u64) -> Result<Option<(String, String)>> {

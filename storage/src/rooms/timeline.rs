@@ -172,16 +172,8 @@ impl Timeline {
 
     /// The room's newest position, from memory when it can.
     fn tip(&self, room: u64) -> Result<Option<u64>> {
-        match self.tips.get(&room) {
-            Ok(tip) => Ok(Some(tip)),
-            Err(generation) => {
-                let tip = self.last_key_below(room, u64::MAX)?;
-                if let Some(tip) = tip {
-                    self.tips.fill(room, generation, tip);
-                }
-                Ok(tip)
-            }
-        }
+        self.tips
+            .get_or_load(&room, || self.last_key_below(room, u64::MAX))
     }
 
     fn last_key_below(&self, room: u64, before: u64) -> Result<Option<u64>> {
@@ -221,9 +213,7 @@ impl Timeline {
         referenced: &[String],
         new_event: &str,
     ) {
-        for old in referenced {
-            batch.remove(&self.extremities, key((room, old.as_str())));
-        }
+        self.drop_extremities(batch, room, referenced);
         batch.insert(&self.extremities, key((room, new_event)), Vec::new());
     }
 
