@@ -20,6 +20,7 @@ pub mod push;
 pub mod rooms;
 pub mod server_notices;
 pub mod sync;
+pub mod tasks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -150,6 +151,7 @@ pub fn start(config: Config) -> Result<Running, String> {
     }
     let addrs = server.addrs();
     let server = server.run();
+    tasks::resume_unfinished(state.clone());
     for addr in &addrs {
         tracing::info!(%addr, server_name = %config.server_name, "listening");
     }

@@ -92,6 +92,21 @@ impl AccountData {
     }
 }
 
+/// Room purges.
+impl AccountData {
+    /// Forgets the user's account data for the room (tags, read markers …).
+    pub fn remove_room(&self, batch: &mut Batch, user_id: &str, room_id: &str) -> Result<()> {
+        for entry in self.data.scan_prefix(&key((user_id, room_id))) {
+            let (k, v) = entry?;
+            if let Ok(old) = serde_json::from_slice::<Entry>(&v) {
+                batch.remove(&self.changes, key((user_id, old.pos)));
+            }
+            batch.remove(&self.data, k);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,8 +23,10 @@ pub mod receipts;
 pub mod registration_tokens;
 pub mod remote_devices;
 pub mod reports;
+pub mod room_purge;
 pub mod rooms;
 pub mod server_keys;
+pub mod tasks;
 pub mod to_device;
 pub mod tokens;
 pub mod txn_ids;
@@ -85,6 +87,7 @@ pub struct Storage {
     pub inbox: inbox::Inbox,
     pub remote_devices: remote_devices::RemoteDevices,
     pub audit: audit::Audit,
+    pub tasks: tasks::Tasks,
 }
 
 impl Storage {
@@ -113,6 +116,7 @@ impl Storage {
             inbox: inbox::Inbox::open(&engine)?,
             remote_devices: remote_devices::RemoteDevices::open(&engine)?,
             audit: audit::Audit::open(&engine)?,
+            tasks: tasks::Tasks::open(&engine)?,
             engine,
         };
         storage.migrate()?;

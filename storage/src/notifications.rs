@@ -167,6 +167,17 @@ fn entry_of((k, v): (Vec<u8>, Vec<u8>)) -> Result<(u64, Notification)> {
     Ok((reader.u64().map_err(corrupt)?, decode(&v)?))
 }
 
+/// Room purges.
+impl Notifications {
+    /// Forgets the user's notifications from the room.
+    pub fn remove_room(&self, batch: &mut Batch, user_id: &str, room_id: &str) -> Result<()> {
+        for entry in self.by_room.scan_prefix(&key((user_id, room_id))) {
+            batch.remove(&self.by_room, entry?.0);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,6 +85,19 @@ impl Receipts {
     }
 }
 
+/// Room purges.
+impl Receipts {
+    /// Forgets every receipt in the room.
+    pub fn remove_room(&self, batch: &mut Batch, room_id: &str) -> Result<()> {
+        for tree in [&self.by_pos, &self.latest] {
+            for entry in tree.scan_prefix(&key((room_id,))) {
+                batch.remove(tree, entry?.0);
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

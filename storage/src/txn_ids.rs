@@ -119,6 +119,14 @@ impl TxnIds {
     }
 }
 
+/// Room purges.
+impl TxnIds {
+    /// Forgets which device sent the event.
+    pub fn remove_origin(&self, batch: &mut Batch, event_id: &str) {
+        batch.remove(&self.by_event, key((event_id,)));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -111,6 +111,15 @@ impl Error {
         Error::Internal(message.to_string())
     }
 
+    /// What a client is told (internal details stay in the log).
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Matrix { message, .. } => message,
+            Error::Uiaa(_) => "Authentication required",
+            Error::Internal(_) => "Internal server error",
+        }
+    }
+
     /// The errcode, for tests and logs.
     pub fn errcode(&self) -> &'static str {
         match self {

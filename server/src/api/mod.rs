@@ -30,6 +30,8 @@ pub struct Routes<'a> {
     cfg: &'a mut web::ServiceConfig,
     /// `(path, routes, whether the path lacks its last argument)`, in registration order.
     paths: Vec<(String, Vec<actix_web::Route>, bool)>,
+    /// Every `(method, path pattern)` registered, for [`route_table`].
+    table: Vec<(Method, String)>,
 }
 
 impl<'a> Routes<'a> {
@@ -37,11 +39,13 @@ impl<'a> Routes<'a> {
         Self {
             cfg,
             paths: Vec::new(),
+            table: Vec::new(),
         }
     }
 
     /// Adds a route to `path`.
-    fn add(&mut self, path: &str, route: actix_web::Route, empty_last_arg: bool) {
+    fn add(&mut self, method: &Method, path: &str, route: actix_web::Route, empty_last_arg: bool) {
+        self.table.push((method.clone(), path.to_owned()));
         match self.paths.iter_mut().find(|(p, _, _)| p == path) {
             Some((_, routes, _)) => routes.push(route),
             None => self
@@ -78,7 +82,7 @@ impl<'a> Routes<'a> {
                         async move { handler(state, req).await.map(RumaResponse) }
                     },
                 );
-                self.add(&pattern, route, empty_last_arg);
+                self.add(&method, &pattern, route, empty_last_arg);
             }
         }
         self
@@ -91,7 +95,12 @@ impl<'a> Routes<'a> {
         Args: actix_web::FromRequest + 'static,
         F::Output: actix_web::Responder + 'static,
     {
-        self.add(path, web::route().method(method).to(handler), false);
+        self.add(
+            &method,
+            path,
+            web::route().method(method.clone()).to(handler),
+            false,
+        );
         self
     }
 
@@ -186,11 +195,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .to(preflight),
     );
     let mut routes = Routes::new(cfg);
-    client::register(&mut routes);
-    admin::register(&mut routes);
-    metrics::routes(&mut routes);
-    federation::register(&mut routes);
+    register_all(&mut routes);
     routes.finish();
+}
+
+fn register_all(routes: &mut Routes<'_>) {
+    client::register(routes);
+    admin::register(routes);
+    metrics::routes(routes);
+    federation::register(routes);
+}
+
+/// Every route the server serves, as `(method, path pattern)`: tests walk it (the admin
+/// API's authorization test covers each admin route, including ones added later).
+pub fn route_table() -> Vec<(Method, String)> {
+    let mut table = Vec::new();
+    let _ = actix_web::App::new().configure(|cfg| {
+        let mut routes = Routes::new(cfg);
+        register_all(&mut routes);
+        table = std::mem::take(&mut routes.table);
+    });
+    table
 }
 
 /// Logs each request's method, path, status and duration. The query string is left out

@@ -119,6 +119,7 @@ pub async fn join(
     reason: Option<&str>,
     via: &[String],
 ) -> Result<OwnedRoomId> {
+    crate::rooms::shutdown::ensure_not_blocked(state, room_id)?;
     let known = RoomCtx::load(&state.storage, room_id)?;
     let resident =
         known.is_some() && crate::rooms::servers::is_in_room(state, room_id, state.server_name())?;
@@ -270,6 +271,9 @@ pub async fn change_other(
     membership: &str,
     reason: Option<&str>,
 ) -> Result<()> {
+    if membership == "invite" {
+        crate::rooms::shutdown::ensure_not_blocked(state, room_id)?;
+    }
     let room = RoomCtx::require(&state.storage, room_id)?;
     let current = membership_of(state, &room, target.as_str())?;
     match membership {

@@ -17,6 +17,7 @@ pub mod remote_invite;
 pub mod remote_join;
 pub mod remote_membership;
 pub mod servers;
+pub mod shutdown;
 pub mod state;
 pub mod stream;
 pub mod tags;

@@ -150,6 +150,7 @@ pub async fn receive_invite(
     event_id: &str,
     body: &Value,
 ) -> Result<Value> {
+    crate::rooms::shutdown::ensure_not_blocked(state, room_id)?;
     let version = body["room_version"].as_str().unwrap_or("1");
     let version =
         RoomVersionId::try_from(version).map_err(|_| Error::bad_json("Bad room version"))?;

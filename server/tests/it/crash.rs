@@ -112,6 +112,17 @@ impl BinaryServer {
     }
 }
 
+/// A test that fails half-way must not leave its server running (it would hold the
+/// test harness's output open).
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 #[tokio::test]
 async fn acknowledged_accounts_devices_and_tokens_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();

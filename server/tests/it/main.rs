@@ -12,6 +12,7 @@ mod admin_audit;
 mod admin_devices;
 mod admin_extremities;
 mod admin_restrictions;
+mod admin_room_delete;
 mod admin_rooms;
 mod around;
 mod bench_smoke;

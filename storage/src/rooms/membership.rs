@@ -121,6 +121,20 @@ impl Membership {
     }
 }
 
+/// Room purges.
+impl Membership {
+    /// Forgets every membership in the room, on both sides; returns the users it had.
+    pub fn remove_room(&self, batch: &mut Batch, room_id: &str) -> Result<Vec<String>> {
+        let users: Vec<String> = self.members(room_id)?.into_iter().map(|(u, _)| u).collect();
+        for user_id in &users {
+            batch.remove(&self.by_room, key((room_id, user_id.as_str())));
+            batch.remove(&self.by_user, key((user_id.as_str(), room_id)));
+            self.forget_cached(batch, user_id);
+        }
+        Ok(users)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

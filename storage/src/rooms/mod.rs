@@ -4,6 +4,7 @@
 //! ([`short`]) so that the big trees have compact fixed-width keys.
 
 pub mod aliases;
+pub mod blocked;
 pub mod directory;
 pub mod membership;
 pub mod outliers;
@@ -36,6 +37,7 @@ pub struct Rooms {
     pub membership: membership::Membership,
     pub outliers: outliers::Outliers,
     pub aliases: aliases::Aliases,
+    pub blocked: blocked::BlockedRooms,
     pub relations: relations::Relations,
     pub directory: directory::Directory,
 }
@@ -51,6 +53,7 @@ impl Rooms {
             membership: membership::Membership::open(engine, short)?,
             outliers: outliers::Outliers::open(engine)?,
             aliases: aliases::Aliases::open(engine)?,
+            blocked: blocked::BlockedRooms::open(engine)?,
             relations: relations::Relations::open(engine)?,
             directory: directory::Directory::open(engine)?,
         })
@@ -77,6 +80,11 @@ impl Rooms {
 
     pub fn put_meta(&self, batch: &mut Batch, room_id: &str, meta: &RoomMeta) {
         batch.insert(&self.meta, key((room_id,)), encode(meta));
+    }
+
+    /// Forgets the room's facts (the last step of a purge).
+    pub fn remove_meta(&self, batch: &mut Batch, room_id: &str) {
+        batch.remove(&self.meta, key((room_id,)));
     }
 
     /// Records a new room unless its ID is taken; returns whether it was free. Of two

@@ -35,3 +35,27 @@ impl Outliers {
         self.events.contains(&key((event_id,)))
     }
 }
+
+/// Room purges.
+impl Outliers {
+    /// Forgets every outlier of the room (a scan of all outliers: purges are rare).
+    pub fn remove_room(&self, batch: &mut Batch, room_id: &str) -> Result<usize> {
+        #[derive(serde::Deserialize)]
+        struct RoomOf<'a> {
+            #[serde(borrow)]
+            room_id: Option<std::borrow::Cow<'a, str>>,
+        }
+        let mut removed = 0;
+        for entry in self.events.scan_prefix(&[]) {
+            let (k, v) = entry?;
+            let stored: StoredPdu = crate::decode(&v)?;
+            let of: RoomOf<'_> = serde_json::from_str(stored.pdu.get())
+                .map_err(|e| crate::StorageError::Corrupt(e.to_string()))?;
+            if of.room_id.as_deref() == Some(room_id) {
+                batch.remove(&self.events, k);
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -74,3 +74,22 @@ impl Relations {
             .collect()
     }
 }
+
+/// Room purges.
+impl Relations {
+    /// Forgets what relates to an event.
+    pub fn remove_target(&self, batch: &mut Batch, target: &str) -> Result<()> {
+        for entry in self.children.scan_prefix(&key((target,))) {
+            batch.remove(&self.children, entry?.0);
+        }
+        Ok(())
+    }
+
+    /// Forgets the room's thread list.
+    pub fn remove_threads(&self, batch: &mut Batch, room: u64) -> Result<()> {
+        for entry in self.threads.scan_prefix(&key((room,))) {
+            batch.remove(&self.threads, entry?.0);
+        }
+        Ok(())
+    }
+}

@@ -10,7 +10,7 @@
 //! for a write that then fails is harmless.
 
 use crate::codec::{KeyReader, key};
-use crate::engine::{Engine, Tree};
+use crate::engine::{Batch, Engine, Tree};
 use crate::memo::Memo;
 use crate::users::corrupt;
 use crate::{Result, StorageError};
@@ -129,6 +129,23 @@ impl ShortIds {
                 Ok((kind, state_key))
             })
             .transpose()
+    }
+}
+
+/// Room purges.
+impl ShortIds {
+    /// Forgets an event's short ID (never handed out again: short IDs only grow).
+    pub fn remove_event(&self, batch: &mut Batch, event_id: &str, short: u64) {
+        batch.remove(&self.event_fwd, key((event_id,)));
+        batch.remove(&self.event_rev, key((short,)));
+    }
+
+    /// Forgets a room's short ID; a room of that ID known again later gets a new one.
+    pub fn remove_room(&self, batch: &mut Batch, room_id: &str, short: u64) {
+        batch.remove(&self.room_fwd, key((room_id,)));
+        batch.remove(&self.room_rev, key((short,)));
+        let (memo, room_id) = (self.rooms.clone(), room_id.to_owned());
+        batch.after_commit(move || memo.changed(room_id.as_str(), |_| false));
     }
 }
 

@@ -185,6 +185,56 @@ impl StateSnapshots {
     pub fn set_after_event(&self, batch: &mut Batch, short_event: u64, state_hash: u64) {
         batch.insert(&self.after_event, key((short_event,)), key((state_hash,)));
     }
+
+    /// Deletes the state recorded after an event and the snapshots it leads to (a room
+    /// purge). Snapshots are never shared between rooms, so a purge that removes every
+    /// event of a room removes exactly its snapshots; `gone` collects what this batch
+    /// already removes, so a chain shared by many events is walked once.
+    pub fn remove_after_event(
+        &self,
+        batch: &mut Batch,
+        short_event: u64,
+        gone: &mut std::collections::HashSet<u64>,
+    ) -> Result<()> {
+        if let Some(hash) = self.after_event(short_event)? {
+            self.remove_chain(batch, hash, gone)?;
+        }
+        batch.remove(&self.after_event, key((short_event,)));
+        Ok(())
+    }
+
+    /// Deletes the room's current state pointer and its snapshots (a room purge).
+    pub fn remove_current(
+        &self,
+        batch: &mut Batch,
+        room: u64,
+        gone: &mut std::collections::HashSet<u64>,
+    ) -> Result<()> {
+        if let Some(hash) = self.current(room)? {
+            self.remove_chain(batch, hash, gone)?;
+        }
+        batch.remove(&self.current, key((room,)));
+        Ok(())
+    }
+
+    fn remove_chain(
+        &self,
+        batch: &mut Batch,
+        hash: u64,
+        gone: &mut std::collections::HashSet<u64>,
+    ) -> Result<()> {
+        let mut next = Some(hash);
+        while let Some(hash) = next {
+            if !gone.insert(hash) {
+                break;
+            }
+            // A snapshot already removed by an earlier (interrupted) purge ends the walk:
+            // its parents went with it, in the same batch.
+            next = get::<Snapshot>(&self.snapshots, &key((hash,)))?.and_then(|s| s.parent);
+            batch.remove(&self.snapshots, key((hash,)));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -122,6 +122,15 @@ impl Timeline {
             .collect()
     }
 
+    /// The room's `limit` oldest events by position, oldest first.
+    pub fn oldest(&self, room: u64, limit: usize) -> Result<Vec<(u64, StoredPdu)>> {
+        self.pdus
+            .scan_prefix(&key((room,)))
+            .take(limit)
+            .map(|e| Self::entry(e?))
+            .collect()
+    }
+
     /// Up to `limit` events of `room` with a position below `before`, newest first.
     pub fn before(&self, room: u64, before: u64, limit: usize) -> Result<Vec<(u64, StoredPdu)>> {
         let start = key((room, 0u64));
@@ -215,6 +224,25 @@ impl Timeline {
     ) {
         self.drop_extremities(batch, room, referenced);
         batch.insert(&self.extremities, key((room, new_event)), Vec::new());
+    }
+
+    /// Deletes an event from the timeline (a room purge). Readers of the room's newest
+    /// position and caches of events by ID are told once the batch lands.
+    pub fn remove(&self, batch: &mut Batch, at: PduId, event_id: &str) {
+        batch.remove(&self.pdus, key((at.room, at.count)));
+        batch.remove(&self.by_event, key((event_id,)));
+        let (tips, rewrites) = (self.tips.clone(), self.rewrites.clone());
+        batch.after_commit(move || {
+            tips.changed(&at.room, |_| false);
+            rewrites.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+
+    /// Forgets every forward extremity of the room (a room purge).
+    pub fn remove_all_extremities(&self, batch: &mut Batch, room: u64) -> Result<()> {
+        let all = self.extremities(room)?;
+        self.drop_extremities(batch, room, &all);
+        Ok(())
     }
 
     /// Forgets forward extremities (the admin API's clean-up of a room that has too many).

@@ -11,6 +11,7 @@ pub mod media;
 pub mod registration_tokens;
 pub mod reports;
 pub mod restrictions;
+pub mod room_delete;
 pub mod rooms;
 pub mod server;
 pub mod server_notices;
@@ -34,6 +35,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     restrictions::routes(routes);
     registration_tokens::routes(routes);
     rooms::routes(routes);
+    room_delete::routes(routes);
     reports::routes(routes);
     devices::routes(routes);
     extremities::routes(routes);
