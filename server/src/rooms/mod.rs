@@ -3,12 +3,14 @@
 //! atomic batch) under a per-room lock.
 
 pub mod acl;
+pub mod activity;
 pub(crate) mod append;
 pub mod backfill;
 pub mod create;
 pub mod extremities;
 pub mod fetch;
 pub mod incoming;
+pub mod make_admin;
 pub mod members;
 pub mod membership;
 pub mod redaction;

@@ -14,6 +14,7 @@ mod admin_extremities;
 mod admin_restrictions;
 mod admin_room_delete;
 mod admin_rooms;
+mod admin_user_rooms;
 mod around;
 mod bench_smoke;
 mod clients;

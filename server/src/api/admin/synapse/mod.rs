@@ -15,6 +15,7 @@ pub mod room_delete;
 pub mod rooms;
 pub mod server;
 pub mod server_notices;
+pub mod user_activity;
 pub mod users;
 
 use std::future::Future;
@@ -32,6 +33,7 @@ use crate::auth::session::Sender;
 pub fn routes(routes: &mut Routes<'_>) {
     server::routes(routes);
     users::routes(routes);
+    user_activity::routes(routes);
     restrictions::routes(routes);
     registration_tokens::routes(routes);
     rooms::routes(routes);

@@ -27,6 +27,11 @@ pub fn routes(routes: &mut Routes<'_>) {
             Method::GET,
             "/_synapse/admin/v1/rooms/{room_id}/state",
             state_events,
+        )
+        .raw(
+            Method::POST,
+            "/_synapse/admin/v1/rooms/{room_id_or_alias}/make_room_admin",
+            make_room_admin,
         );
 }
 
@@ -266,4 +271,40 @@ async fn state_events(
         .map(|p| p.to_client_event(true))
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "state": events })))
+}
+
+#[derive(serde::Deserialize)]
+struct MakeRoomAdmin {
+    user_id: Option<String>,
+}
+
+/// `POST /_synapse/admin/v1/rooms/{roomIdOrAlias}/make_room_admin`: the user (the
+/// calling admin by default) gets the power of the room's most powerful local member.
+async fn make_room_admin(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let request: MakeRoomAdmin = if body.iter().all(u8::is_ascii_whitespace) {
+        MakeRoomAdmin { user_id: None }
+    } else {
+        crate::api::error::parse_json(&body)?
+    };
+    let room = room(&state, &path)?;
+    let raw = request
+        .user_id
+        .unwrap_or_else(|| admin.0.user_id.to_string());
+    let user_id = crate::api::admin::synapse::users::local_user(&state, &raw, "make room admin")?;
+    crate::api::admin::synapse::users::existing(&state, &user_id)?;
+    let user = ruma::OwnedUserId::try_from(user_id.as_str()).map_err(Error::internal)?;
+    crate::rooms::make_admin::make_room_admin(&state, &room, &user).await?;
+    super::audited(
+        &state,
+        &admin,
+        "admin.room.make_room_admin",
+        Some(room.room_id.as_str()),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({})))
 }

@@ -26,6 +26,11 @@ pub fn routes(routes: &mut Routes<'_>) {
             deactivate,
         )
         .raw(
+            Method::POST,
+            "/_synapse/admin/v1/reset_password/{user_id}",
+            reset_password,
+        )
+        .raw(
             Method::GET,
             "/_synapse/admin/v1/users/{user_id}/admin",
             get_admin,
@@ -412,6 +417,50 @@ async fn deactivate(
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "id_server_unbind_result": "success" })))
+}
+
+#[derive(Deserialize)]
+struct ResetPassword {
+    new_password: String,
+    #[serde(default = "yes")]
+    logout_devices: bool,
+}
+
+/// `POST /_synapse/admin/v1/reset_password/{user_id}`: a new password, and (unless
+/// `logout_devices` is false) every device of the user logged out.
+async fn reset_password(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let request: ResetPassword = parse_json(&body)?;
+    let user_id = local_user(&state, &path, "reset the password of")?;
+    existing(&state, &user_id)?;
+    if request.new_password.is_empty() || request.new_password.len() > 512 {
+        return Err(Error::unknown(StatusCode::BAD_REQUEST, "Invalid password"));
+    }
+    let hash = state.hasher.hash(request.new_password).await?;
+    state
+        .storage
+        .users
+        .update(&user_id, |record| record.password_hash = Some(hash.clone()))?;
+    state.storage.flush().await?;
+    if request.logout_devices {
+        let mut batch = state.storage.batch();
+        for (device_id, _) in state.storage.devices.list(&user_id)? {
+            crate::auth::session::remove_device(&state, &mut batch, &user_id, &device_id)?;
+        }
+        crate::auth::session::commit_device_removal(&state, batch, &user_id).await?;
+    }
+    let event = crate::audit::Event::new(
+        admin.0.user_id.as_str(),
+        "admin.user.reset_password",
+        Some(&user_id),
+    )
+    .details(json!({ "logout_devices": request.logout_devices }));
+    crate::audit::record(&state, event).await?;
+    Ok(HttpResponse::Ok().json(json!({})))
 }
 
 /// `GET /_synapse/admin/v1/users/{user_id}/admin`
