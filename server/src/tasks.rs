@@ -14,6 +14,9 @@ use crate::rooms::shutdown::{self, DeleteParams, ShutdownResult};
 /// Deleting a room: shutdown, then (if asked) purge.
 pub const SHUTDOWN_AND_PURGE_ROOM: &str = "shutdown_and_purge_room";
 
+/// Redacting a user's events.
+pub const REDACT_ALL_EVENTS: &str = "redact_all_events";
+
 /// Stores a new task, durably, before anything of it runs.
 pub async fn schedule(
     state: &AppState,
@@ -78,6 +81,7 @@ pub async fn run(state: &AppState, mut task: Task) -> Result<Task> {
     state.storage.tasks.put(&task)?;
     let outcome = match task.action.as_str() {
         SHUTDOWN_AND_PURGE_ROOM => delete_room(state, &mut task).await,
+        REDACT_ALL_EVENTS => redact_user(state, &mut task).await,
         other => Err(Error::internal(format!("unknown task action {other:?}"))),
     };
     task.timestamp_ms = citadel_storage::now_ms();
@@ -120,4 +124,23 @@ async fn delete_room(state: &AppState, task: &mut Task) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn redact_user(state: &AppState, task: &mut Task) -> Result<()> {
+    let params: crate::rooms::redact_user::RedactParams =
+        serde_json::from_value(task.params.clone()).map_err(Error::internal)?;
+    let mut failed: std::collections::BTreeMap<String, String> = task
+        .result
+        .as_ref()
+        .and_then(|r| serde_json::from_value(r["failed_redactions"].clone()).ok())
+        .unwrap_or_default();
+    let tasks = &state.storage.tasks;
+    let mut progress = |failed: &std::collections::BTreeMap<String, String>| -> Result<()> {
+        task.result = Some(serde_json::json!({ "failed_redactions": failed }));
+        task.timestamp_ms = citadel_storage::now_ms();
+        tasks.put(task)?;
+        Ok(())
+    };
+    progress(&failed)?;
+    crate::rooms::redact_user::redact_user_events(state, &params, &mut failed, &mut progress).await
 }

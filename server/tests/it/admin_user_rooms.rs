@@ -283,3 +283,99 @@ async fn make_room_admin_raises_a_user_to_the_top_local_power_and_invites_them()
         "M_BAD_JSON",
     );
 }
+
+/// Polls a redaction task until it is over (bounded: 20 s).
+async fn redaction_done(root: &User, redact_id: &str) -> serde_json::Value {
+    let path = format!("/_synapse/admin/v1/user/redact_status/{redact_id}");
+    for _ in 0..200 {
+        let (status, body) = root.client.get(&path).await;
+        assert_eq!(status, 200, "{body}");
+        if body["status"] == "complete" || body["status"] == "failed" {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("redaction {redact_id} did not finish");
+}
+
+#[tokio::test]
+async fn an_admin_redacts_a_spammers_events_in_the_background() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let (alice, bob, room) = server.client().alice_and_bob_in_a_public_room().await;
+    let spam: Vec<String> = [
+        bob.send_text(&room, "buy now").await,
+        bob.send_text(&room, "cheap").await,
+    ]
+    .into();
+    let kept = alice.send_text(&room, "hello").await;
+    let event = |id: &str| format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(id));
+
+    // As the admin, who is not in the room: every redaction fails, and says why.
+    let path = format!("/_synapse/admin/v1/user/{}/redact", enc(&bob.user_id));
+    let (status, started) = root
+        .client
+        .post(&path, json!({"rooms": [room], "use_admin": true}))
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let done = redaction_done(&root, started["redact_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "complete");
+    let failed = done["failed_redactions"].as_object().unwrap();
+    for id in &spam {
+        assert!(failed.contains_key(id), "{done}");
+    }
+    assert_eq!(
+        alice.client.get(&event(&spam[0])).await.1["content"]["body"],
+        "buy now"
+    );
+
+    // Puppeting bob, in all his rooms.
+    let (status, started) = root
+        .client
+        .post(&path, json!({"rooms": [], "reason": "spam"}))
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let done = redaction_done(&root, started["redact_id"].as_str().unwrap()).await;
+    assert_eq!(done, json!({"status": "complete", "failed_redactions": {}}));
+    for id in &spam {
+        let (_, redacted) = alice.client.get(&event(id)).await;
+        assert_eq!(redacted["content"], json!({}), "{redacted}");
+        assert_eq!(
+            redacted["unsigned"]["redacted_because"]["content"]["reason"],
+            "spam"
+        );
+    }
+    assert_eq!(
+        alice.client.get(&event(&kept)).await.1["content"]["body"],
+        "hello"
+    );
+    let (_, audit) = root
+        .client
+        .get("/_citadel/admin/v1/audit?action=admin.user.redact")
+        .await;
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "{audit}");
+
+    assert_error(
+        &root.client.post(&path, json!({})).await,
+        400,
+        "M_MISSING_PARAM",
+    );
+    assert_error(
+        &root.client.post(&path, json!({"rooms": "all"})).await,
+        400,
+        "M_BAD_JSON",
+    );
+    assert_error(
+        &root.client.post(&path, json!({"rooms": ["nope"]})).await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    assert_error(
+        &root
+            .client
+            .get("/_synapse/admin/v1/user/redact_status/nope")
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+}

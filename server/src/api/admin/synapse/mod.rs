@@ -16,6 +16,7 @@ pub mod rooms;
 pub mod server;
 pub mod server_notices;
 pub mod user_activity;
+pub mod user_redact;
 pub mod users;
 
 use std::future::Future;
@@ -34,6 +35,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     server::routes(routes);
     users::routes(routes);
     user_activity::routes(routes);
+    user_redact::routes(routes);
     restrictions::routes(routes);
     registration_tokens::routes(routes);
     rooms::routes(routes);
