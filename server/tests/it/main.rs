@@ -13,6 +13,7 @@ mod admin_devices;
 mod admin_extremities;
 mod admin_restrictions;
 mod admin_room_delete;
+mod admin_room_messages;
 mod admin_rooms;
 mod admin_user_rooms;
 mod around;

@@ -12,6 +12,7 @@ pub mod registration_tokens;
 pub mod reports;
 pub mod restrictions;
 pub mod room_delete;
+pub mod room_messages;
 pub mod rooms;
 pub mod server;
 pub mod server_notices;
@@ -40,6 +41,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     registration_tokens::routes(routes);
     rooms::routes(routes);
     room_delete::routes(routes);
+    room_messages::routes(routes);
     reports::routes(routes);
     devices::routes(routes);
     extremities::routes(routes);
