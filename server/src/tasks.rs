@@ -14,6 +14,9 @@ use crate::rooms::shutdown::{self, DeleteParams, ShutdownResult};
 /// Deleting a room: shutdown, then (if asked) purge.
 pub const SHUTDOWN_AND_PURGE_ROOM: &str = "shutdown_and_purge_room";
 
+/// Purging a room's old history.
+pub const PURGE_HISTORY: &str = "purge_history";
+
 /// Redacting a user's events.
 pub const REDACT_ALL_EVENTS: &str = "redact_all_events";
 
@@ -82,6 +85,7 @@ pub async fn run(state: &AppState, mut task: Task) -> Result<Task> {
     let outcome = match task.action.as_str() {
         SHUTDOWN_AND_PURGE_ROOM => delete_room(state, &mut task).await,
         REDACT_ALL_EVENTS => redact_user(state, &mut task).await,
+        PURGE_HISTORY => purge_history(state, &mut task).await,
         other => Err(Error::internal(format!("unknown task action {other:?}"))),
     };
     task.timestamp_ms = citadel_storage::now_ms();
@@ -143,4 +147,15 @@ async fn redact_user(state: &AppState, task: &mut Task) -> Result<()> {
     };
     progress(&failed)?;
     crate::rooms::redact_user::redact_user_events(state, &params, &mut failed, &mut progress).await
+}
+
+async fn purge_history(state: &AppState, task: &mut Task) -> Result<()> {
+    let params: crate::rooms::purge_history::PurgeHistoryParams =
+        serde_json::from_value(task.params.clone()).map_err(Error::internal)?;
+    let room_id =
+        ruma::OwnedRoomId::try_from(task.resource_id.as_str()).map_err(Error::internal)?;
+    let room = crate::rooms::RoomCtx::require(&state.storage, &room_id)?;
+    let deleted = crate::rooms::purge_history::purge_history(state, &room, &params).await?;
+    task.result = Some(serde_json::json!({ "deleted_events": deleted }));
+    Ok(())
 }

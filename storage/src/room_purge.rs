@@ -24,23 +24,49 @@ impl Storage {
         let mut batch = self.batch();
         let mut gone = HashSet::new();
         for (count, stored) in &events {
-            let event_id = stored.event_id.as_str();
-            if let Some(short_event) = rooms.short.event_if_known(event_id)? {
-                rooms
-                    .state
-                    .remove_after_event(&mut batch, short_event, &mut gone)?;
-                rooms.short.remove_event(&mut batch, event_id, short_event);
-            }
-            rooms.relations.remove_target(&mut batch, event_id)?;
-            self.txn_ids.remove_origin(&mut batch, event_id);
-            let at = PduId {
-                room: short,
-                count: *count,
-            };
-            rooms.timeline.remove(&mut batch, at, event_id);
+            self.remove_event(&mut batch, short, *count, &stored.event_id, Some(&mut gone))?;
         }
         self.apply(batch)?;
         Ok(events.len())
+    }
+
+    /// Deletes some events of a room's history (the admin API's history purge): each
+    /// with its short ID, relations and transaction record, and the pointer to the
+    /// state after it, but not the state snapshots, which later events share.
+    /// `events` are `(position, event ID)`; the caller keeps state events, which the
+    /// room's state and authorization still need.
+    pub fn purge_history_events(&self, short: u64, events: &[(u64, String)]) -> Result<()> {
+        let mut batch = self.batch();
+        for (count, event_id) in events {
+            self.remove_event(&mut batch, short, *count, event_id, None)?;
+        }
+        self.apply(batch)
+    }
+
+    /// One event and what is indexed by it; `snapshots` (when purging the whole room)
+    /// also takes the state snapshots it leads to.
+    fn remove_event(
+        &self,
+        batch: &mut crate::Batch,
+        short: u64,
+        count: u64,
+        event_id: &str,
+        snapshots: Option<&mut HashSet<u64>>,
+    ) -> Result<()> {
+        let rooms = &self.rooms;
+        if let Some(short_event) = rooms.short.event_if_known(event_id)? {
+            match snapshots {
+                Some(gone) => rooms.state.remove_after_event(batch, short_event, gone)?,
+                None => rooms.state.forget_after_event(batch, short_event),
+            }
+            rooms.short.remove_event(batch, event_id, short_event);
+        }
+        rooms.relations.remove_target(batch, event_id)?;
+        self.txn_ids.remove_origin(batch, event_id);
+        rooms
+            .timeline
+            .remove(batch, PduId { room: short, count }, event_id);
+        Ok(())
     }
 
     /// Deletes everything of the room that is not an event: its state, memberships (on

@@ -13,6 +13,7 @@ pub mod incoming;
 pub mod make_admin;
 pub mod members;
 pub mod membership;
+pub mod purge_history;
 pub mod redact_user;
 pub mod redaction;
 pub mod relations;

@@ -125,3 +125,120 @@ async fn admins_read_rooms_they_are_not_in() {
         "M_NOT_FOUND",
     );
 }
+
+async fn purge_done(root: &User, purge_id: &str) -> Value {
+    let path = format!("/_synapse/admin/v1/purge_history_status/{purge_id}");
+    for _ in 0..200 {
+        let (status, body) = root.client.get(&path).await;
+        assert_eq!(status, 200, "{body}");
+        if body["status"] != "active" {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("purge {purge_id} did not finish");
+}
+
+#[tokio::test]
+async fn purging_history_deletes_old_messages_and_keeps_the_room_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::spawn_in(dir.path(), |_| {});
+    let root = admin(&server).await;
+    let (alice, bob, room) = server.client().alice_and_bob_in_a_public_room().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(alice.send_text(&room, &format!("m{i}")).await);
+    }
+    let path = format!("/_synapse/admin/v1/purge_history/{}", enc(&room));
+    let messages = format!(
+        "/_synapse/admin/v1/rooms/{}/messages?limit=100&filter={}",
+        enc(&room),
+        enc(&json!({"types": ["m.room.message"]}).to_string())
+    );
+
+    // Local events are kept unless asked.
+    let (status, started) = root
+        .client
+        .post(&path, json!({"purge_up_to_event_id": ids[3]}))
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let done = purge_done(&root, started["purge_id"].as_str().unwrap()).await;
+    assert_eq!(done, json!({"status": "complete"}));
+    assert_eq!(
+        bodies(&root.client.get(&messages).await.1["chunk"]),
+        ["m0", "m1", "m2", "m3", "m4"]
+    );
+
+    let (status, started) = root
+        .client
+        .post(
+            &format!("{path}/{}", enc(&ids[3])),
+            json!({"delete_local_events": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let done = purge_done(&root, started["purge_id"].as_str().unwrap()).await;
+    assert_eq!(done, json!({"status": "complete"}));
+    assert_eq!(
+        bodies(&root.client.get(&messages).await.1["chunk"]),
+        ["m3", "m4"]
+    );
+    let (_, gone) = bob
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/event/{}",
+            enc(&room),
+            enc(&ids[0])
+        ))
+        .await;
+    assert_eq!(gone["errcode"], "M_NOT_FOUND");
+    // The room's state survived: members still talk, and a newcomer joins.
+    bob.send_text(&room, "still here").await;
+    let carol = server.client().register("carol", "pw-carol-1").await;
+    assert_eq!(carol.join(&room).await.0, 200);
+    let (_, audit) = root
+        .client
+        .get("/_citadel/admin/v1/audit?action=admin.room.purge_history")
+        .await;
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "{audit}");
+
+    let c = &root.client;
+    assert_error(&c.post(&path, json!({})).await, 400, "M_BAD_JSON");
+    assert_error(
+        &c.post(&path, json!({"purge_up_to_ts": "soon"})).await,
+        400,
+        "M_BAD_JSON",
+    );
+    assert_error(
+        &c.post(&path, json!({"purge_up_to_ts": 1})).await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &c.post(&path, json!({"purge_up_to_event_id": "$missing"}))
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    let other = alice.create_room(json!({})).await;
+    let elsewhere = alice.send_text(&other, "x").await;
+    assert_error(
+        &c.post(&path, json!({"purge_up_to_event_id": elsewhere}))
+            .await,
+        400,
+        "M_UNKNOWN",
+    );
+    assert_error(
+        &c.get("/_synapse/admin/v1/purge_history_status/nope").await,
+        404,
+        "M_NOT_FOUND",
+    );
+
+    server.stop();
+    let storage = open_storage(dir.path());
+    for id in &ids[..3] {
+        assert!(storage.rooms.timeline.get(id).unwrap().is_none());
+        assert!(storage.rooms.short.event_if_known(id).unwrap().is_none());
+    }
+    assert!(storage.rooms.timeline.get(&ids[3]).unwrap().is_some());
+}

@@ -203,6 +203,12 @@ impl StateSnapshots {
         Ok(())
     }
 
+    /// Forgets which state followed an event, keeping the snapshot (a history purge:
+    /// other events share it).
+    pub fn forget_after_event(&self, batch: &mut Batch, short_event: u64) {
+        batch.remove(&self.after_event, key((short_event,)));
+    }
+
     /// Deletes the room's current state pointer and its snapshots (a room purge).
     pub fn remove_current(
         &self,

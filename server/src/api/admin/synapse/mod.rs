@@ -8,6 +8,7 @@ pub mod extremities;
 pub mod federation;
 pub mod info;
 pub mod media;
+pub mod purge_history;
 pub mod registration_tokens;
 pub mod reports;
 pub mod restrictions;
@@ -42,6 +43,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     rooms::routes(routes);
     room_delete::routes(routes);
     room_messages::routes(routes);
+    purge_history::routes(routes);
     reports::routes(routes);
     devices::routes(routes);
     extremities::routes(routes);
