@@ -78,12 +78,14 @@ async fn run_remote(config: &Config, action: Action) -> Result<String, String> {
     }
 }
 
-/// The running server's plain-HTTP address, reachable from this machine.
+/// The running server's plain-HTTP address, reachable from this machine: an admin
+/// listener when there is one (the CLI speaks an admin API).
 fn local_base_url(config: &Config) -> Result<String, String> {
     let bind = config
         .http
-        .bind
+        .admin_bind
         .first()
+        .or(config.http.bind.first())
         .ok_or("the CLI needs an http.bind address to reach the running server")?;
     let addr: std::net::SocketAddr = bind.parse().map_err(|_| format!("bad http.bind {bind}"))?;
     let host = if addr.ip().is_unspecified() {

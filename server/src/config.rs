@@ -87,6 +87,9 @@ pub struct HttpConfig {
     pub max_request_bytes: usize,
     /// Worker threads; 0 means one per CPU core.
     pub workers: usize,
+    /// When set, the admin APIs answer only on these listeners (bound besides `bind`),
+    /// so they can be kept off the public port; empty serves them everywhere.
+    pub admin_bind: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -295,6 +298,7 @@ impl Default for HttpConfig {
             bind: vec!["127.0.0.1:8008".into()],
             max_request_bytes: 10 * 1024 * 1024,
             workers: 0,
+            admin_bind: Vec::new(),
         }
     }
 }
@@ -437,6 +441,13 @@ impl Config {
             .is_some_and(|t| t.len() < 16)
         {
             problems.push("metrics.bearer_token must be at least 16 characters".into());
+        }
+        for bind in &self.http.admin_bind {
+            if bind.parse::<SocketAddr>().is_err() {
+                problems.push(format!(
+                    "http.admin_bind {bind:?} is not an IP:port address"
+                ));
+            }
         }
         if self.http.max_request_bytes < 64 * 1024 {
             problems.push("http.max_request_bytes must be at least 65536 (one event)".into());

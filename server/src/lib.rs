@@ -123,6 +123,7 @@ pub fn start(config: Config) -> Result<Running, String> {
                         "X-Requested-With, Content-Type, Authorization, Date",
                     )),
             )
+            .wrap(actix_web::middleware::from_fn(api::admin_listeners_only))
             .wrap(actix_web::middleware::from_fn(api::log_request))
             .configure(api::configure)
             .default_service(web::to(api::not_found))
@@ -135,6 +136,11 @@ pub fn start(config: Config) -> Result<Running, String> {
         server = server
             .bind(bind)
             .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    }
+    for bind in &config.http.admin_bind {
+        server = server
+            .bind(bind)
+            .map_err(|e| format!("cannot listen on {bind} (admin): {e}"))?;
     }
     if config.metrics.enabled
         && let Some(bind) = &config.metrics.bind

@@ -218,6 +218,39 @@ pub fn route_table() -> Vec<(Method, String)> {
     table
 }
 
+/// Whether a path belongs to an admin API (Synapse's, Citadel's, or the client API's
+/// `/admin/` endpoints).
+pub fn is_admin_path(path: &str) -> bool {
+    path.starts_with("/_synapse/admin")
+        || path.starts_with("/_citadel/admin")
+        || (path.starts_with("/_matrix/client/") && path.contains("/admin/"))
+}
+
+/// With `http.admin_bind` set, admin paths on any other listener are answered as if
+/// they did not exist: the public port does not even reveal them.
+pub async fn admin_listeners_only(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let allowed = req
+        .app_data::<web::Data<crate::app::AppState>>()
+        .is_none_or(|state| {
+            let listeners = &state.config.http.admin_bind;
+            listeners.is_empty()
+                || !is_admin_path(req.path())
+                || listeners.iter().any(|bind| {
+                    bind.parse::<std::net::SocketAddr>()
+                        .is_ok_and(|addr| addr == req.request().app_config().local_addr())
+                })
+        });
+    if !allowed {
+        let response =
+            actix_web::ResponseError::error_response(&Error::unrecognized(StatusCode::NOT_FOUND));
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// Logs each request's method, path, status and duration. The query string is left out
 /// on purpose: it may carry an access token, and tokens never reach the logs.
 pub async fn log_request(

@@ -42,6 +42,10 @@ pub struct ShutdownResult {
     /// status endpoints leave it out).
     #[serde(default)]
     pub message_sent: bool,
+    /// The member being moved, with their membership before: a server stopped mid-move
+    /// finishes it on resuming (their leave may have landed without the progress).
+    #[serde(default)]
+    pub moving: Option<(String, String)>,
 }
 
 /// `403 M_FORBIDDEN` when an admin blocked the room.
@@ -93,21 +97,25 @@ pub async fn shutdown(
     // Invites and knocks first: they are withdrawn locally only while this server is
     // still in the room, that is while a local member is still joined.
     members.sort_by_key(|(_, record)| record.membership == "join");
-    for (user_id, record) in members {
-        if !user_id.ends_with(&local_suffix)
-            || !matches!(record.membership.as_str(), "join" | "invite" | "knock")
-        {
-            continue;
-        }
-        match move_member(
-            state,
-            room_id,
-            &user_id,
-            &record.membership,
-            new_room.as_deref(),
-        )
-        .await
-        {
+    let interrupted = result.moving.clone();
+    let pending = members
+        .into_iter()
+        .filter(|(user_id, record)| {
+            user_id.ends_with(&local_suffix)
+                && matches!(record.membership.as_str(), "join" | "invite" | "knock")
+                && interrupted
+                    .as_ref()
+                    .is_none_or(|(moving, _)| moving != user_id)
+        })
+        .map(|(user_id, record)| (user_id, record.membership))
+        .collect::<Vec<_>>();
+    for (user_id, membership) in interrupted.into_iter().chain(pending) {
+        result.moving = Some((user_id.clone(), membership.clone()));
+        progress(result)?;
+        state.storage.flush().await?;
+        let moved = move_member(state, room_id, &user_id, &membership, new_room.as_deref()).await;
+        result.moving = None;
+        match moved {
             Ok(()) => result.kicked_users.push(user_id),
             Err(e) => {
                 tracing::warn!(%room_id, %user_id, error = %e, "cannot move a member out of a room being shut down");
@@ -199,7 +207,16 @@ async fn move_member(
     new_room: Option<&RoomId>,
 ) -> Result<()> {
     let user = OwnedUserId::try_from(user_id).map_err(Error::internal)?;
-    crate::rooms::membership::leave(state, room_id, &user, None).await?;
+    let still_in = state
+        .storage
+        .rooms
+        .membership
+        .members(room_id.as_str())?
+        .into_iter()
+        .any(|(u, r)| u == user_id && matches!(r.membership.as_str(), "join" | "invite" | "knock"));
+    if still_in {
+        crate::rooms::membership::leave(state, room_id, &user, None).await?;
+    }
     let mut batch = state.storage.batch();
     state
         .storage

@@ -49,14 +49,11 @@ const NOT_ADMIN_AUTHENTICATED: &[&str] = &[
 /// later is walked too), with its path arguments filled in: `user` for users, a room
 /// ID for rooms, `x` for anything else.
 fn routes(user: &str) -> Vec<(Method, String, Option<Value>)> {
-    let is_admin = |path: &str| {
-        path.starts_with("/_synapse/admin/")
-            || path.starts_with("/_citadel/admin")
-            || (path.starts_with("/_matrix/client/") && path.contains("/admin/"))
-    };
     let routes: Vec<_> = citadel::api::route_table()
         .into_iter()
-        .filter(|(_, path)| is_admin(path) && !NOT_ADMIN_AUTHENTICATED.contains(&path.as_str()))
+        .filter(|(_, path)| {
+            citadel::api::is_admin_path(path) && !NOT_ADMIN_AUTHENTICATED.contains(&path.as_str())
+        })
         .map(|(method, pattern)| {
             let path: Vec<String> = pattern
                 .split('/')
@@ -450,5 +447,52 @@ async fn admins_manage_registration_tokens() {
         &c.get(&format!("{BASE}?valid=perhaps")).await,
         400,
         "M_INVALID_PARAM",
+    );
+}
+
+#[tokio::test]
+async fn admin_apis_can_be_kept_to_their_own_listener() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let admin_bind = format!("127.0.0.1:{port}");
+    let server = TestServer::spawn_with(|c| c.http.admin_bind = vec![admin_bind.clone()]);
+    let public = server.client();
+    let private = TestClient {
+        base: format!("http://{admin_bind}"),
+        ..server.client()
+    };
+    // The CLI channel is an admin API too: reachable on the admin listener only.
+    assert_error(
+        &public.get("/_citadel/admin/v1/cli").await,
+        404,
+        "M_UNRECOGNIZED",
+    );
+    assert_eq!(private.get("/_citadel/admin/v1/cli").await.0, 200);
+
+    let root = public.register("root", "pw-root-1").await;
+    let action = citadel::admin::Action::SetAdmin {
+        username: "root".into(),
+        admin: true,
+    };
+    assert_eq!(admin_action_via(&private, action).await.0, 200);
+    let token = root.client.token.clone().unwrap();
+    let (public, private) = (public.with_token(&token), private.with_token(&token));
+    for path in [
+        "/_synapse/admin/v2/users".to_owned(),
+        format!("/_matrix/client/v3/admin/whois/{}", enc(&root.user_id)),
+        "/_citadel/admin/v1/audit".to_owned(),
+    ] {
+        assert_error(&public.get(&path).await, 404, "M_UNRECOGNIZED");
+        let (status, body) = private.get(&path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    // Everything else is served on both.
+    assert_eq!(public.get("/_matrix/client/v3/account/whoami").await.0, 200);
+    assert_eq!(
+        private.get("/_matrix/client/v3/account/whoami").await.0,
+        200
     );
 }

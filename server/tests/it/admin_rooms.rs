@@ -363,3 +363,28 @@ async fn users_report_rooms_and_users_and_admins_see_it() {
     let (_, users) = c.get("/_synapse/admin/v1/user_reports").await;
     assert_eq!(users["total"], 1);
 }
+
+#[tokio::test]
+async fn the_database_statistics_list_the_largest_rooms_first() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let small = alice.create_room(json!({})).await;
+    let big = alice.create_room(json!({})).await;
+    for i in 0..20 {
+        alice
+            .send_text(&big, &format!("a long enough message, number {i}"))
+            .await;
+    }
+    let (status, body) = root
+        .client
+        .get("/_synapse/admin/v1/statistics/database/rooms")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let rooms = body["rooms"].as_array().unwrap();
+    assert_eq!(rooms[0]["room_id"], big.as_str());
+    assert_eq!(rooms[1]["room_id"], small.as_str());
+    let size = |i: usize| rooms[i]["estimated_size"].as_u64().unwrap();
+    assert!(size(0) > size(1) + 20 * 30, "{body}");
+    assert!(size(1) > 0);
+}

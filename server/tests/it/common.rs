@@ -283,8 +283,15 @@ pub async fn admin_action(
     server: &TestServer,
     action: citadel::admin::Action,
 ) -> (StatusCode, Value) {
+    admin_action_via(&server.client(), action).await
+}
+
+/// [`admin_action`] through a given client (an admin listener's).
+pub async fn admin_action_via(
+    client: &TestClient,
+    action: citadel::admin::Action,
+) -> (StatusCode, Value) {
     use hmac::Mac;
-    let client = server.client();
     let (_, nonce) = client.get("/_citadel/admin/v1/cli").await;
     let nonce = nonce["nonce"].as_str().unwrap().to_owned();
     let mac = citadel::api::admin::cli::mac(SHARED_SECRET, &nonce, &action)

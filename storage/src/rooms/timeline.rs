@@ -122,6 +122,17 @@ impl Timeline {
             .collect()
     }
 
+    /// How many bytes the room's stored events take (a full scan of the room: for the
+    /// admin API's statistics, not for hot paths).
+    pub fn room_bytes(&self, room: u64) -> Result<u64> {
+        let mut total = 0u64;
+        for entry in self.pdus.scan_prefix(&key((room,))) {
+            let (k, v) = entry?;
+            total += (k.len() + v.len()) as u64;
+        }
+        Ok(total)
+    }
+
     /// The room's `limit` oldest events by position, oldest first.
     pub fn oldest(&self, room: u64, limit: usize) -> Result<Vec<(u64, StoredPdu)>> {
         self.pdus

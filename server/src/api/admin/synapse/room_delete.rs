@@ -367,6 +367,7 @@ async fn scheduled_tasks(
 fn strip_internal(mut result: Value) -> Value {
     if let Some(object) = result.as_object_mut() {
         object.remove("message_sent");
+        object.remove("moving");
     }
     result
 }
