@@ -27,6 +27,10 @@ pub struct MediaRecord {
     pub unused_expires_at: Option<u64>,
     /// Quarantined media is served to no one.
     pub quarantined: bool,
+    /// Protected media is left alone by bulk quarantines and bulk deletes (stickers,
+    /// shared avatars).
+    #[serde(default)]
+    pub protected: bool,
 }
 
 #[derive(Clone)]

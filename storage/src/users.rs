@@ -113,6 +113,22 @@ impl Users {
         Ok(out)
     }
 
+    /// Every user's avatar URL (what a bulk media delete keeps).
+    pub fn avatar_urls(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for entry in self.profile.scan_prefix(&[]) {
+            let (k, v) = entry?;
+            let mut reader = KeyReader::new(&k);
+            reader.str().map_err(corrupt)?;
+            if reader.str().map_err(corrupt)? == "avatar_url"
+                && let Some(url) = decode::<Value>(&v)?.as_str()
+            {
+                out.push(url.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
     pub fn set_profile_field(&self, batch: &mut Batch, user_id: &str, field: &str, value: &Value) {
         batch.insert(&self.profile, key((user_id, field)), encode(value));
     }

@@ -11,6 +11,7 @@ mod admin_api;
 mod admin_audit;
 mod admin_devices;
 mod admin_extremities;
+mod admin_media_bulk;
 mod admin_restrictions;
 mod admin_room_delete;
 mod admin_room_messages;

@@ -55,7 +55,7 @@ fn describe(media_id: &str, record: &MediaRecord) -> Value {
         "created_ts": record.created_ts,
         "last_access_ts": record.created_ts,
         "quarantined_by": if record.quarantined { json!("admin") } else { Value::Null },
-        "safe_from_quarantine": false,
+        "safe_from_quarantine": record.protected,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod extremities;
 pub mod federation;
 pub mod info;
 pub mod media;
+pub mod media_bulk;
 pub mod purge_history;
 pub mod registration_tokens;
 pub mod reports;
@@ -51,6 +52,8 @@ pub fn routes(routes: &mut Routes<'_>) {
     info::routes(routes);
     acting::routes(routes);
     server_notices::routes(routes);
+    // Before `media`: its `/media/{server_name}/{media_id}` would take `/media/protect/…`.
+    media_bulk::routes(routes);
     media::routes(routes);
 }
 
