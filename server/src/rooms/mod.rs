@@ -28,6 +28,7 @@ pub mod tags;
 pub mod typing;
 pub mod upgrade;
 pub mod visibility;
+pub mod walk;
 
 pub use append::append_event;
 pub(crate) use append::{Federate, Placement, publish, write};

@@ -60,31 +60,20 @@ pub fn routes(routes: &mut Routes<'_>) {
 fn mxc_in_room(state: &AppState, raw_room: &str) -> Result<BTreeSet<(String, String)>> {
     let room = room(state, raw_room)?;
     let mut found = BTreeSet::new();
-    let mut cursor = 0;
-    loop {
-        let page = state
-            .storage
-            .rooms
-            .timeline
-            .after(room.short, cursor, 500)?;
-        for (count, stored) in &page {
-            cursor = *count;
-            let pdu = state.pdu_cache.parse(stored)?;
-            let content: Value = serde_json::from_str(pdu.content.get()).unwrap_or_default();
-            for uri in [&content["url"], &content["info"]["thumbnail_url"]] {
-                if let Some((server, id)) = uri
-                    .as_str()
-                    .and_then(|u| u.strip_prefix("mxc://"))
-                    .and_then(|u| u.split_once('/'))
-                {
-                    found.insert((server.to_owned(), id.to_owned()));
-                }
+    crate::rooms::walk::each_event(state, room.short, |_, pdu| {
+        let content: Value = serde_json::from_str(pdu.content.get()).unwrap_or_default();
+        for uri in [&content["url"], &content["info"]["thumbnail_url"]] {
+            if let Some((server, id)) = uri
+                .as_str()
+                .and_then(|u| u.strip_prefix("mxc://"))
+                .and_then(|u| u.split_once('/'))
+            {
+                found.insert((server.to_owned(), id.to_owned()));
             }
         }
-        if page.len() < 500 {
-            return Ok(found);
-        }
-    }
+        Ok(std::ops::ControlFlow::Continue(()))
+    })?;
+    Ok(found)
 }
 
 /// `GET /_synapse/admin/v1/room/{room_id}/media`

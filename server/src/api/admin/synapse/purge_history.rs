@@ -124,21 +124,14 @@ async fn start(
 /// The position of the room's last event sent before `ts`.
 fn last_before(state: &AppState, short: u64, ts: u64) -> Result<Option<u64>> {
     let mut found = None;
-    let mut cursor = 0;
-    loop {
-        let page = state.storage.rooms.timeline.after(short, cursor, 500)?;
-        for (count, stored) in &page {
-            let pdu = state.pdu_cache.parse(stored)?;
-            if u64::from(pdu.origin_server_ts.get()) >= ts {
-                return Ok(found);
-            }
-            found = Some(*count);
-            cursor = *count;
+    crate::rooms::walk::each_event(state, short, |count, pdu| {
+        if u64::from(pdu.origin_server_ts.get()) >= ts {
+            return Ok(std::ops::ControlFlow::Break(()));
         }
-        if page.len() < 500 {
-            return Ok(found);
-        }
-    }
+        found = Some(count);
+        Ok(std::ops::ControlFlow::Continue(()))
+    })?;
+    Ok(found)
 }
 
 /// `GET /_synapse/admin/v1/purge_history_status/{purge_id}`

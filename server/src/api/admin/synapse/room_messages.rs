@@ -222,31 +222,18 @@ async fn timestamp_to_event(
         .map_err(|_| Error::invalid_param("Query parameter 'ts' must be an integer"))?;
     let backwards = backwards(&query, "f")?;
     let mut best: Option<(u64, String)> = None;
-    let mut cursor = 0u64;
-    loop {
-        let page = state
-            .storage
-            .rooms
-            .timeline
-            .after(room.short, cursor, 500)?;
-        let Some((last, _)) = page.last() else { break };
-        cursor = *last;
-        for (_, stored) in &page {
-            let pdu = state.pdu_cache.parse(stored)?;
-            let at = u64::from(pdu.origin_server_ts.get());
-            let better = if backwards {
-                at <= ts && best.as_ref().is_none_or(|(b, _)| at >= *b)
-            } else {
-                at >= ts && best.as_ref().is_none_or(|(b, _)| at < *b)
-            };
-            if better {
-                best = Some((at, pdu.event_id.to_string()));
-            }
+    crate::rooms::walk::each_event(&state, room.short, |_, pdu| {
+        let at = u64::from(pdu.origin_server_ts.get());
+        let better = if backwards {
+            at <= ts && best.as_ref().is_none_or(|(b, _)| at >= *b)
+        } else {
+            at >= ts && best.as_ref().is_none_or(|(b, _)| at < *b)
+        };
+        if better {
+            best = Some((at, pdu.event_id.to_string()));
         }
-        if page.len() < 500 {
-            break;
-        }
-    }
+        Ok(std::ops::ControlFlow::Continue(()))
+    })?;
     let (origin_server_ts, event_id) = best.ok_or_else(|| {
         Error::not_found(format!(
             "Unable to find event from {ts} in direction {}",
