@@ -77,8 +77,9 @@ pub fn resume_unfinished(state: web::Data<AppState>) {
     });
 }
 
-/// Runs the task to its end and stores how it ended; returns it as stored.
-pub async fn run(state: &AppState, mut task: Task) -> Result<Task> {
+/// Runs the task to its end and stores how it ended; returns it as stored, with the
+/// error it failed with (for a caller that waits for it and answers with that error).
+pub async fn run(state: &AppState, mut task: Task) -> Result<(Task, Option<Error>)> {
     task.status = TaskStatus::Active;
     task.timestamp_ms = citadel_storage::now_ms();
     state.storage.tasks.put(&task)?;
@@ -89,17 +90,26 @@ pub async fn run(state: &AppState, mut task: Task) -> Result<Task> {
         other => Err(Error::internal(format!("unknown task action {other:?}"))),
     };
     task.timestamp_ms = citadel_storage::now_ms();
-    match outcome {
-        Ok(()) => task.status = TaskStatus::Complete,
+    let failure = match outcome {
+        Ok(()) => {
+            task.status = TaskStatus::Complete;
+            None
+        }
         Err(e) => {
             tracing::warn!(task = %task.id, action = %task.action, error = %e, "admin task failed");
             task.status = TaskStatus::Failed;
             task.error = Some(e.message().to_owned());
+            Some(e)
         }
-    }
+    };
     state.storage.tasks.put(&task)?;
     state.storage.flush().await?;
-    Ok(task)
+    Ok((task, failure))
+}
+
+/// The task of that action with that ID.
+pub fn get(state: &AppState, id: &str, action: &str) -> Result<Option<Task>> {
+    Ok(state.storage.tasks.get(id)?.filter(|t| t.action == action))
 }
 
 async fn delete_room(state: &AppState, task: &mut Task) -> Result<()> {

@@ -2,6 +2,7 @@
 //! counts, which moderators use to spot spam accounts). Reads each of the user's rooms
 //! newest first and stops at the moment, so a recent window costs little.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use citadel_federation::pdu::Pdu;
@@ -9,9 +10,6 @@ use citadel_federation::pdu::Pdu;
 use crate::api::error::Result;
 use crate::app::AppState;
 use crate::rooms::state::content_str;
-
-/// Events read per page while walking a room back in time.
-const PAGE: usize = 200;
 
 /// Calls `each` with every event of the user's rooms sent at or after `from_ts`.
 fn each_event_since(
@@ -23,21 +21,13 @@ fn each_event_since(
     let storage = &state.storage;
     for room in storage.rooms.membership.rooms_shared(user_id)?.iter() {
         let Some(short) = room.short else { continue };
-        let mut before = u64::MAX;
-        'room: loop {
-            let page = storage.rooms.timeline.before(short, before, PAGE)?;
-            for (count, stored) in &page {
-                let pdu = state.pdu_cache.parse(stored)?;
-                if u64::from(pdu.origin_server_ts.get()) < from_ts {
-                    break 'room;
-                }
-                each(&pdu);
-                before = *count;
+        crate::rooms::walk::each_event_back(state, short, |_, pdu| {
+            if u64::from(pdu.origin_server_ts.get()) < from_ts {
+                return Ok(ControlFlow::Break(()));
             }
-            if page.len() < PAGE {
-                break;
-            }
-        }
+            each(pdu);
+            Ok(ControlFlow::Continue(()))
+        })?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! skipped, so a resumed run picks up where it stopped.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use serde::{Deserialize, Serialize};
@@ -28,9 +29,6 @@ pub struct RedactParams {
     pub after_ts: Option<u64>,
     pub before_ts: Option<u64>,
 }
-
-/// Events read per page while walking a room back in time.
-const PAGE: usize = 200;
 
 /// Redacts what `params` asks; `failed` collects the events that could not be, with
 /// why. `progress` is called after each failure, to persist it.
@@ -69,51 +67,40 @@ pub async fn redact_user_events(
 
 /// The user's events in the room to redact, newest first.
 fn targets(state: &AppState, room: &RoomCtx, params: &RedactParams) -> Result<Vec<OwnedEventId>> {
-    let timeline = &state.storage.rooms.timeline;
     let mut out = Vec::new();
     let mut seen = 0;
-    let mut before = u64::MAX;
-    loop {
-        let page = timeline.before(room.short, before, PAGE)?;
-        for (count, stored) in &page {
-            before = *count;
-            let pdu = state.pdu_cache.parse(stored)?;
-            if pdu.sender.as_str() != params.user_id {
-                continue;
-            }
-            let ts = u64::from(pdu.origin_server_ts.get());
-            if params.before_ts.is_some_and(|b| ts > b) {
-                continue;
-            }
-            if params.after_ts.is_some_and(|a| ts < a) {
-                return Ok(out);
-            }
-            let kind = pdu.kind.to_string();
-            let wanted = match kind.as_str() {
-                "m.room.message" | "m.room.encrypted" => true,
-                "m.room.member" => content_str(&pdu, "membership").as_deref() == Some("join"),
-                _ => false,
-            };
-            if !wanted {
-                continue;
-            }
-            seen += 1;
-            let redacted = pdu
-                .json
-                .get("unsigned")
-                .and_then(|u| u.as_object())
-                .is_some_and(|u| u.contains_key("redacted_because"));
-            if !redacted {
-                out.push(pdu.event_id.clone());
-            }
-            if seen >= params.limit {
-                return Ok(out);
-            }
+    crate::rooms::walk::each_event_back(state, room.short, |_, pdu| {
+        if pdu.sender.as_str() != params.user_id {
+            return Ok(ControlFlow::Continue(()));
         }
-        if page.len() < PAGE {
-            return Ok(out);
+        let ts = u64::from(pdu.origin_server_ts.get());
+        if params.after_ts.is_some_and(|a| ts < a) {
+            return Ok(ControlFlow::Break(()));
         }
-    }
+        let wanted = match pdu.kind.to_string().as_str() {
+            "m.room.message" | "m.room.encrypted" => true,
+            "m.room.member" => content_str(pdu, "membership").as_deref() == Some("join"),
+            _ => false,
+        };
+        if !wanted || params.before_ts.is_some_and(|b| ts > b) {
+            return Ok(ControlFlow::Continue(()));
+        }
+        seen += 1;
+        let redacted = pdu
+            .json
+            .get("unsigned")
+            .and_then(|u| u.as_object())
+            .is_some_and(|u| u.contains_key("redacted_because"));
+        if !redacted {
+            out.push(pdu.event_id.clone());
+        }
+        Ok(if seen >= params.limit {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    })?;
+    Ok(out)
 }
 
 async fn redact(

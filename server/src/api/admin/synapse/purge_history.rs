@@ -140,8 +140,8 @@ async fn status(
     _admin: Admin,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    match state.storage.tasks.get(&path)? {
-        Some(task) if task.action == PURGE_HISTORY => {
+    match crate::tasks::get(&state, &path, PURGE_HISTORY)? {
+        Some(task) => {
             let status = match task.status.as_str() {
                 done @ ("complete" | "failed") => done,
                 _ => "active",

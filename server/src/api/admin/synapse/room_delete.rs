@@ -56,22 +56,15 @@ pub fn routes(routes: &mut Routes<'_>) {
         );
 }
 
-/// The body of both delete versions; the flags must be booleans when given.
+/// The body of both delete versions (unknown fields are ignored, as by Synapse).
 #[derive(Deserialize)]
 struct DeleteBody {
     new_room_user_id: Option<String>,
     room_name: Option<String>,
     message: Option<String>,
-    #[serde(default)]
-    block: bool,
-    #[serde(default = "yes")]
-    purge: bool,
-    #[serde(default)]
-    force_purge: bool,
-}
-
-fn yes() -> bool {
-    true
+    block: Option<bool>,
+    purge: Option<bool>,
+    force_purge: Option<bool>,
 }
 
 fn room_id(raw: &str) -> Result<OwnedRoomId> {
@@ -85,34 +78,23 @@ async fn schedule_delete(
     admin: &Admin,
     raw_room: &str,
     body: &[u8],
-) -> Result<(Task, DeleteParams)> {
-    // Unknown fields are tolerated like Synapse does; only the known ones are typed.
+) -> Result<Task> {
     let value: Value = parse_json(body)?;
     if !value.is_object() {
         return Err(Error::bad_json("The body must be a JSON object"));
     }
     for flag in ["block", "purge", "force_purge"] {
-        if value.get(flag).is_some_and(|v| !v.is_boolean()) {
+        if value
+            .get(flag)
+            .is_some_and(|v| !v.is_boolean() && !v.is_null())
+        {
             return Err(Error::bad_json(format!(
                 "Param '{flag}' must be a boolean, if given"
             )));
         }
     }
-    let mut known = serde_json::Map::new();
-    for field in [
-        "new_room_user_id",
-        "room_name",
-        "message",
-        "block",
-        "purge",
-        "force_purge",
-    ] {
-        if let Some(v) = value.get(field).filter(|v| !v.is_null()) {
-            known.insert(field.into(), v.clone());
-        }
-    }
     let body: DeleteBody =
-        serde_json::from_value(Value::Object(known)).map_err(|e| Error::bad_json(e.to_string()))?;
+        serde_json::from_value(value).map_err(|e| Error::bad_json(e.to_string()))?;
     let room_id = room_id(raw_room)?;
     if let Some(user) = &body.new_room_user_id {
         let ours = ruma::UserId::parse(user.as_str())
@@ -140,9 +122,9 @@ async fn schedule_delete(
         new_room_user_id: body.new_room_user_id,
         room_name: body.room_name,
         message: body.message,
-        block: body.block,
-        purge: body.purge,
-        force_purge: body.force_purge,
+        block: body.block.unwrap_or(false),
+        purge: body.purge.unwrap_or(true),
+        force_purge: body.force_purge.unwrap_or(false),
     };
     let task = crate::tasks::schedule(
         state,
@@ -159,7 +141,7 @@ async fn schedule_delete(
     )
     .details(details);
     crate::audit::record(state, event).await?;
-    Ok((task, params))
+    Ok(task)
 }
 
 /// `DELETE /_synapse/admin/v1/rooms/{room_id}`: shuts the room down and purges it,
@@ -170,17 +152,11 @@ async fn delete_v1(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let (task, _) = schedule_delete(&state, &admin, &path, &body).await?;
-    let done = crate::tasks::run(&state, task).await?;
-    if done.status == citadel_storage::tasks::TaskStatus::Failed {
-        let message = done.error.unwrap_or_default();
-        return Err(if message.starts_with("Unknown room") {
-            Error::not_found(message)
-        } else {
-            Error::unknown(actix_web::http::StatusCode::BAD_REQUEST, message)
-        });
+    let task = schedule_delete(&state, &admin, &path, &body).await?;
+    match crate::tasks::run(&state, task).await? {
+        (_, Some(failure)) => Err(failure),
+        (done, None) => Ok(HttpResponse::Ok().json(shutdown_room(&done))),
     }
-    Ok(HttpResponse::Ok().json(shutdown_room(&done)))
 }
 
 /// `DELETE /_synapse/admin/v2/rooms/{room_id}`: starts the delete in the background.
@@ -190,7 +166,7 @@ async fn delete_v2(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let (task, _) = schedule_delete(&state, &admin, &path, &body).await?;
+    let task = schedule_delete(&state, &admin, &path, &body).await?;
     let delete_id = task.id.clone();
     crate::tasks::spawn(state.clone(), task);
     Ok(HttpResponse::Ok().json(json!({ "delete_id": delete_id })))
@@ -254,12 +230,9 @@ async fn status_by_id(
     _admin: Admin,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    match state.storage.tasks.get(&path)? {
-        Some(task) if task.action == SHUTDOWN_AND_PURGE_ROOM => {
-            Ok(HttpResponse::Ok().json(delete_status(&task)))
-        }
-        _ => Err(Error::not_found(format!("delete id '{path}' not found"))),
-    }
+    let task = crate::tasks::get(&state, &path, SHUTDOWN_AND_PURGE_ROOM)?
+        .ok_or_else(|| Error::not_found(format!("delete id '{path}' not found")))?;
+    Ok(HttpResponse::Ok().json(delete_status(&task)))
 }
 
 /// `GET /_synapse/admin/v1/rooms/{room_id}/block`

@@ -108,8 +108,8 @@ async fn status(
     _admin: Admin,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    match state.storage.tasks.get(&path)? {
-        Some(task) if task.action == REDACT_ALL_EVENTS => {
+    match crate::tasks::get(&state, &path, REDACT_ALL_EVENTS)? {
+        Some(task) => {
             let failed = task
                 .result
                 .as_ref()
