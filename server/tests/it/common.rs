@@ -406,6 +406,10 @@ pub fn run(command: &mut std::process::Command, what: &str) {
 /// A virtualenv in the build directory with the pinned `requirements` (relative to the
 /// repository root), created on first use; returns its python.
 pub fn python_venv(name: &str, requirements: &str) -> PathBuf {
+    // Tests run in parallel: without this, a second test would install into the venv while
+    // the first one's Python maps the same shared objects, and die of SIGBUS.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let python = venv.join("bin/python");
     let marker = venv.join("installed");
