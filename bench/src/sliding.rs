@@ -80,7 +80,12 @@ pub async fn sliding_sync(args: &Args, url: &str) -> Result<Value> {
         first.push(started.elapsed());
         let shown = response["rooms"].as_object().map_or(0, |r| r.len());
         if shown != 20 {
-            return Err(format!("the first response shows {shown} rooms, not 20"));
+            // The list's count says whether rooms were missing from the list or only
+            // from the response's room bodies.
+            let count = &response["lists"]["all_rooms"]["count"];
+            return Err(format!(
+                "the first response shows {shown} rooms, not 20 (list count {count} of {rooms})"
+            ));
         }
     }
 

@@ -26,6 +26,8 @@ pub struct AppState {
     pub hasher: crate::auth::password::Hasher,
     /// Media uploads per user.
     pub media_upload_limiter: RateLimiter,
+    /// Events sent per user (see [`crate::policy::rate_limit::check_send`]).
+    pub message_limiter: RateLimiter,
     /// Uploaded files.
     pub media_store: crate::media::MediaStore,
     /// Single-use nonces of the shared-secret admin APIs, with their issue time.
@@ -101,6 +103,7 @@ impl AppState {
             registration_limiter: RateLimiter::new(enabled, &config.rate_limits.registration),
             failed_login_limiter: RateLimiter::new(enabled, &config.rate_limits.failed_login),
             media_upload_limiter: RateLimiter::new(enabled, &config.media.uploads),
+            message_limiter: RateLimiter::new(enabled, &config.rate_limits.messages),
             hasher: crate::auth::password::Hasher::new(
                 std::thread::available_parallelism()
                     .map(|n| n.get())

@@ -151,6 +151,9 @@ pub struct RateLimitsConfig {
     /// Failed password attempts per account, from any address: slows down guessing a
     /// password from many machines at once.
     pub failed_login: RateLimit,
+    /// Events a user sends (messages, state, redactions); an admin can override it per
+    /// user with Synapse's `override_ratelimit`.
+    pub messages: RateLimit,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -344,6 +347,10 @@ impl Default for RateLimitsConfig {
                 per_second: 0.1,
                 burst: 5,
             },
+            messages: RateLimit {
+                per_second: 10.0,
+                burst: 200,
+            },
         }
     }
 }
@@ -511,6 +518,7 @@ impl Config {
             ("login", &self.rate_limits.login),
             ("registration", &self.rate_limits.registration),
             ("failed_login", &self.rate_limits.failed_login),
+            ("messages", &self.rate_limits.messages),
             ("media.uploads", &self.media.uploads),
         ] {
             if !(limit.per_second.is_finite() && limit.per_second > 0.0) {

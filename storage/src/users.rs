@@ -30,6 +30,17 @@ pub struct UserRecord {
     /// Shadow-banned: what they send is acknowledged but reaches no one.
     #[serde(default)]
     pub shadow_banned: bool,
+    /// An admin's override of the message rate limit (Synapse's `override_ratelimit`);
+    /// zeros mean no limit at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratelimit_override: Option<RatelimitOverride>,
+}
+
+/// A per-user message rate: sustained events per second and the burst before it applies.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RatelimitOverride {
+    pub messages_per_second: u64,
+    pub burst_count: u64,
 }
 
 #[derive(Clone)]
@@ -156,6 +167,7 @@ mod tests {
             locked: false,
             suspended: false,
             shadow_banned: false,
+            ratelimit_override: None,
         }
     }
 

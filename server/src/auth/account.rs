@@ -26,6 +26,7 @@ pub async fn create_account(
         locked: false,
         suspended: false,
         shadow_banned: false,
+        ratelimit_override: None,
     };
     if !state.storage.users.create(user_id, &record)? {
         return Err(Error::user_in_use());

@@ -23,6 +23,8 @@ pub struct Sender {
     pub suspended: bool,
     /// What the user sends is acknowledged but dropped (see `auth::restrictions`).
     pub shadow_banned: bool,
+    /// An admin's override of the message rate limit for this user.
+    pub ratelimit_override: Option<citadel_storage::users::RatelimitOverride>,
 }
 
 /// What a login, registration or refresh hands back to the client.
@@ -73,6 +75,7 @@ pub async fn authenticate(state: &AppState, access_token: &str, ip: IpAddr) -> R
         locked: user.locked,
         suspended: user.suspended,
         shadow_banned: user.shadow_banned,
+        ratelimit_override: user.ratelimit_override,
     })
 }
 

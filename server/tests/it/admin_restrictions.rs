@@ -336,3 +336,123 @@ async fn a_shadow_banned_user_is_told_yes_and_reaches_no_one() {
         .await;
     assert_eq!(messages["chunk"][0]["content"]["body"], "back to normal");
 }
+
+/// Sends one text message with a fresh transaction ID; returns the status and body.
+async fn try_send(user: &User, room: &str, txn: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    user.client
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}",
+                enc(room)
+            ),
+            json!({"msgtype": "m.text", "body": txn}),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn override_ratelimit_lifts_or_sets_a_users_message_rate() {
+    let server = TestServer::spawn_with(|c| {
+        c.rate_limits.enabled = true;
+        // Registration and login are limited too: room enough for the test's accounts.
+        c.rate_limits.registration.burst = 20;
+        c.rate_limits.login.burst = 20;
+        c.rate_limits.messages.per_second = 0.001;
+        c.rate_limits.messages.burst = 3;
+    });
+    let root = admin(&server).await;
+    let (_alice, bob, room) = server.client().alice_and_bob_in_a_public_room().await;
+    let path = format!(
+        "/_synapse/admin/v1/users/{}/override_ratelimit",
+        enc(&bob.user_id)
+    );
+
+    // The configured rate: three, then 429 with a hint; a retried transaction is free.
+    for n in 0..3 {
+        assert_eq!(try_send(&bob, &room, &format!("a{n}")).await.0, 200);
+    }
+    assert_eq!(try_send(&bob, &room, "a0").await.0, 200);
+    let limited = try_send(&bob, &room, "a3").await;
+    assert_error(&limited, 429, "M_LIMIT_EXCEEDED");
+    assert!(limited.1["retry_after_ms"].as_u64().unwrap() > 0);
+
+    // No override yet: `{}`.
+    let (status, body) = root.client.get(&path).await;
+    assert_eq!((status.as_u16(), body), (200, json!({})));
+
+    // Zeros (the defaults of an empty body) lift the limit.
+    let (status, body) = root.client.post(&path, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"messages_per_second": 0, "burst_count": 0}));
+    assert_eq!(root.client.get(&path).await.1, body);
+    for n in 0..10 {
+        assert_eq!(try_send(&bob, &room, &format!("b{n}")).await.0, 200);
+    }
+
+    // A rate of his own: a burst of five.
+    let (status, body) = root
+        .client
+        .post(&path, json!({"messages_per_second": 1, "burst_count": 5}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"messages_per_second": 1, "burst_count": 5}));
+    let mut sent = 0;
+    while try_send(&bob, &room, &format!("c{sent}")).await.0 == 200 {
+        sent += 1;
+        assert!(sent < 20, "the override's burst was not applied");
+    }
+    assert!((5..=6).contains(&sent), "{sent}");
+
+    // Deleted: back to the configured rate (his bucket is still empty).
+    let (status, body) = root.client.delete(&path, json!({})).await;
+    assert_eq!((status.as_u16(), body), (200, json!({})));
+    assert_eq!(root.client.get(&path).await.1, json!({}));
+    assert_error(&try_send(&bob, &room, "d0").await, 429, "M_LIMIT_EXCEEDED");
+
+    // Each change is in the audit trail.
+    for action in [
+        "admin.user.override_ratelimit",
+        "admin.user.delete_ratelimit_override",
+    ] {
+        let (_, audit) = root
+            .client
+            .get(&format!("/_citadel/admin/v1/audit?action={action}"))
+            .await;
+        assert_eq!(audit["entries"][0]["target"], bob.user_id, "{action}");
+        assert_eq!(audit["entries"][0]["actor"], root.user_id, "{action}");
+    }
+
+    // Bad input.
+    for bad in [
+        json!({"messages_per_second": -1}),
+        json!({"burst_count": "5"}),
+        json!({"messages_per_second": 1.5}),
+    ] {
+        assert_error(&root.client.post(&path, bad).await, 400, "M_INVALID_PARAM");
+    }
+    assert_error(
+        &root
+            .client
+            .raw(reqwest::Method::POST, &path, b"{not json")
+            .await,
+        400,
+        "M_NOT_JSON",
+    );
+    assert_error(
+        &root
+            .client
+            .get("/_synapse/admin/v1/users/%40nobody%3Alocalhost/override_ratelimit")
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &root
+            .client
+            .get("/_synapse/admin/v1/users/%40someone%3Aelsewhere.org/override_ratelimit")
+            .await,
+        400,
+        "M_UNKNOWN",
+    );
+    assert_error(&bob.client.get(&path).await, 403, "M_FORBIDDEN");
+}

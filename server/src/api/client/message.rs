@@ -50,6 +50,11 @@ async fn send_once(
             }
             TxnState::Pending => tokio::time::sleep(Duration::from_millis(50)).await,
             TxnState::Claimed => {
+                // Only a new event counts against the rate: a retried transaction is free.
+                if let Err(e) = crate::policy::rate_limit::check_send(state, sender) {
+                    state.storage.txn_ids.release(user, device, &txn_key)?;
+                    return Err(e);
+                }
                 let txn = crate::rooms::append::ClientTxn {
                     device_id: device,
                     key: &txn_key,

@@ -107,6 +107,7 @@ async fn send_state_event(
             crate::auth::restrictions::shadow_event_id(),
         ));
     }
+    crate::policy::rate_limit::check_send(&state, req.sender()?)?;
     let event = state_event(&kind, &req.body.state_key, content)?;
     let (pdu, _) = append_event(&state, &room, &sender, event).await?;
     Ok(send_state_event::v3::Response::new(pdu.event_id))

@@ -1,5 +1,6 @@
 //! Restricting an account: the spec's lock and suspension endpoints, Synapse's
-//! `suspend`, and shadow-banning (enforced in `auth::restrictions` and the send paths).
+//! `suspend`, shadow-banning (enforced in `auth::restrictions` and the send paths) and
+//! per-user message rate overrides (`policy::rate_limit::check_send`).
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
@@ -11,6 +12,7 @@ use crate::api::admin::synapse::Admin;
 use crate::api::admin::synapse::users::{existing, local_user};
 use crate::api::error::{Error, Result, parse_json};
 use crate::app::AppState;
+use citadel_storage::users::RatelimitOverride;
 
 pub fn routes(routes: &mut Routes<'_>) {
     routes
@@ -48,6 +50,21 @@ pub fn routes(routes: &mut Routes<'_>) {
             Method::DELETE,
             "/_synapse/admin/v1/users/{user_id}/shadow_ban",
             lift_shadow_ban,
+        )
+        .raw(
+            Method::GET,
+            "/_synapse/admin/v1/users/{user_id}/override_ratelimit",
+            get_ratelimit,
+        )
+        .raw(
+            Method::POST,
+            "/_synapse/admin/v1/users/{user_id}/override_ratelimit",
+            set_ratelimit,
+        )
+        .raw(
+            Method::DELETE,
+            "/_synapse/admin/v1/users/{user_id}/override_ratelimit",
+            delete_ratelimit,
         );
 }
 
@@ -213,4 +230,99 @@ async fn lift_shadow_ban(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     set_shadow_ban(&state, &admin, &path, false).await
+}
+
+fn ratelimit_json(rate: Option<RatelimitOverride>) -> Value {
+    match rate {
+        Some(o) => json!({
+            "messages_per_second": o.messages_per_second,
+            "burst_count": o.burst_count,
+        }),
+        None => json!({}),
+    }
+}
+
+/// `GET /_synapse/admin/v1/users/{user_id}/override_ratelimit`: the override, or `{}`.
+async fn get_ratelimit(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let user_id = local_user(&state, &path, "look up")?;
+    let record = existing(&state, &user_id)?;
+    Ok(HttpResponse::Ok().json(ratelimit_json(record.ratelimit_override)))
+}
+
+/// A body field that must be a non-negative integer when present (Synapse's wording).
+fn rate_field(body: &Value, name: &str) -> Result<u64> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(0),
+        Some(v) => v.as_u64().ok_or_else(|| {
+            Error::invalid_param(format!("{name:?} parameter must be a positive int"))
+        }),
+    }
+}
+
+/// `POST /_synapse/admin/v1/users/{user_id}/override_ratelimit`: both zero (the
+/// defaults) lifts the limit for the user.
+async fn set_ratelimit(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let user_id = local_user(&state, &path, "change")?;
+    existing(&state, &user_id)?;
+    let body: Value = if body.is_empty() {
+        json!({})
+    } else {
+        parse_json(&body)?
+    };
+    if !body.is_object() {
+        return Err(Error::bad_json("The body must be a JSON object"));
+    }
+    let rate = RatelimitOverride {
+        messages_per_second: rate_field(&body, "messages_per_second")?,
+        burst_count: rate_field(&body, "burst_count")?,
+    };
+    state
+        .storage
+        .users
+        .update(&user_id, |r| r.ratelimit_override = Some(rate))?;
+    state.storage.flush().await?;
+    crate::audit::record(
+        &state,
+        crate::audit::Event::new(
+            admin.0.user_id.as_str(),
+            "admin.user.override_ratelimit",
+            Some(&user_id),
+        )
+        .details(ratelimit_json(Some(rate))),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(ratelimit_json(Some(rate))))
+}
+
+/// `DELETE /_synapse/admin/v1/users/{user_id}/override_ratelimit`: back to the
+/// configured rate.
+async fn delete_ratelimit(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let user_id = local_user(&state, &path, "change")?;
+    existing(&state, &user_id)?;
+    state
+        .storage
+        .users
+        .update(&user_id, |r| r.ratelimit_override = None)?;
+    state.storage.flush().await?;
+    super::audited(
+        &state,
+        &admin,
+        "admin.user.delete_ratelimit_override",
+        Some(&user_id),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({})))
 }
