@@ -228,13 +228,24 @@ pub async fn set_media_quarantine(
     let Some(mut record) = state.storage.media.get(server_name, media_id)? else {
         return Ok(false);
     };
+    let changed = record.quarantined != quarantined;
     record.quarantined = quarantined;
+    // A change is logged at a stream position, held until it is on disk, so
+    // `quarantine_changes` readers (who stop below positions in flight) see every one.
+    let reserved = state.stream.reserve(&state.storage)?;
     let mut batch = state.storage.batch();
-    state
-        .storage
-        .media
-        .put(&mut batch, server_name, media_id, &record);
+    let media = &state.storage.media;
+    media.put(&mut batch, server_name, media_id, &record);
+    if changed {
+        let change = citadel_storage::media::QuarantineChange {
+            origin: server_name.to_owned(),
+            media_id: media_id.to_owned(),
+            quarantined,
+        };
+        media.log_quarantine_change(&mut batch, reserved.position, &change);
+    }
     state.storage.commit(batch).await?;
+    drop(reserved);
     tracing::info!(%server_name, %media_id, quarantined, "media quarantine changed");
     Ok(true)
 }
@@ -295,33 +306,43 @@ pub async fn delete_user_media(state: &AppState, user_id: &str) -> Result<usize>
     Ok(ids.len())
 }
 
-/// Forgets remote media cached before `cutoff_ms`, deleting files nothing else uses.
+/// Forgets remote media last served before `cutoff_ms` (quarantined items stay),
+/// deleting files nothing else uses.
 pub async fn purge_remote_media(state: &AppState, cutoff_ms: u64) -> Result<usize> {
     let all = state.storage.media.all()?;
+    let media = &state.storage.media;
     let mut batch = state.storage.batch();
-    let mut purged = Vec::new();
+    let mut purged = std::collections::HashSet::new();
     for (server, media_id, record) in &all {
-        if server != state.server_name() && record.created_ts < cutoff_ms {
-            state
-                .storage
-                .media
-                .remove(&mut batch, server, media_id, &record.uploader);
-            purged.push((server.clone(), media_id.clone(), record.sha256.clone()));
+        // Quarantined items stay, so they are not fetched again from their origin.
+        if server == state.server_name() || record.quarantined {
+            continue;
+        }
+        let last_served = media
+            .last_access(server, media_id)?
+            .unwrap_or(record.created_ts);
+        if last_served < cutoff_ms {
+            media.remove(&mut batch, server, media_id, &record.uploader);
+            purged.insert((server.as_str(), media_id.as_str()));
         }
     }
     state.storage.commit(batch).await?;
     // Content-addressed files may be shared with media that stays.
-    let still_used: std::collections::HashSet<&str> = all
-        .iter()
-        .filter(|(server, id, _)| !purged.iter().any(|(s, i, _)| s == server && i == id))
-        .filter_map(|(_, _, r)| r.sha256.as_deref())
-        .collect();
-    for (_, _, sha256) in &purged {
-        if let Some(sha256) = sha256
-            && !still_used.contains(sha256.as_str())
-        {
-            let _ = tokio::fs::remove_file(state.media_store.path(sha256)).await;
+    let (mut gone, mut kept) = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
+    for (server, media_id, record) in &all {
+        if let Some(sha256) = record.sha256.as_deref() {
+            if purged.contains(&(server.as_str(), media_id.as_str())) {
+                gone.insert(sha256);
+            } else {
+                kept.insert(sha256);
+            }
         }
+    }
+    for sha256 in gone.difference(&kept) {
+        let _ = tokio::fs::remove_file(state.media_store.path(sha256)).await;
     }
     Ok(purged.len())
 }

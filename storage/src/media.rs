@@ -5,6 +5,11 @@
 //! - `useridmediaid_owned`: `(uploader, media_id)` → empty: a user's uploads, for listing
 //!   and deleting them
 //! - `userid_mediausage`: `(user_id)` → bytes stored, for quotas
+//! - `servermediaid_lastaccess`: `(server_name, media_id)` → when cached remote media was
+//!   last served (coarsely), so purging the cache keeps what is in use; a tree of its
+//!   own, so recording an access never overwrites a concurrent change to the record
+//! - `position_quarantinechange`: `(stream position)` → [`QuarantineChange`], in the
+//!   order quarantines were set and lifted, for `media/quarantine_changes`
 
 use serde::{Deserialize, Serialize};
 
@@ -33,11 +38,21 @@ pub struct MediaRecord {
     pub protected: bool,
 }
 
+/// One quarantine set or lifted.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QuarantineChange {
+    pub origin: String,
+    pub media_id: String,
+    pub quarantined: bool,
+}
+
 #[derive(Clone)]
 pub struct Media {
     records: Tree,
     by_user: Tree,
     usage: Tree,
+    quarantine_changes: Tree,
+    last_access: Tree,
 }
 
 impl Media {
@@ -46,6 +61,8 @@ impl Media {
             records: engine.tree("servermediaid_media")?,
             by_user: engine.tree("useridmediaid_owned")?,
             usage: engine.tree("userid_mediausage")?,
+            quarantine_changes: engine.tree("position_quarantinechange")?,
+            last_access: engine.tree("servermediaid_lastaccess")?,
         })
     }
 
@@ -65,6 +82,18 @@ impl Media {
     pub fn remove(&self, batch: &mut Batch, server_name: &str, media_id: &str, uploader: &str) {
         batch.remove(&self.records, key((server_name, media_id)));
         batch.remove(&self.by_user, key((uploader, media_id)));
+        batch.remove(&self.last_access, key((server_name, media_id)));
+    }
+
+    /// When the item was last served, if that was recorded.
+    pub fn last_access(&self, server_name: &str, media_id: &str) -> Result<Option<u64>> {
+        get(&self.last_access, &key((server_name, media_id)))
+    }
+
+    pub fn set_last_access(&self, server_name: &str, media_id: &str, ts: u64) -> Result<()> {
+        self.last_access
+            .insert(&key((server_name, media_id)), &encode(&ts))?;
+        Ok(())
     }
 
     /// Media IDs a user uploaded.
@@ -156,6 +185,44 @@ impl Media {
                 let server = reader.str().map_err(corrupt)?.to_owned();
                 let media_id = reader.str().map_err(corrupt)?.to_owned();
                 Ok((server, media_id, decode(&v)?))
+            })
+            .collect()
+    }
+
+    /// Records a quarantine change at a reserved stream position, so a reader that stops
+    /// below positions still in flight never skips one.
+    pub fn log_quarantine_change(
+        &self,
+        batch: &mut Batch,
+        position: u64,
+        change: &QuarantineChange,
+    ) {
+        batch.insert(
+            &self.quarantine_changes,
+            position.to_be_bytes().to_vec(),
+            encode(change),
+        );
+    }
+
+    /// Up to `limit` changes after position `after`, up to and including `upto`.
+    pub fn quarantine_changes(
+        &self,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, QuarantineChange)>> {
+        if after >= upto {
+            return Ok(Vec::new());
+        }
+        self.quarantine_changes
+            .range((after + 1).to_be_bytes().to_vec()..=upto.to_be_bytes().to_vec())
+            .take(limit)
+            .map(|entry| {
+                let (k, v) = entry?;
+                let position = <[u8; 8]>::try_from(&k[..])
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| crate::StorageError::Corrupt("quarantine change key".into()))?;
+                Ok((position, decode(&v)?))
             })
             .collect()
     }

@@ -175,6 +175,37 @@ async fn admins_list_quarantine_and_delete_media() {
         200
     );
     assert_eq!(download(&alice, &mxcs[0]).await.status(), 200);
+    // Both changes are logged in order; a repeated unquarantine changes nothing.
+    c.post(
+        &format!("/_synapse/admin/v1/media/unquarantine/localhost/{first}"),
+        json!({}),
+    )
+    .await;
+    let (status, log) = c.get("/_synapse/admin/v1/media/quarantine_changes").await;
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(
+        log["changes"],
+        json!([
+            {"origin": "localhost", "media_id": first, "quarantined": true},
+            {"origin": "localhost", "media_id": first, "quarantined": false},
+        ])
+    );
+    let next = log["next_batch"].as_u64().unwrap();
+    let (_, rest) = c
+        .get(&format!(
+            "/_synapse/admin/v1/media/quarantine_changes?from={next}"
+        ))
+        .await;
+    assert_eq!(rest["changes"], json!([]));
+    assert!(rest["next_batch"].as_u64().unwrap() >= next, "{rest}");
+    for bad in ["?from=-1", "?from=x", "?from=18446744073709551615"] {
+        assert_error(
+            &c.get(&format!("/_synapse/admin/v1/media/quarantine_changes{bad}"))
+                .await,
+            400,
+            "M_INVALID_PARAM",
+        );
+    }
     // Deleted: gone for good.
     let (status, deleted) = c
         .delete(

@@ -50,6 +50,7 @@ mod rooms;
 mod server_notices;
 mod sliding_sync;
 mod sliding_sync_sdk;
+mod spaces;
 mod synapse;
 mod sync;
 mod tls;

@@ -364,6 +364,23 @@ async fn legacy(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
     ))
 }
 
+/// How stale a cached item's recorded last access may get: one write per item per
+/// hour, not one per download, is precise enough for purging a cache by age.
+const ACCESS_GRANULARITY_MS: u64 = 3_600_000;
+
+/// Records that cached remote media was served, for `purge_media_cache`.
+fn note_access(state: &AppState, server: &str, media_id: &str, record: &MediaRecord) -> Result<()> {
+    let media = &state.storage.media;
+    let last = media
+        .last_access(server, media_id)?
+        .unwrap_or(record.created_ts);
+    let now = now_ms();
+    if now.saturating_sub(last) >= ACCESS_GRANULARITY_MS {
+        media.set_last_access(server, media_id, now)?;
+    }
+    Ok(())
+}
+
 /// Media of another server: from the local cache, or fetched over federation and cached.
 async fn remote(state: &AppState, server: &str, media_id: &str) -> Result<(MediaRecord, String)> {
     let not_found = || Error::not_found("Media not found");
@@ -373,6 +390,7 @@ async fn remote(state: &AppState, server: &str, media_id: &str) -> Result<(Media
         if record.quarantined {
             return Err(not_found());
         }
+        note_access(state, server, media_id, &record)?;
         return Ok((record, sha256));
     }
     if !state.config.federation.enabled || ruma::ServerName::parse(server).is_err() {

@@ -23,6 +23,7 @@ pub mod register;
 pub mod relations;
 pub mod room;
 pub mod sliding_sync;
+pub mod space;
 pub mod state;
 pub mod sync;
 pub mod tag;
@@ -57,4 +58,5 @@ pub fn register(routes: &mut Routes<'_>) {
     message::routes(routes);
     sync::routes(routes);
     sliding_sync::routes(routes);
+    space::routes(routes);
 }

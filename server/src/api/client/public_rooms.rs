@@ -10,7 +10,7 @@ use crate::api::error::{Error, Result, parse_json};
 use crate::api::extract::{Authed, read_body};
 use crate::app::AppState;
 use crate::rooms::RoomCtx;
-use crate::rooms::state::{content_str, current, event_in, power_levels};
+use crate::rooms::state::{current, power_levels};
 
 pub fn routes(routes: &mut Routes<'_>) {
     for version in ["v3", "r0"] {
@@ -148,7 +148,7 @@ pub(crate) fn local_directory(state: &AppState, listing: Listing) -> Result<Valu
         let Some(room) = RoomCtx::load(&state.storage, &room_id)? else {
             continue;
         };
-        let entry = chunk(state, &room)?;
+        let entry = crate::rooms::hierarchy::directory_entry(state, &room)?;
         if let Some(term) = &term {
             let haystack = ["name", "topic", "canonical_alias"]
                 .iter()
@@ -188,41 +188,6 @@ pub(crate) fn local_directory(state: &AppState, listing: Listing) -> Result<Valu
         body["prev_batch"] = json!(format!("p{}", offset.saturating_sub(limit)));
     }
     Ok(body)
-}
-
-/// One room as the directory shows it.
-fn chunk(state: &AppState, room: &RoomCtx) -> Result<Value> {
-    let (_, map) = current(state, room)?;
-    let field = |kind: &str, key: &str| -> Result<Option<String>> {
-        Ok(event_in(state, &map, kind, "")?.and_then(|e| content_str(&e, key)))
-    };
-    let joined = state
-        .storage
-        .rooms
-        .membership
-        .members(room.room_id.as_str())?
-        .iter()
-        .filter(|(_, r)| r.membership == "join")
-        .count();
-    let mut out = json!({
-        "room_id": room.room_id,
-        "num_joined_members": joined,
-        "world_readable": field("m.room.history_visibility", "history_visibility")?.as_deref() == Some("world_readable"),
-        "guest_can_join": field("m.room.guest_access", "guest_access")?.as_deref() == Some("can_join"),
-        "join_rule": field("m.room.join_rules", "join_rule")?.unwrap_or_else(|| "invite".into()),
-    });
-    for (key, kind, content_key) in [
-        ("name", "m.room.name", "name"),
-        ("topic", "m.room.topic", "topic"),
-        ("canonical_alias", "m.room.canonical_alias", "alias"),
-        ("avatar_url", "m.room.avatar", "url"),
-        ("room_type", "m.room.create", "type"),
-    ] {
-        if let Some(value) = field(kind, content_key)? {
-            out[key] = json!(value);
-        }
-    }
-    Ok(out)
 }
 
 fn room_from_path(req: &HttpRequest) -> Result<ruma::OwnedRoomId> {

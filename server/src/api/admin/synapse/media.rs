@@ -1,5 +1,5 @@
 //! Synapse's media admin API: a user's media (list, delete), one item's information,
-//! deletion and quarantine.
+//! deletion and quarantine, and the log of quarantine changes.
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,6 +14,11 @@ use crate::app::AppState;
 
 pub fn routes(routes: &mut Routes<'_>) {
     routes
+        .raw(
+            Method::GET,
+            "/_synapse/admin/v1/media/quarantine_changes",
+            quarantine_changes,
+        )
         .raw(
             Method::GET,
             "/_synapse/admin/v1/users/{user_id}/media",
@@ -220,4 +225,35 @@ async fn set_quarantine(
         return Err(Error::not_found("Unknown media"));
     }
     Ok(HttpResponse::Ok().json(json!({})))
+}
+
+/// Changes listed per page, as Synapse does.
+const CHANGES_PER_PAGE: usize = 100;
+
+/// `GET /_synapse/admin/v1/media/quarantine_changes?from=`: quarantines set and lifted,
+/// oldest first; `next_batch` is the `from` of the next page.
+async fn quarantine_changes(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    let from = int_param(&query(&req), "from", 0)?;
+    // Nothing past a position still being written: a change committed later below it
+    // would be skipped by a reader that went on from here.
+    let upto = state.stream.safe_upto(&state.storage)?;
+    if from > upto {
+        return Err(Error::invalid_param(
+            "The `from` token is past every change this server has made",
+        ));
+    }
+    let page = state
+        .storage
+        .media
+        .quarantine_changes(from, upto, CHANGES_PER_PAGE)?;
+    let next_batch = page.last().map_or(upto, |(position, _)| *position);
+    let changes: Vec<Value> = page
+        .into_iter()
+        .map(|(_, c)| json!({"origin": c.origin, "media_id": c.media_id, "quarantined": c.quarantined}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "next_batch": next_batch, "changes": changes })))
 }

@@ -1,6 +1,6 @@
 //! Synapse's media admin API on many items at once: a room's media (list, quarantine),
-//! a user's media quarantine, protecting items from those, and deleting local media
-//! by age and size.
+//! a user's media quarantine, protecting items from those, deleting local media by age
+//! and size, and purging the cache of remote media.
 
 use std::collections::BTreeSet;
 
@@ -48,6 +48,11 @@ pub fn routes(routes: &mut Routes<'_>) {
             unprotect,
         )
         .raw(Method::POST, "/_synapse/admin/v1/media/delete", delete_old)
+        .raw(
+            Method::POST,
+            "/_synapse/admin/v1/purge_media_cache",
+            purge_media_cache,
+        )
         .raw(
             Method::POST,
             "/_synapse/admin/v1/media/{server_name}/delete",
@@ -262,4 +267,35 @@ async fn delete_older(
         .details(json!({ "before_ts": before_ts, "size_gt": size_gt, "deleted": deleted.len() }));
     crate::audit::record(state, event).await?;
     Ok(HttpResponse::Ok().json(json!({ "total": deleted.len(), "deleted_media": deleted })))
+}
+
+/// Timestamps below this are surely in seconds, not milliseconds (Synapse's check).
+const MIN_MS_TIMESTAMP: u64 = 30_000_000_000;
+
+/// `POST /_synapse/admin/v1/purge_media_cache?before_ts=`: cached remote media last
+/// served before `before_ts`. Quarantined items stay, so they are not fetched again.
+async fn purge_media_cache(
+    state: web::Data<AppState>,
+    admin: Admin,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    let before_ts: i64 = query(&req)
+        .get("before_ts")
+        .ok_or_else(|| Error::missing_param("Missing integer query parameter 'before_ts'"))?
+        .parse()
+        .map_err(|_| Error::invalid_param("Query parameter 'before_ts' must be an integer"))?;
+    let before_ts = u64::try_from(before_ts).map_err(|_| {
+        Error::invalid_param("Query parameter before_ts must be a positive integer.")
+    })?;
+    if before_ts < MIN_MS_TIMESTAMP {
+        return Err(Error::invalid_param(
+            "Query parameter before_ts you provided is from the year 1970. \
+             Double check that you are providing a timestamp in milliseconds.",
+        ));
+    }
+    let deleted = crate::admin::purge_remote_media(&state, before_ts).await?;
+    let event = crate::audit::Event::new(admin.0.user_id.as_str(), "admin.media.purge_cache", None)
+        .details(json!({ "before_ts": before_ts, "deleted": deleted }));
+    crate::audit::record(&state, event).await?;
+    Ok(HttpResponse::Ok().json(json!({ "deleted": deleted })))
 }

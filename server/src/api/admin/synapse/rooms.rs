@@ -1,5 +1,6 @@
 //! Synapse's room admin API, reading part: the room list (search, order, direction,
-//! public and empty filters), a room's details, its members and its state.
+//! public and empty filters), a room's details, its members, its state and the space
+//! tree below it.
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -27,6 +28,11 @@ pub fn routes(routes: &mut Routes<'_>) {
             Method::GET,
             "/_synapse/admin/v1/rooms/{room_id}/state",
             state_events,
+        )
+        .raw(
+            Method::GET,
+            "/_synapse/admin/v1/rooms/{room_id}/hierarchy",
+            hierarchy,
         )
         .raw(
             Method::POST,
@@ -307,4 +313,42 @@ async fn make_room_admin(
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({})))
+}
+
+/// `GET /_synapse/admin/v1/rooms/{room_id}/hierarchy?from=&limit=&max_depth=`: the
+/// client API's walk without its visibility checks, over rooms this server holds.
+async fn hierarchy(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    use crate::rooms::hierarchy::{MAX_LIMIT, Request, Viewer, walk};
+    let root =
+        ruma::RoomId::parse(path.as_str()).map_err(|_| Error::invalid_param("Invalid room ID"))?;
+    let q = query(&req);
+    let limit = match int_param(&q, "limit", MAX_LIMIT as u64)? {
+        0 => return Err(Error::invalid_param("limit must be greater than zero")),
+        n => usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
+    };
+    let max_depth = q
+        .contains_key("max_depth")
+        .then(|| int_param(&q, "max_depth", 0))
+        .transpose()?;
+    let page = walk(
+        &state,
+        &Request {
+            root: &root,
+            viewer: Viewer::Admin,
+            suggested_only: false,
+            max_depth,
+            limit,
+            from: q.get("from").map(String::as_str),
+        },
+    )?;
+    let mut body = json!({ "rooms": page.rooms });
+    if let Some(next) = page.next_batch {
+        body["next_batch"] = json!(next);
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
