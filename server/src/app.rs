@@ -28,6 +28,8 @@ pub struct AppState {
     pub media_upload_limiter: RateLimiter,
     /// Events sent per user (see [`crate::policy::rate_limit::check_send`]).
     pub message_limiter: RateLimiter,
+    /// The federation allow/deny lists in force.
+    pub federation_rules: crate::rooms::acl::RulesCache,
     /// Uploaded files.
     pub media_store: crate::media::MediaStore,
     /// Single-use nonces of the shared-secret admin APIs, with their issue time.
@@ -52,6 +54,8 @@ pub struct AppState {
     /// Wakes long-polling `/sync` requests.
     pub notifier: std::sync::Arc<crate::sync::notifier::Notifier>,
     pub metrics: crate::metrics::Metrics,
+    /// When this process opened the state, for the admin summary's uptime.
+    pub started: std::time::Instant,
     pub server_notices: crate::server_notices::ServerNotices,
     /// Sliding-sync connections and what each has been sent.
     pub sliding_sync: crate::sync::sliding::connection::Connections,
@@ -104,6 +108,7 @@ impl AppState {
             failed_login_limiter: RateLimiter::new(enabled, &config.rate_limits.failed_login),
             media_upload_limiter: RateLimiter::new(enabled, &config.media.uploads),
             message_limiter: RateLimiter::new(enabled, &config.rate_limits.messages),
+            federation_rules: Default::default(),
             hasher: crate::auth::password::Hasher::new(
                 std::thread::available_parallelism()
                     .map(|n| n.get())
@@ -128,6 +133,7 @@ impl AppState {
             notifier: Default::default(),
             sliding_sync: crate::sync::sliding::connection::Connections::new(),
             metrics: crate::metrics::Metrics::new(),
+            started: std::time::Instant::now(),
             server_notices: Default::default(),
             typing: Default::default(),
             presence: Mutex::new(HashMap::new()),

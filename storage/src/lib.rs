@@ -26,6 +26,7 @@ pub mod reports;
 pub mod room_purge;
 pub mod rooms;
 pub mod server_keys;
+pub mod settings;
 pub mod tasks;
 pub mod to_device;
 pub mod tokens;
@@ -88,6 +89,7 @@ pub struct Storage {
     pub remote_devices: remote_devices::RemoteDevices,
     pub audit: audit::Audit,
     pub tasks: tasks::Tasks,
+    pub settings: settings::Settings,
 }
 
 impl Storage {
@@ -117,6 +119,7 @@ impl Storage {
             remote_devices: remote_devices::RemoteDevices::open(&engine)?,
             audit: audit::Audit::open(&engine)?,
             tasks: tasks::Tasks::open(&engine)?,
+            settings: settings::Settings::open(&engine)?,
             engine,
         };
         storage.migrate()?;

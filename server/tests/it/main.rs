@@ -9,6 +9,7 @@ mod account_data;
 mod admin;
 mod admin_api;
 mod admin_audit;
+mod admin_citadel;
 mod admin_devices;
 mod admin_extremities;
 mod admin_media_bulk;

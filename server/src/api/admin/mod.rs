@@ -4,6 +4,8 @@
 
 pub mod audit;
 pub mod cli;
+pub mod federation_rules;
+pub mod overview;
 pub mod shared_secret;
 pub mod synapse;
 pub mod ui;
@@ -15,5 +17,7 @@ pub fn register(routes: &mut Routes<'_>) {
     synapse::routes(routes);
     cli::routes(routes);
     audit::routes(routes);
+    federation_rules::routes(routes);
+    overview::routes(routes);
     ui::routes(routes);
 }

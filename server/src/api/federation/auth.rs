@@ -47,6 +47,7 @@ impl FromRequest for FederationRequest {
                 return Err(unauthorized("Requests cannot come from this server itself"));
             }
             if !crate::rooms::acl::server_allowed(&state, &origin) {
+                crate::rooms::acl::audit_denial(&state, &origin, req.path()).await?;
                 return Err(Error::forbidden("This server does not federate with yours"));
             }
             let keys = citadel_federation::server_keys::remote_keys(
