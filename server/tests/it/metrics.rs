@@ -30,6 +30,12 @@ async fn metrics_parse_and_count_what_happened() {
     let (alice, _bob, room) = client.alice_and_bob_in_a_public_room().await;
     alice.send_text(&room, "counted").await;
     assert_eq!(client.login("alice", "wrong").await.0, 403);
+    // A long poll that waits, so the waiting-syncs gauge has a series.
+    let since = alice.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    alice.sync(Some(&since), 50).await;
 
     // Without the token, on the public listener, the endpoint does not exist.
     let (status, _) = scrape(&server.base, None).await;
@@ -79,6 +85,54 @@ async fn metrics_parse_and_count_what_happened() {
             || s.metric
                 .starts_with("citadel_http_request_duration_seconds")
     }));
+    the_dashboard_charts_only_metrics_that_exist(&text);
+}
+
+/// Every metric `docs/grafana-dashboard.json` queries is one this scrape has, so a
+/// renamed metric cannot leave an empty panel behind.
+fn the_dashboard_charts_only_metrics_that_exist(exposition: &str) {
+    let path = repo_root().join("docs/grafana-dashboard.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // Series of one destination each: none exist until another server is owed something.
+    let per_destination = [
+        "citadel_federation_queue_depth",
+        "citadel_federation_failed_transactions",
+    ];
+    let mut charted = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let grid = &panel["gridPos"];
+        assert!(
+            grid["x"].as_u64().unwrap() + grid["w"].as_u64().unwrap() <= 24,
+            "{panel}"
+        );
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            assert!(
+                expr.contains("$instance"),
+                "filtered by the instance: {expr}"
+            );
+            let mut rest = expr;
+            while let Some(at) = rest.find("citadel_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                charted.insert(name);
+            }
+        }
+    }
+    assert!(charted.len() >= 10, "{charted:?}");
+    for name in &charted {
+        assert!(
+            per_destination.contains(&name.as_str())
+                || exposition
+                    .lines()
+                    .any(|l| l.split(['{', ' ']).next() == Some(name)),
+            "the dashboard charts {name}, which /metrics does not serve"
+        );
+    }
 }
 
 #[tokio::test]
