@@ -34,6 +34,9 @@ pub struct UserRecord {
     /// zeros mean no limit at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratelimit_override: Option<RatelimitOverride>,
+    /// Deactivated with `erase` (GDPR erasure): shown as `erased` to admins.
+    #[serde(default)]
+    pub erased: bool,
 }
 
 /// A per-user message rate: sustained events per second and the burst before it applies.
@@ -168,6 +171,7 @@ mod tests {
             suspended: false,
             shadow_banned: false,
             ratelimit_override: None,
+            erased: false,
         }
     }
 

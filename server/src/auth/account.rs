@@ -27,6 +27,7 @@ pub async fn create_account(
         suspended: false,
         shadow_banned: false,
         ratelimit_override: None,
+        erased: false,
     };
     if !state.storage.users.create(user_id, &record)? {
         return Err(Error::user_in_use());
@@ -43,10 +44,16 @@ pub async fn create_account(
     Ok(())
 }
 
-pub async fn deactivate_account(state: &AppState, user_id: &str) -> Result<()> {
+/// Deactivates an account as Synapse does: no devices, no profile, out of every room it
+/// was in or invited to; with `erase`, marked as erased too. The password hash stays, so
+/// only someone who knows the password learns (at login) that the account is
+/// deactivated rather than unknown; reactivating it requires a new password.
+pub async fn deactivate_account(state: &AppState, user_id: &str, erase: bool) -> Result<()> {
     state.storage.users.update(user_id, |record| {
         record.deactivated = true;
+        record.erased |= erase;
     })?;
+    leave_every_room(state, user_id).await;
     let mut batch = state.storage.batch();
     for (device_id, _) in state.storage.devices.list(user_id)? {
         session::remove_device(state, &mut batch, user_id, &device_id)?;
@@ -59,4 +66,31 @@ pub async fn deactivate_account(state: &AppState, user_id: &str) -> Result<()> {
     }
     session::commit_device_removal(state, batch, user_id).await?;
     Ok(())
+}
+
+/// Leaves (or declines) every room the user is in, invited to or knocking on. A room
+/// that cannot be left now (its only other server unreachable, say) is logged and
+/// skipped: the account is deactivated regardless.
+async fn leave_every_room(state: &AppState, user_id: &str) {
+    let Ok(user) = ruma::UserId::parse(user_id) else {
+        return;
+    };
+    let rooms = match state.storage.rooms.membership.rooms(user_id) {
+        Ok(rooms) => rooms,
+        Err(e) => {
+            tracing::warn!(error = %e, %user_id, "cannot list the rooms of a deactivated user");
+            return;
+        }
+    };
+    for (room_id, record) in rooms {
+        if !matches!(record.membership.as_str(), "join" | "invite" | "knock") {
+            continue;
+        }
+        let Ok(room_id) = ruma::RoomId::parse(&room_id) else {
+            continue;
+        };
+        if let Err(e) = crate::rooms::membership::leave(state, &room_id, &user, None).await {
+            tracing::warn!(error = %e, %user_id, %room_id, "a deactivated user could not leave");
+        }
+    }
 }

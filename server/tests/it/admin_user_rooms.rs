@@ -1,5 +1,5 @@
 //! Synapse's admin API on users in rooms: memberships, invite and join counts,
-//! password resets, and making a user a room's admin.
+//! password resets, making a user a room's admin, and deactivation leaving rooms.
 
 use serde_json::json;
 
@@ -378,4 +378,78 @@ async fn an_admin_redacts_a_spammers_events_in_the_background() {
         404,
         "M_NOT_FOUND",
     );
+}
+
+#[tokio::test]
+async fn deactivation_leaves_rooms_records_erase_and_reactivation_needs_a_password() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let client = server.client();
+    let (alice, bob, public) = client.alice_and_bob_in_a_public_room().await;
+    let invited_to = alice.create_room(json!({})).await;
+    let (status, _) = alice
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/invite", enc(&invited_to)),
+            json!({"user_id": bob.user_id}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let deactivate = |body: &'static [u8]| {
+        let (c, path) = (
+            root.client.clone(),
+            format!("/_synapse/admin/v1/deactivate/{}", enc(&bob.user_id)),
+        );
+        async move { c.raw(reqwest::Method::POST, &path, body).await }
+    };
+    assert_error(&deactivate(br#"{"erase": "yes"}"#).await, 400, "M_BAD_JSON");
+    assert_error(&deactivate(b"{nope").await, 400, "M_NOT_JSON");
+    let (status, body) = deactivate(br#"{"erase": true}"#).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Bob left the room he was in and declined the invite.
+    let membership = |room: &str| {
+        let (c, path) = (
+            alice.client.clone(),
+            format!(
+                "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+                enc(room),
+                enc(&bob.user_id)
+            ),
+        );
+        async move { c.get(&path).await.1["membership"].clone() }
+    };
+    assert_eq!(membership(&public).await, "leave");
+    assert_eq!(membership(&invited_to).await, "leave");
+    let user_path = format!("/_synapse/admin/v2/users/{}", enc(&bob.user_id));
+    let (_, info) = root.client.get(&user_path).await;
+    assert_eq!(info["deactivated"], true);
+    assert_eq!(info["erased"], true);
+    let (_, audit) = root
+        .client
+        .get("/_citadel/admin/v1/audit?action=admin.user.deactivate")
+        .await;
+    assert_eq!(audit["entries"][0]["details"]["erase"], true);
+
+    // Coming back needs a new password, and ends the erasure.
+    assert_error(
+        &root
+            .client
+            .put(&user_path, json!({"deactivated": false}))
+            .await,
+        400,
+        "M_UNKNOWN",
+    );
+    assert_ne!(client.login("bob", "pw-bob-1").await.0, 200);
+    let (status, info) = root
+        .client
+        .put(
+            &user_path,
+            json!({"deactivated": false, "password": "pw-bob-2"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["deactivated"], false);
+    assert_eq!(info["erased"], false);
+    assert_eq!(client.login("bob", "pw-bob-2").await.0, 200);
 }

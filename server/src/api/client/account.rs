@@ -87,7 +87,7 @@ async fn deactivate(
         flows: vec![vec![uiaa::PASSWORD]],
     };
     uiaa::authorize(&state, &need, req.body.auth.as_ref()).await?;
-    deactivate_account(&state, user_id).await?;
+    deactivate_account(&state, user_id, req.body.erase).await?;
     tracing::info!(%user_id, "account deactivated");
     crate::audit::user_action(&state, user_id, "deactivate", Some(user_id)).await;
     Ok(deactivate::v3::Response::new(

@@ -93,7 +93,7 @@ fn user_info(state: &AppState, user_id: &str, record: &UserRecord) -> Result<Val
         "is_guest": false,
         "admin": record.admin,
         "deactivated": record.deactivated,
-        "erased": false,
+        "erased": record.erased,
         "shadow_banned": record.shadow_banned,
         "creation_ts": record.created_ts,
         "last_seen_ts": last_seen,
@@ -106,6 +106,14 @@ fn user_info(state: &AppState, user_id: &str, record: &UserRecord) -> Result<Val
         "suspended": record.suspended,
         "approved": true,
     }))
+}
+
+/// One user, as `GET` and `PUT /v2/users/{id}` answer: Synapse gives `creation_ts` in
+/// seconds here (its lists give milliseconds), and panels convert accordingly.
+fn one_user_info(state: &AppState, user_id: &str, record: &UserRecord) -> Result<Value> {
+    let mut info = user_info(state, user_id, record)?;
+    info["creation_ts"] = json!(record.created_ts / 1000);
+    Ok(info)
 }
 
 pub(crate) fn query(req: &HttpRequest) -> HashMap<String, String> {
@@ -256,7 +264,7 @@ async fn get_user(
 ) -> Result<HttpResponse> {
     let user_id = local_user(&state, &path, "look up")?;
     let record = existing(&state, &user_id)?;
-    Ok(HttpResponse::Ok().json(user_info(&state, &user_id, &record)?))
+    Ok(HttpResponse::Ok().json(one_user_info(&state, &user_id, &record)?))
 }
 
 #[derive(Deserialize)]
@@ -299,7 +307,19 @@ async fn put_user(
         Some(password) => Some(state.hasher.hash(password.clone()).await?),
         None => None,
     };
-    let created = match state.storage.users.get(&user_id)? {
+    let existing_record = state.storage.users.get(&user_id)?;
+    // Coming back needs a new password (as in Synapse, where deactivation clears it).
+    if let Some(record) = &existing_record
+        && record.deactivated
+        && change.deactivated == Some(false)
+        && hash.is_none()
+    {
+        return Err(Error::unknown(
+            StatusCode::BAD_REQUEST,
+            "Must provide a password to re-activate an account.",
+        ));
+    }
+    let created = match existing_record {
         Some(_) => false,
         None => {
             let localpart = crate::auth::username::localpart_for(
@@ -365,12 +385,12 @@ async fn put_user(
         crate::auth::session::commit_device_removal(&state, batch, &user_id).await?;
     }
     if change.deactivated == Some(true) {
-        crate::auth::account::deactivate_account(&state, &user_id).await?;
+        crate::auth::account::deactivate_account(&state, &user_id, false).await?;
     } else if change.deactivated == Some(false) {
-        state
-            .storage
-            .users
-            .update(&user_id, |record| record.deactivated = false)?;
+        state.storage.users.update(&user_id, |record| {
+            record.deactivated = false;
+            record.erased = false;
+        })?;
     }
     tracing::info!(admin = %admin.0.user_id, %user_id, created, "user changed by an admin");
     let action = if created {
@@ -394,7 +414,7 @@ async fn put_user(
     } else {
         StatusCode::OK
     };
-    Ok(HttpResponse::build(status).json(user_info(&state, &user_id, &record)?))
+    Ok(HttpResponse::build(status).json(one_user_info(&state, &user_id, &record)?))
 }
 
 /// `POST /_synapse/admin/v1/deactivate/{user_id}`
@@ -402,10 +422,22 @@ async fn deactivate(
     state: web::Data<AppState>,
     admin: Admin,
     path: web::Path<String>,
+    body: web::Bytes,
 ) -> Result<HttpResponse> {
+    // The body is optional; `erase` must be a boolean when given.
+    let erase = if body.iter().all(u8::is_ascii_whitespace) {
+        false
+    } else {
+        let request: Value = parse_json(&body)?;
+        match request.get("erase") {
+            None => false,
+            Some(Value::Bool(erase)) => *erase,
+            Some(_) => return Err(Error::bad_json("Param 'erase' must be a boolean, if given")),
+        }
+    };
     let user_id = local_user(&state, &path, "deactivate")?;
     existing(&state, &user_id)?;
-    crate::auth::account::deactivate_account(&state, &user_id).await?;
+    crate::auth::account::deactivate_account(&state, &user_id, erase).await?;
     tracing::info!(admin = %admin.0.user_id, %user_id, "user deactivated by an admin");
     crate::audit::record(
         &state,
@@ -413,7 +445,8 @@ async fn deactivate(
             admin.0.user_id.as_str(),
             "admin.user.deactivate",
             Some(&user_id),
-        ),
+        )
+        .details(json!({ "erase": erase })),
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "id_server_unbind_result": "success" })))
