@@ -28,6 +28,7 @@ pub mod rooms;
 pub mod server_keys;
 pub mod settings;
 pub mod tasks;
+pub mod threepids;
 pub mod to_device;
 pub mod tokens;
 pub mod txn_ids;
@@ -90,6 +91,7 @@ pub struct Storage {
     pub audit: audit::Audit,
     pub tasks: tasks::Tasks,
     pub settings: settings::Settings,
+    pub threepids: threepids::Threepids,
 }
 
 impl Storage {
@@ -120,6 +122,7 @@ impl Storage {
             audit: audit::Audit::open(&engine)?,
             tasks: tasks::Tasks::open(&engine)?,
             settings: settings::Settings::open(&engine)?,
+            threepids: threepids::Threepids::open(&engine)?,
             engine,
         };
         storage.migrate()?;

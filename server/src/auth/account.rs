@@ -44,7 +44,8 @@ pub async fn create_account(
     Ok(())
 }
 
-/// Deactivates an account as Synapse does: no devices, no profile, out of every room it
+/// Deactivates an account as Synapse does: no devices, no profile, no third-party
+/// identifiers, out of every room it
 /// was in or invited to; with `erase`, marked as erased too. The password hash stays, so
 /// only someone who knows the password learns (at login) that the account is
 /// deactivated rather than unknown; reactivating it requires a new password.
@@ -54,6 +55,12 @@ pub async fn deactivate_account(state: &AppState, user_id: &str, erase: bool) ->
         record.erased |= erase;
     })?;
     leave_every_room(state, user_id).await;
+    for threepid in state.storage.threepids.of(user_id)? {
+        state
+            .storage
+            .threepids
+            .remove(user_id, &threepid.medium, &threepid.address)?;
+    }
     let mut batch = state.storage.batch();
     for (device_id, _) in state.storage.devices.list(user_id)? {
         session::remove_device(state, &mut batch, user_id, &device_id)?;

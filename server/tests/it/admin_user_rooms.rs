@@ -1,5 +1,6 @@
 //! Synapse's admin API on users in rooms: memberships, invite and join counts,
-//! password resets, making a user a room's admin, and deactivation leaving rooms.
+//! password resets, making a user a room's admin, deactivation leaving rooms, and
+//! third-party identifiers.
 
 use serde_json::json;
 
@@ -452,4 +453,85 @@ async fn deactivation_leaves_rooms_records_erase_and_reactivation_needs_a_passwo
     assert_eq!(info["deactivated"], false);
     assert_eq!(info["erased"], false);
     assert_eq!(client.login("bob", "pw-bob-2").await.0, 200);
+}
+
+#[tokio::test]
+async fn admins_attach_third_party_ids_one_account_each() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let client = server.client();
+    let alice = client.register("alice", "pw-alice-1").await;
+    let bob = client.register("bob", "pw-bob-1").await;
+    let path = |user: &User| format!("/_synapse/admin/v2/users/{}", enc(&user.user_id));
+    let lookup = "/_synapse/admin/v1/threepid/email/users/a%40example.org";
+    let (status, info) = root
+        .client
+        .put(
+            &path(&alice),
+            json!({"threepids": [
+                {"medium": "email", "address": "a@example.org"},
+                {"medium": "msisdn", "address": "4412345678"},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{info}");
+    let threepids = info["threepids"].as_array().unwrap();
+    assert_eq!(threepids.len(), 2, "{info}");
+    assert_eq!(threepids[0]["medium"], "email");
+    assert_eq!(threepids[0]["address"], "a@example.org");
+    assert!(threepids[0]["added_at"].as_u64().unwrap() > 0);
+    assert!(threepids[0]["validated_at"].as_u64().unwrap() > 0);
+    assert_eq!(
+        root.client.get(lookup).await,
+        (reqwest::StatusCode::OK, json!({"user_id": alice.user_id}))
+    );
+    let (_, mine) = alice.client.get("/_matrix/client/v3/account/3pid").await;
+    assert_eq!(mine["threepids"].as_array().unwrap().len(), 2, "{mine}");
+
+    // One account each; malformed entries are refused as a whole.
+    let taken = root
+        .client
+        .put(
+            &path(&bob),
+            json!({"threepids": [{"medium": "email", "address": "a@example.org"}]}),
+        )
+        .await;
+    assert_error(&taken, 400, "M_THREEPID_IN_USE");
+    let missing = root
+        .client
+        .put(&path(&alice), json!({"threepids": [{"medium": "email"}]}))
+        .await;
+    assert_error(&missing, 400, "M_MISSING_PARAM");
+    let (_, unchanged) = root.client.get(&path(&alice)).await;
+    assert_eq!(unchanged["threepids"].as_array().unwrap().len(), 2);
+
+    // Released, the address can go to bob; his deactivation releases it again.
+    let (status, info) = root
+        .client
+        .put(
+            &path(&alice),
+            json!({"threepids": [{"medium": "msisdn", "address": "4412345678"}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(info["threepids"].as_array().unwrap().len(), 1);
+    let (status, _) = root
+        .client
+        .put(
+            &path(&bob),
+            json!({"threepids": [{"medium": "email", "address": "a@example.org"}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(root.client.get(lookup).await.1["user_id"], bob.user_id);
+    let (status, _) = root
+        .client
+        .post(
+            &format!("/_synapse/admin/v1/deactivate/{}", enc(&bob.user_id)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_error(&root.client.get(lookup).await, 404, "M_NOT_FOUND");
+    assert_error(&alice.client.get(lookup).await, 403, "M_FORBIDDEN");
 }

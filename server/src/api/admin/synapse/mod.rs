@@ -18,6 +18,7 @@ pub mod room_messages;
 pub mod rooms;
 pub mod server;
 pub mod server_notices;
+pub mod threepids;
 pub mod user_activity;
 pub mod user_redact;
 pub mod users;
@@ -52,6 +53,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     info::routes(routes);
     acting::routes(routes);
     server_notices::routes(routes);
+    threepids::routes(routes);
     // Before `media`: its `/media/{server_name}/{media_id}` would take `/media/protect/…`.
     media_bulk::routes(routes);
     media::routes(routes);

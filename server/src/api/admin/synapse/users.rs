@@ -88,7 +88,7 @@ fn user_info(state: &AppState, user_id: &str, record: &UserRecord) -> Result<Val
         "name": user_id,
         "displayname": profile.get("displayname").cloned().unwrap_or(Value::Null),
         "avatar_url": profile.get("avatar_url").cloned().unwrap_or(Value::Null),
-        "threepids": [],
+        "threepids": state.storage.threepids.of(user_id)?,
         "external_ids": [],
         "is_guest": false,
         "admin": record.admin,
@@ -279,6 +279,8 @@ struct PutUser {
     #[serde(default)]
     user_type: Option<String>,
     locked: Option<bool>,
+    /// Replaces the user's identifiers: `[{"medium", "address"}]`.
+    threepids: Option<Vec<Value>>,
 }
 
 fn yes() -> bool {
@@ -305,6 +307,10 @@ async fn put_user(
     }
     let hash = match &change.password {
         Some(password) => Some(state.hasher.hash(password.clone()).await?),
+        None => None,
+    };
+    let threepids = match &change.threepids {
+        Some(list) => Some(super::threepids::wanted(&state, &user_id, list)?),
         None => None,
     };
     let existing_record = state.storage.users.get(&user_id)?;
@@ -383,6 +389,9 @@ async fn put_user(
             crate::auth::session::remove_device(&state, &mut batch, &user_id, &device_id)?;
         }
         crate::auth::session::commit_device_removal(&state, batch, &user_id).await?;
+    }
+    if let Some(wanted) = threepids {
+        super::threepids::set(&state, &user_id, wanted)?;
     }
     if change.deactivated == Some(true) {
         crate::auth::account::deactivate_account(&state, &user_id, false).await?;
