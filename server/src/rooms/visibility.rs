@@ -5,7 +5,12 @@
 //! `world_readable`; or the user was joined; or it was `shared` and the user is joined
 //! now; or it was `invited` and the user was invited. Users always see their own
 //! membership events.
+//!
+//! An erased user's events (deactivated with `erase`) are shown as a redaction would
+//! leave them to anyone who was not joined when they were sent, as Synapse does: those
+//! who were there keep what they saw, newcomers never get the content.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use citadel_federation::pdu::Pdu;
@@ -22,7 +27,11 @@ pub struct Visibility<'a> {
     joined_now: bool,
     /// Senders the user ignores (`m.ignored_user_list`): their non-state events are hidden.
     ignored: std::collections::HashSet<String>,
-    cache: HashMap<u64, bool>,
+    /// Per state snapshot: (visible, joined at it).
+    cache: HashMap<u64, (bool, bool)>,
+    /// Whether each local sender seen so far was erased.
+    erased: HashMap<String, bool>,
+    rules: ruma::room_version_rules::RoomVersionRules,
 }
 
 impl<'a> Visibility<'a> {
@@ -54,24 +63,65 @@ impl<'a> Visibility<'a> {
             joined_now,
             ignored,
             cache: HashMap::new(),
+            erased: HashMap::new(),
+            rules: room.rules.clone(),
         })
     }
 
     pub fn can_see(&mut self, pdu: &Pdu) -> Result<bool> {
+        Ok(self.judge(pdu)?.0)
+    }
+
+    /// The event as the user may see it: `None` when hidden, pruned when its sender was
+    /// erased and the user was not joined when it was sent.
+    pub fn view<'p>(&mut self, pdu: &'p Pdu) -> Result<Option<Cow<'p, Pdu>>> {
+        let (visible, joined_then) = self.judge(pdu)?;
+        if !visible {
+            return Ok(None);
+        }
+        if joined_then || pdu.sender.as_str() == self.user_id || !self.is_erased(pdu)? {
+            return Ok(Some(Cow::Borrowed(pdu)));
+        }
+        let pruned = pdu
+            .redacted(&self.rules, None)
+            .map_err(crate::api::error::Error::internal)?;
+        Ok(Some(Cow::Owned(pruned)))
+    }
+
+    fn is_erased(&mut self, pdu: &Pdu) -> Result<bool> {
+        if pdu.sender.server_name().as_str() != self.state.server_name() {
+            return Ok(false);
+        }
+        let sender = pdu.sender.as_str();
+        if let Some(known) = self.erased.get(sender) {
+            return Ok(*known);
+        }
+        let erased = self
+            .state
+            .storage
+            .users
+            .get(sender)?
+            .is_some_and(|u| u.erased);
+        self.erased.insert(sender.to_owned(), erased);
+        Ok(erased)
+    }
+
+    /// Whether the user may see the event, and whether they were joined at it.
+    fn judge(&mut self, pdu: &Pdu) -> Result<(bool, bool)> {
         if pdu.kind == ruma::events::TimelineEventType::RoomMember
             && pdu.state_key.as_deref() == Some(self.user_id)
         {
-            return Ok(true);
+            return Ok((true, true));
         }
         if pdu.state_key.is_none() && self.ignored.contains(pdu.sender.as_str()) {
-            return Ok(false);
+            return Ok((false, false));
         }
         let storage = &self.state.storage;
         let Some(short) = storage.rooms.short.event_if_known(pdu.event_id.as_str())? else {
-            return Ok(false);
+            return Ok((false, false));
         };
         let Some(hash) = storage.rooms.state.after_event(short)? else {
-            return Ok(false);
+            return Ok((false, false));
         };
         if let Some(known) = self.cache.get(&hash) {
             return Ok(*known);
@@ -81,14 +131,15 @@ impl<'a> Visibility<'a> {
             .and_then(|e| content_str(&e, "history_visibility"))
             .unwrap_or_else(|| "shared".into());
         let membership = membership_in(self.state, &map, self.user_id)?;
+        let joined = membership == "join";
         let visible = match visibility.as_str() {
             "world_readable" => true,
-            _ if membership == "join" => true,
+            _ if joined => true,
             "shared" => self.joined_now,
             "invited" => membership == "invite",
             _ => false,
         };
-        self.cache.insert(hash, visible);
-        Ok(visible)
+        self.cache.insert(hash, (visible, joined));
+        Ok((visible, joined))
     }
 }

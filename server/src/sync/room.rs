@@ -211,7 +211,7 @@ pub(crate) fn visible_events(
     let mut out = Vec::with_capacity(events.len());
     for (_, stored) in events {
         let pdu = state.pdu_cache.parse(stored)?;
-        if visibility.can_see(&pdu)? {
+        if let Some(pdu) = visibility.view(&pdu)? {
             let mut event = crate::rooms::relations::client_event(state, &pdu, user_id, false)?;
             crate::rooms::relations::add_transaction_id(
                 state, &mut event, &pdu, user_id, device_id,

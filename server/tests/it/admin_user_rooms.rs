@@ -1,6 +1,6 @@
 //! Synapse's admin API on users in rooms: memberships, invite and join counts,
-//! password resets, making a user a room's admin, deactivation leaving rooms, and
-//! third-party identifiers.
+//! password resets, making a user a room's admin, deactivation leaving rooms,
+//! third-party identifiers and erasure.
 
 use serde_json::json;
 
@@ -534,4 +534,68 @@ async fn admins_attach_third_party_ids_one_account_each() {
     assert_eq!(status, 200);
     assert_error(&root.client.get(lookup).await, 404, "M_NOT_FOUND");
     assert_error(&alice.client.get(lookup).await, 403, "M_FORBIDDEN");
+}
+
+#[tokio::test]
+async fn an_erased_users_messages_are_pruned_for_those_who_join_later() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let client = server.client();
+    let (alice, bob, room) = client.alice_and_bob_in_a_public_room().await;
+    let said = bob.send_text(&room, "words to forget").await;
+    let (status, _) = root
+        .client
+        .post(
+            &format!("/_synapse/admin/v1/deactivate/{}", enc(&bob.user_id)),
+            json!({"erase": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let carol = client.register("carol", "pw-carol-1").await;
+    assert_eq!(carol.join(&room).await.0, 200);
+
+    let body_seen_by = |user: &User| {
+        let (c, messages, event) = (
+            user.client.clone(),
+            format!(
+                "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=50",
+                enc(&room)
+            ),
+            format!(
+                "/_matrix/client/v3/rooms/{}/event/{}",
+                enc(&room),
+                enc(&said)
+            ),
+        );
+        let said = said.clone();
+        async move {
+            let (_, page) = c.get(&messages).await;
+            let listed = page["chunk"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["event_id"] == said.as_str())
+                .cloned()
+                .unwrap_or_else(|| panic!("{said} not listed: {page}"));
+            let (status, single) = c.get(&event).await;
+            assert_eq!(status, 200, "{single}");
+            assert_eq!(listed["content"], single["content"]);
+            listed["content"].clone()
+        }
+    };
+    // Alice was there: she keeps what she saw. Carol came later: the content is gone.
+    assert_eq!(body_seen_by(&alice).await["body"], "words to forget");
+    assert_eq!(body_seen_by(&carol).await, json!({}));
+    let (_, sync) = carol
+        .client
+        .get("/_matrix/client/v3/sync?filter=%7B%22room%22%3A%7B%22timeline%22%3A%7B%22limit%22%3A50%7D%7D%7D")
+        .await;
+    let timeline = sync["rooms"]["join"][&room]["timeline"]["events"]
+        .as_array()
+        .unwrap();
+    let in_sync = timeline
+        .iter()
+        .find(|e| e["event_id"] == said.as_str())
+        .unwrap_or_else(|| panic!("not in carol's sync: {sync}"));
+    assert_eq!(in_sync["content"], json!({}), "{in_sync}");
 }

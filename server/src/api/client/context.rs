@@ -69,8 +69,10 @@ async fn get_context(
     let mut events_before = Vec::new();
     for (_, stored) in &before {
         let p = parse_stored(stored)?;
-        if keep(&p) && visibility.can_see(&p)? {
-            events_before.push(to_raw(&client_event(&state, &p, user, true)?)?);
+        if keep(&p)
+            && let Some(seen) = visibility.view(&p)?
+        {
+            events_before.push(to_raw(&client_event(&state, &seen, user, true)?)?);
         }
     }
     let mut events_after = Vec::new();
@@ -78,8 +80,10 @@ async fn get_context(
     for (_, stored) in &after {
         let p = parse_stored(stored)?;
         last_event_id = p.event_id.to_string();
-        if keep(&p) && visibility.can_see(&p)? {
-            events_after.push(to_raw(&client_event(&state, &p, user, true)?)?);
+        if keep(&p)
+            && let Some(seen) = visibility.view(&p)?
+        {
+            events_after.push(to_raw(&client_event(&state, &seen, user, true)?)?);
         }
     }
     // The room state at the last event returned.

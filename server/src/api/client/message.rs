@@ -216,10 +216,8 @@ pub fn visible_event(
         return Err(not_found());
     }
     let pdu = parse_stored(&stored)?;
-    if !visibility.can_see(&pdu)? {
-        return Err(not_found());
-    }
-    Ok((at.count, pdu))
+    let seen = visibility.view(&pdu)?.ok_or_else(not_found)?.into_owned();
+    Ok((at.count, seen))
 }
 
 /// A pagination token: the boundary between stream positions `< n` and `>= n`. Sync
@@ -309,10 +307,10 @@ async fn get_message_events(
     let mut chunk = Vec::with_capacity(events.len());
     let mut visibility = Visibility::new(&state, &room, user)?;
     for (_, stored) in &events {
-        let pdu = parse_stored(stored)?;
-        if !visibility.can_see(&pdu)? {
+        let stored_pdu = parse_stored(stored)?;
+        let Some(pdu) = visibility.view(&stored_pdu)? else {
             continue;
-        }
+        };
         let kind = pdu.kind.to_string();
         if filter.not_types.contains(&kind)
             || filter

@@ -105,9 +105,9 @@ fn relations(state: &AppState, user: &str, q: Query<'_>) -> Result<Page> {
     let mut chunk = Vec::with_capacity(found.len());
     for (_, relation) in &found {
         if let Some(pdu) = load_pdu(state, &relation.event_id)?
-            && visibility.can_see(&pdu)?
+            && let Some(seen) = visibility.view(&pdu)?
         {
-            chunk.push(to_raw(&client_event(state, &pdu, user, true)?)?);
+            chunk.push(to_raw(&client_event(state, &seen, user, true)?)?);
         }
     }
     Ok(Page {
@@ -234,10 +234,10 @@ async fn get_threads(
         let Some(pdu) = load_pdu(&state, &root)? else {
             continue;
         };
-        if !visibility.can_see(&pdu)? {
+        let Some(seen) = visibility.view(&pdu)? else {
             continue;
-        }
-        let event = client_event(&state, &pdu, user, true)?;
+        };
+        let event = client_event(&state, &seen, user, true)?;
         if participated_only
             && event["unsigned"]["m.relations"]["m.thread"]["current_user_participated"] != true
         {
