@@ -232,11 +232,7 @@ async fn delete_older(
     server: &str,
 ) -> Result<HttpResponse> {
     let q = query(req);
-    let before_ts: u64 = q
-        .get("before_ts")
-        .ok_or_else(|| Error::missing_param("Missing integer query parameter 'before_ts'"))?
-        .parse()
-        .map_err(|_| Error::invalid_param("Query parameter 'before_ts' must be an integer"))?;
+    let before_ts = before_ts_param(&q)?;
     let size_gt: u64 = match q.get("size_gt") {
         Some(text) => text.parse().map_err(|_| {
             Error::invalid_param("Query parameter 'size_gt' must be a non-negative integer")
@@ -269,6 +265,16 @@ async fn delete_older(
     Ok(HttpResponse::Ok().json(json!({ "total": deleted.len(), "deleted_media": deleted })))
 }
 
+/// The required `before_ts` query parameter: a non-negative integer (milliseconds).
+fn before_ts_param(q: &std::collections::HashMap<String, String>) -> Result<u64> {
+    q.get("before_ts")
+        .ok_or_else(|| Error::missing_param("Missing integer query parameter 'before_ts'"))?
+        .parse()
+        .map_err(|_| {
+            Error::invalid_param("Query parameter 'before_ts' must be a non-negative integer")
+        })
+}
+
 /// Timestamps below this are surely in seconds, not milliseconds (Synapse's check).
 const MIN_MS_TIMESTAMP: u64 = 30_000_000_000;
 
@@ -279,14 +285,7 @@ async fn purge_media_cache(
     admin: Admin,
     req: HttpRequest,
 ) -> Result<HttpResponse> {
-    let before_ts: i64 = query(&req)
-        .get("before_ts")
-        .ok_or_else(|| Error::missing_param("Missing integer query parameter 'before_ts'"))?
-        .parse()
-        .map_err(|_| Error::invalid_param("Query parameter 'before_ts' must be an integer"))?;
-    let before_ts = u64::try_from(before_ts).map_err(|_| {
-        Error::invalid_param("Query parameter before_ts must be a positive integer.")
-    })?;
+    let before_ts = before_ts_param(&query(&req))?;
     if before_ts < MIN_MS_TIMESTAMP {
         return Err(Error::invalid_param(
             "Query parameter before_ts you provided is from the year 1970. \
