@@ -57,7 +57,7 @@ pub fn walk(state: &AppState, request: &Request<'_>) -> Result<Page> {
     let root = RoomCtx::load(&state.storage, request.root)?;
     if let Viewer::User(user_id) = request.viewer {
         let visible = match &root {
-            Some(room) => accessible(state, room, user_id)?,
+            Some(room) => accessible(state, room, &current(state, room)?.1, user_id)?,
             None => false,
         };
         if !visible {
@@ -80,12 +80,14 @@ pub fn walk(state: &AppState, request: &Request<'_>) -> Result<Page> {
         let Some(room) = RoomCtx::load(&state.storage, &room_id)? else {
             continue;
         };
+        // One read of the room's state serves both the check and the summary.
+        let (_, map) = current(state, &room)?;
         if let Viewer::User(user_id) = request.viewer
-            && !accessible(state, &room, user_id)?
+            && !accessible(state, &room, &map, user_id)?
         {
             continue;
         }
-        let (summary, children) = summarise(state, &room, request.suggested_only)?;
+        let (summary, children) = summarise(state, &room, &map, request.suggested_only)?;
         if request.max_depth.is_none_or(|max| depth < max) {
             for child in children.iter().rev() {
                 if let Some(child_id) = child["state_key"]
@@ -136,7 +138,12 @@ fn parse_token(token: &str, request: &Request<'_>) -> Result<usize> {
 
 /// Whether a user may see a room's summary: they are in it or invited, it is public,
 /// knockable or world-readable, or it is restricted to a room they are in.
-pub fn accessible(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<bool> {
+fn accessible(
+    state: &AppState,
+    room: &RoomCtx,
+    map: &citadel_storage::rooms::state::StateMap,
+    user_id: &str,
+) -> Result<bool> {
     let membership = state
         .storage
         .rooms
@@ -145,13 +152,12 @@ pub fn accessible(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<boo
     if membership.is_some_and(|m| m.membership == "join" || m.membership == "invite") {
         return Ok(true);
     }
-    let (_, map) = current(state, room)?;
-    if let Some(pdu) = event_in(state, &map, "m.room.history_visibility", "")?
+    if let Some(pdu) = event_in(state, map, "m.room.history_visibility", "")?
         && content_str(&pdu, "history_visibility").as_deref() == Some("world_readable")
     {
         return Ok(true);
     }
-    let Some(rules) = event_in(state, &map, "m.room.join_rules", "")? else {
+    let Some(rules) = event_in(state, map, "m.room.join_rules", "")? else {
         return Ok(false);
     };
     let content: Value = serde_json::from_str(rules.content.get()).unwrap_or_default();
@@ -183,9 +189,17 @@ fn allowed_rooms(join_rules: &Value) -> Vec<String> {
 
 /// A room as the public directory shows it (`PublicRoomsChunk`).
 pub fn directory_entry(state: &AppState, room: &RoomCtx) -> Result<Value> {
-    let (_, map) = current(state, room)?;
+    directory_entry_in(state, room, &current(state, room)?.1)
+}
+
+/// [`directory_entry`] from a state map already read.
+fn directory_entry_in(
+    state: &AppState,
+    room: &RoomCtx,
+    map: &citadel_storage::rooms::state::StateMap,
+) -> Result<Value> {
     let field = |kind: &str, key: &str| -> Result<Option<String>> {
-        Ok(event_in(state, &map, kind, "")?.and_then(|e| content_str(&e, key)))
+        Ok(event_in(state, map, kind, "")?.and_then(|e| content_str(&e, key)))
     };
     let joined = state
         .storage
@@ -221,17 +235,17 @@ pub fn directory_entry(state: &AppState, room: &RoomCtx) -> Result<Value> {
 fn summarise(
     state: &AppState,
     room: &RoomCtx,
+    map: &citadel_storage::rooms::state::StateMap,
     suggested_only: bool,
 ) -> Result<(Value, Vec<Value>)> {
-    let mut out = directory_entry(state, room)?;
+    let mut out = directory_entry_in(state, room, map)?;
     out["room_version"] = json!(room.version.as_str());
-    let (_, map) = current(state, room)?;
-    if let Some(pdu) = event_in(state, &map, "m.room.encryption", "")?
+    if let Some(pdu) = event_in(state, map, "m.room.encryption", "")?
         && let Some(algorithm) = content_str(&pdu, "algorithm")
     {
         out["encryption"] = json!(algorithm);
     }
-    if let Some(rules) = event_in(state, &map, "m.room.join_rules", "")? {
+    if let Some(rules) = event_in(state, map, "m.room.join_rules", "")? {
         let content: Value = serde_json::from_str(rules.content.get()).unwrap_or_default();
         if matches!(
             content["join_rule"].as_str(),
@@ -245,7 +259,7 @@ fn summarise(
     }
     // Only a space lists children.
     let children = if out["room_type"] == "m.space" {
-        children(state, &map, suggested_only)?
+        children(state, map, suggested_only)?
     } else {
         Vec::new()
     };

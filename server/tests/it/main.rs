@@ -7,6 +7,7 @@ mod common;
 mod account;
 mod account_data;
 mod admin;
+mod admin_accounts;
 mod admin_api;
 mod admin_audit;
 mod admin_citadel;
