@@ -135,7 +135,7 @@ pub fn verification_summary(report: &Verification) -> String {
     }
 }
 
-/// Entries matching the filters, oldest first, from `from`.
+/// Entries matching the filters, oldest first from `from` (or newest first before it).
 pub struct Query {
     pub from: u64,
     pub limit: usize,
@@ -144,18 +144,24 @@ pub struct Query {
     pub target: Option<String>,
     pub since: Option<u64>,
     pub until: Option<u64>,
+    /// Newest first, from just before `from`.
+    pub backwards: bool,
 }
 
 pub fn query(state: &AppState, q: &Query) -> Result<(Vec<Value>, Option<u64>)> {
     let mut out = Vec::new();
     let mut next = q.from;
     loop {
-        let page = state.storage.audit.entries(next, 500)?;
+        let page = if q.backwards {
+            state.storage.audit.entries_before(next, 500)?
+        } else {
+            state.storage.audit.entries(next, 500)?
+        };
         if page.is_empty() {
             return Ok((out, None));
         }
         for (seq, entry) in page {
-            next = seq + 1;
+            next = if q.backwards { seq } else { seq + 1 };
             let keep = q.actor.as_deref().is_none_or(|a| a == entry.actor)
                 && q.action
                     .as_deref()
@@ -167,7 +173,8 @@ pub fn query(state: &AppState, q: &Query) -> Result<(Vec<Value>, Option<u64>)> {
                 && q.until.is_none_or(|u| entry.ts < u);
             if keep {
                 if out.len() == q.limit {
-                    return Ok((out, Some(seq)));
+                    // The next page starts with this entry.
+                    return Ok((out, Some(if q.backwards { seq + 1 } else { seq })));
                 }
                 let mut value = serde_json::to_value(&entry).map_err(Error::internal)?;
                 value["seq"] = json!(seq);

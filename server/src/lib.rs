@@ -14,6 +14,7 @@ pub mod e2ee;
 pub mod federation;
 pub mod media;
 pub mod metrics;
+pub mod metrics_history;
 pub mod policy;
 pub mod presence;
 pub mod push;
@@ -158,6 +159,19 @@ pub fn start(config: Config) -> Result<Running, String> {
     let addrs = server.addrs();
     let server = server.run();
     tasks::resume_unfinished(state.clone());
+    // A weak reference: the sampler must not keep the state (and the open database)
+    // alive after the server stops.
+    let sampled = Arc::downgrade(&state.clone().into_inner());
+    actix_web::rt::spawn(async move {
+        let mut every = tokio::time::interval(metrics_history::INTERVAL);
+        loop {
+            every.tick().await;
+            let Some(state) = sampled.upgrade() else {
+                return;
+            };
+            state.metrics.history.sample(citadel_storage::now_ms());
+        }
+    });
     for addr in &addrs {
         tracing::info!(%addr, server_name = %config.server_name, "listening");
     }

@@ -22,6 +22,8 @@ pub struct Metrics {
     to_device_queue: IntGauge,
     database_bytes: IntGauge,
     cache_lookups: IntGaugeVec,
+    /// The last hour in memory, for the admin dashboard.
+    pub history: crate::metrics_history::History,
 }
 
 /// Hits and misses of an in-memory cache, read at scrape time.
@@ -154,6 +156,7 @@ impl Metrics {
                     &["cache", "result"],
                 ),
             ),
+            history: Default::default(),
             registry,
         }
     }
@@ -165,6 +168,7 @@ impl Metrics {
         self.request_seconds
             .with_label_values(&[method, route])
             .observe(seconds);
+        self.history.totals.request(route, seconds);
     }
 
     pub fn waiting(&self, api: &'static str) -> Waiting<'_> {
@@ -176,10 +180,12 @@ impl Metrics {
         self.events_persisted
             .with_label_values(&[if local { "local" } else { "federation" }])
             .inc();
+        self.history.totals.event();
     }
 
     pub fn login_failed(&self) {
         self.logins_failed.inc();
+        self.history.totals.failed_login();
     }
 
     /// The exposition, with the gauges read now.

@@ -299,6 +299,19 @@ impl Audit {
             .collect()
     }
 
+    /// Up to `limit` entries before `before`, newest first.
+    pub fn entries_before(&self, before: u64, limit: usize) -> Result<Vec<(u64, AuditEntry)>> {
+        self.entries
+            .range(..key((before,)))
+            .rev()
+            .take(limit)
+            .map(|e| {
+                let (k, v) = e?;
+                Ok((KeyReader::new(&k).u64().map_err(corrupt)?, decode(&v)?))
+            })
+            .collect()
+    }
+
     /// The newest signed tree head.
     pub fn latest_head(&self) -> Result<Option<TreeHead>> {
         match self.heads.scan_prefix(&[]).next_back() {

@@ -8,6 +8,7 @@
 pub mod account_data;
 pub mod audit;
 pub mod codec;
+pub mod daily_counts;
 pub mod devices;
 pub mod e2ee_keys;
 mod engine;
@@ -92,6 +93,7 @@ pub struct Storage {
     pub tasks: tasks::Tasks,
     pub settings: settings::Settings,
     pub threepids: threepids::Threepids,
+    pub daily_counts: daily_counts::DailyCounts,
 }
 
 impl Storage {
@@ -123,6 +125,7 @@ impl Storage {
             tasks: tasks::Tasks::open(&engine)?,
             settings: settings::Settings::open(&engine)?,
             threepids: threepids::Threepids::open(&engine)?,
+            daily_counts: daily_counts::DailyCounts::open(&engine)?,
             engine,
         };
         storage.migrate()?;

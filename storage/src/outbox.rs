@@ -92,6 +92,11 @@ impl Outbox {
         Ok(out)
     }
 
+    /// How many items one destination has queued.
+    pub fn depth(&self, destination: &str) -> Result<usize> {
+        Ok(self.queue.scan_prefix(&key((destination,))).count())
+    }
+
     /// Every destination with something queued (to resume delivery after a restart).
     pub fn destinations(&self) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();

@@ -8,18 +8,22 @@ use actix_web::http::{Method, StatusCode};
 use crate::api::error::{Error, Result};
 use crate::auth::session::Sender;
 
+/// `401 M_USER_LOCKED` with `soft_logout`: the answer to everything a locked account
+/// asks but logging out, including a login or token refresh (the spec: it "cannot obtain
+/// a new access token until the account has been unlocked").
+pub fn locked() -> Error {
+    Error::new(
+        StatusCode::UNAUTHORIZED,
+        "M_USER_LOCKED",
+        "This account has been locked",
+    )
+    .with("soft_logout", true)
+}
+
 /// Refuses a request the account's lock or suspension does not allow.
 pub fn check(sender: &Sender, method: &Method, path: &str) -> Result<()> {
     if sender.locked && !is_logout(path) {
-        let mut e = Error::new(
-            StatusCode::UNAUTHORIZED,
-            "M_USER_LOCKED",
-            "This account has been locked",
-        );
-        if let Error::Matrix { extra, .. } = &mut e {
-            extra.insert("soft_logout".into(), serde_json::Value::Bool(true));
-        }
-        return Err(e);
+        return Err(locked());
     }
     if sender.suspended && forbidden_while_suspended(method, path) {
         return Err(Error::new(

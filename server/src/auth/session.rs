@@ -182,6 +182,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<NewSession
     };
     let mut record = state.storage.tokens.refresh(&hash)?.ok_or_else(unknown)?;
     match state.storage.users.get(&record.user_id)? {
+        Some(user) if user.locked => return Err(crate::auth::restrictions::locked()),
         Some(user) if !user.deactivated => {}
         _ => return Err(unknown()),
     }

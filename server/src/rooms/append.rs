@@ -337,6 +337,14 @@ pub(crate) fn write(
     }
     storage.apply(batch)?;
     state.metrics.event_persisted(local);
+    // For the dashboard's "events today"; a failure here must not fail a stored event.
+    let today = citadel_storage::daily_counts::day_of(citadel_storage::now_ms());
+    if let Err(e) = storage
+        .daily_counts
+        .add(today, citadel_storage::daily_counts::EVENTS, 1)
+    {
+        tracing::warn!("could not count today's events: {e}");
+    }
     Ok(Written {
         reserved,
         woken,

@@ -36,13 +36,14 @@ pub async fn admin(server: &TestServer) -> User {
 
 /// Admin paths that do not take an admin's token, on purpose: shared-secret
 /// registration and the CLI's channel (authenticated by the shared secret), Synapse's
-/// public server version, and the panel's static page.
+/// public server version, and the panel's static files (which hold no data).
 const NOT_ADMIN_AUTHENTICATED: &[&str] = &[
     "/_synapse/admin/v1/register",
     "/_synapse/admin/v1/server_version",
     "/_citadel/admin/v1/cli",
     "/_citadel/admin",
     "/_citadel/admin/",
+    "/_citadel/admin/assets/{hash}/{path:.*}",
 ];
 
 /// Every admin route the server serves (from its own route table, so a route added

@@ -67,6 +67,17 @@ async fn the_summary_counts_what_the_server_holds() {
     assert_eq!(summary["reports"]["events"], 1);
     assert_eq!(summary["scheduled_tasks"]["pending"], 0);
     assert!(summary["audit"]["entries"].as_u64().unwrap() > 0);
+    // Everyone signed in just now; today's events grow by exactly what is sent.
+    assert_eq!(users["active_today"], 3, "{summary}");
+    assert_eq!(users["active_month"], 3);
+    let events_today = summary["events"]["today"].as_u64().unwrap();
+    assert!(
+        events_today >= 8,
+        "room creation, joins and a message: {summary}"
+    );
+    alice.send_text(&room, "one more").await;
+    let (_, summary) = root.client.get("/_citadel/admin/v1/summary").await;
+    assert_eq!(summary["events"]["today"], events_today + 1);
 
     // A deactivation shows.
     let (status, _) = root
@@ -80,6 +91,8 @@ async fn the_summary_counts_what_the_server_holds() {
     let (_, summary) = root.client.get("/_citadel/admin/v1/summary").await;
     assert_eq!(summary["users"]["deactivated"], 1);
     assert_eq!(summary["users"]["active"], 2);
+    // Deactivation signed bob out everywhere: no device of his was used today.
+    assert_eq!(summary["users"]["active_today"], 2);
     assert_error(
         &alice.client.get("/_citadel/admin/v1/summary").await,
         403,
@@ -194,4 +207,135 @@ async fn runtime_federation_rules_survive_a_restart_and_bad_input_is_refused() {
             "source": "runtime",
         })
     );
+}
+
+/// What the admin panel asks beyond Synapse's API: the last hour of metrics, the audit
+/// trail newest first, users in one state, and registration tokens a page at a time.
+#[tokio::test]
+async fn the_panel_s_queries_page_filter_and_chart() {
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    let (alice, bob, room) = server.client().alice_and_bob_in_a_public_room().await;
+    alice.send_text(&room, "hello").await;
+    // The live point covers at least a second since the start-up sample.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let (status, history) = root.client.get("/_citadel/admin/v1/metrics/history").await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["interval_ms"], 10_000);
+    // The sample taken at start-up and the live interval since: one point at least, and
+    // it counts the requests and events this test made.
+    let points = history["points"].as_array().unwrap();
+    let last = points.last().expect("a live point");
+    assert!(
+        last["requests_per_second"].as_f64().unwrap() > 0.0,
+        "{history}"
+    );
+    assert!(
+        last["events_per_second"].as_f64().unwrap() > 0.0,
+        "{history}"
+    );
+    assert!(last["p99_ms"].as_u64().is_some(), "{history}");
+    assert_eq!(last["failed_logins"], 0);
+    assert_error(
+        &alice.client.get("/_citadel/admin/v1/metrics/history").await,
+        403,
+        "M_FORBIDDEN",
+    );
+
+    // Newest first, in pages that neither skip nor repeat an entry.
+    let (_, all) = root.client.get("/_citadel/admin/v1/audit?limit=1000").await;
+    let forward: Vec<u64> = all["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(forward.len() >= 4, "{all}");
+    let mut backward = Vec::new();
+    let mut from: Option<String> = None;
+    loop {
+        let path = match &from {
+            Some(f) => format!("/_citadel/admin/v1/audit?dir=b&limit=2&from={f}"),
+            None => "/_citadel/admin/v1/audit?dir=b&limit=2".to_owned(),
+        };
+        let (status, page) = root.client.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        backward.extend(
+            page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_u64().unwrap()),
+        );
+        match page["next_token"].as_str() {
+            Some(next) => from = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    backward.reverse();
+    assert_eq!(backward, forward);
+    assert_error(
+        &root.client.get("/_citadel/admin/v1/audit?dir=x").await,
+        400,
+        "M_INVALID_PARAM",
+    );
+
+    // Users in one state.
+    root.client
+        .put(
+            &format!("/_matrix/client/v1/admin/lock/{}", enc(&bob.user_id)),
+            json!({"locked": true}),
+        )
+        .await;
+    let (_, locked) = root
+        .client
+        .get("/_synapse/admin/v2/users?only=locked")
+        .await;
+    assert_eq!(locked["total"], 1, "{locked}");
+    assert_eq!(locked["users"][0]["name"], bob.user_id.as_str());
+    let (_, suspended) = root
+        .client
+        .get("/_synapse/admin/v2/users?only=suspended")
+        .await;
+    assert_eq!(suspended["total"], 0);
+    assert_error(
+        &root
+            .client
+            .get("/_synapse/admin/v2/users?only=guests")
+            .await,
+        400,
+        "M_INVALID_PARAM",
+    );
+
+    // Registration tokens: all at once as Synapse answers, or searched and paged.
+    for token in ["alpha-1", "alpha-2", "beta-1"] {
+        let (status, body) = root
+            .client
+            .post(
+                "/_synapse/admin/v1/registration_tokens/new",
+                json!({"token": token}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, every) = root
+        .client
+        .get("/_synapse/admin/v1/registration_tokens")
+        .await;
+    assert_eq!(every["registration_tokens"].as_array().unwrap().len(), 3);
+    assert!(every.get("total").is_none(), "Synapse's shape: {every}");
+    let (_, page) = root
+        .client
+        .get("/_synapse/admin/v1/registration_tokens?search_term=ALPHA&from=0&limit=1")
+        .await;
+    assert_eq!(page["total"], 2, "{page}");
+    assert_eq!(page["registration_tokens"][0]["token"], "alpha-1");
+    assert_eq!(page["next_token"], "1");
+    let (_, page) = root
+        .client
+        .get("/_synapse/admin/v1/registration_tokens?search_term=alpha&from=1&limit=1")
+        .await;
+    assert_eq!(page["registration_tokens"][0]["token"], "alpha-2");
+    assert!(page.get("next_token").is_none());
 }

@@ -104,6 +104,12 @@ async fn a_locked_user_can_only_log_out() {
         401,
         "M_USER_LOCKED",
     );
+    // Nor can the account get a new token: a right password still ends in the lock.
+    let (status, login) = server.client().login("alice", "pw-alice-1").await;
+    assert_error(&(status, login.clone()), 401, "M_USER_LOCKED");
+    assert_eq!(login["soft_logout"], true);
+    let (status, _) = server.client().login("alice", "wrong-password").await;
+    assert_eq!(status, 403, "a wrong password must not reveal the lock");
     // The session survives the lock: unlocked, the same token works again.
     let (_, info) = root
         .client

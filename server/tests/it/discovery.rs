@@ -73,17 +73,6 @@ async fn capabilities_need_auth_and_list_room_versions() {
 }
 
 #[tokio::test]
-async fn admin_panel_placeholder_is_served() {
-    let server = TestServer::spawn();
-    let response = reqwest::get(format!("{}/_citadel/admin/", server.base))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-frame-options"], "DENY");
-    assert!(response.text().await.unwrap().contains("<h1>Citadel</h1>"));
-}
-
-#[tokio::test]
 async fn server_keys_are_published_signed_and_stable() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::spawn_in(dir.path(), |_| {});

@@ -14,6 +14,7 @@ mod admin_citadel;
 mod admin_devices;
 mod admin_extremities;
 mod admin_media_bulk;
+mod admin_panel;
 mod admin_restrictions;
 mod admin_room_delete;
 mod admin_room_messages;

@@ -19,7 +19,7 @@ pub fn routes(routes: &mut Routes<'_>) {
         .raw(Method::GET, "/_citadel/admin/v1/audit/proof", proof);
 }
 
-/// `GET /_citadel/admin/v1/audit?from&limit&actor&action&target&since&until`
+/// `GET /_citadel/admin/v1/audit?from&limit&dir&actor&action&target&since&until`
 async fn entries(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -31,8 +31,14 @@ async fn entries(
             .then(|| int_param(&q, name, 0))
             .transpose()
     };
+    let backwards = match q.get("dir").map(String::as_str) {
+        None | Some("f") => false,
+        Some("b") => true,
+        Some(_) => return Err(Error::invalid_param("dir must be f or b")),
+    };
     let request = crate::audit::Query {
-        from: int_param(&q, "from", 0)?,
+        from: int_param(&q, "from", if backwards { u64::MAX } else { 0 })?,
+        backwards,
         limit: int_param(&q, "limit", 100)?.min(1000) as usize,
         actor: q.get("actor").cloned(),
         action: q.get("action").cloned(),

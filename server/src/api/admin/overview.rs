@@ -9,12 +9,30 @@ use crate::api::admin::synapse::Admin;
 use crate::api::error::Result;
 use crate::app::AppState;
 
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
 pub fn routes(routes: &mut Routes<'_>) {
-    routes.raw(
-        actix_web::http::Method::GET,
-        "/_citadel/admin/v1/summary",
-        summary,
-    );
+    routes
+        .raw(
+            actix_web::http::Method::GET,
+            "/_citadel/admin/v1/summary",
+            summary,
+        )
+        .raw(
+            actix_web::http::Method::GET,
+            "/_citadel/admin/v1/metrics/history",
+            metrics_history,
+        );
+}
+
+/// `GET /_citadel/admin/v1/metrics/history`: the last hour of requests per second, p99
+/// latency (long polls left out), events per second and failed logins, per interval.
+async fn metrics_history(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse> {
+    let points = state.metrics.history.points(citadel_storage::now_ms());
+    Ok(HttpResponse::Ok().json(json!({
+        "interval_ms": crate::metrics_history::INTERVAL.as_millis() as u64,
+        "points": points,
+    })))
 }
 
 /// `GET /_citadel/admin/v1/summary`
@@ -24,6 +42,22 @@ async fn summary(state: web::Data<AppState>, _admin: Admin) -> Result<HttpRespon
     let count_users = |keep: fn(&citadel_storage::users::UserRecord) -> bool| {
         users.iter().filter(|(_, u)| keep(u)).count()
     };
+    // Active means a device used the API since then (last-seen times are written at
+    // most every few minutes, so "today" is exact to that).
+    let now = citadel_storage::now_ms();
+    let (day_ago, month_ago) = (now.saturating_sub(DAY_MS), now.saturating_sub(30 * DAY_MS));
+    let (mut active_day, mut active_month) = (0, 0);
+    for (user_id, _) in &users {
+        let last_seen = storage
+            .devices
+            .list(user_id)?
+            .iter()
+            .filter_map(|(_, d)| d.last_seen_ts)
+            .max();
+        active_day += usize::from(last_seen.is_some_and(|ts| ts >= day_ago));
+        active_month += usize::from(last_seen.is_some_and(|ts| ts >= month_ago));
+    }
+    let today = citadel_storage::daily_counts::day_of(now);
     let (mut local_media, mut remote_media) = ((0u64, 0u64), (0u64, 0u64));
     for (origin, _, record) in storage.media.all()? {
         let side = if origin == state.server_name() {
@@ -65,6 +99,11 @@ async fn summary(state: web::Data<AppState>, _admin: Admin) -> Result<HttpRespon
             "locked": count_users(|u| u.locked),
             "suspended": count_users(|u| u.suspended),
             "shadow_banned": count_users(|u| u.shadow_banned),
+            "active_today": active_day,
+            "active_month": active_month,
+        },
+        "events": {
+            "today": storage.daily_counts.get(today, citadel_storage::daily_counts::EVENTS)?,
         },
         "rooms": { "total": storage.rooms.all()?.len() },
         "media": {

@@ -1,35 +1,140 @@
-//! The web admin panel's static files, compiled into the binary.
+//! The web admin panel (`admin-ui/`), compiled into the binary by `build.rs`.
+//!
+//! `index.html` is served at `/_citadel/admin/` and never cached; every other file is served
+//! under `/_citadel/admin/assets/{hash}/`, where the hash covers the whole panel, with a
+//! year-long immutable cache. The modules import each other by relative path, so they all
+//! resolve inside the same hashed directory and a new build can never mix with files a
+//! browser cached from an older one.
 
-use actix_web::HttpResponse;
+use std::sync::OnceLock;
+
 use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use sha2::{Digest, Sha256};
 
 use crate::api::Routes;
 
-const INDEX_HTML: &str = include_str!("../../../../admin-ui/index.html");
+include!(concat!(env!("OUT_DIR"), "/admin_ui.rs"));
+
+const BASE: &str = "/_citadel/admin/";
+/// Where `index.html` names the hashed asset directory.
+const ASSETS_PLACEHOLDER: &str = "{{ASSETS}}";
+
+/// The panel talks to this server only, runs no inline script or style, and may not be
+/// framed: it handles an administrator's access token.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; manifest-src 'self'; \
+    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 pub fn routes(routes: &mut Routes<'_>) {
-    routes.raw(Method::GET, "/_citadel/admin/", index).raw(
-        Method::GET,
-        "/_citadel/admin",
-        redirect,
-    );
+    routes
+        .raw(Method::GET, "/_citadel/admin/", index)
+        .raw(Method::GET, "/_citadel/admin", redirect)
+        .raw(
+            Method::GET,
+            "/_citadel/admin/assets/{hash}/{path:.*}",
+            asset,
+        );
 }
 
-/// `GET /_citadel/admin/`
-async fn index() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        // The panel handles admin credentials: never let another site frame it.
+/// The hash of every file's path and bytes, which names the asset directory.
+pub fn bundle_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        let mut digest = Sha256::new();
+        for (path, bytes) in ADMIN_UI_FILES {
+            digest.update((path.len() as u64).to_be_bytes());
+            digest.update(path.as_bytes());
+            digest.update((bytes.len() as u64).to_be_bytes());
+            digest.update(bytes);
+        }
+        hex::encode(&digest.finalize()[..8])
+    })
+}
+
+fn file(path: &str) -> Option<&'static [u8]> {
+    ADMIN_UI_FILES
+        .iter()
+        .find(|(name, _)| *name == path)
+        .map(|(_, bytes)| *bytes)
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or_default() {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "json" | "webmanifest" => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+fn secured(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
+    response
+        .insert_header(("Content-Security-Policy", CSP))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header(("X-Frame-Options", "DENY"))
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'self'; style-src 'self' 'unsafe-inline'",
-        ))
-        .body(INDEX_HTML)
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header(("Cross-Origin-Opener-Policy", "same-origin"))
+        .insert_header(("Cross-Origin-Resource-Policy", "same-origin"));
+    response
 }
 
+/// `GET /_citadel/admin/`: the panel's page, naming the current asset directory.
+async fn index() -> HttpResponse {
+    let Some(html) = file("index.html") else {
+        return HttpResponse::NotFound().finish();
+    };
+    let assets = format!("{BASE}assets/{}/", bundle_hash());
+    let body = String::from_utf8_lossy(html).replace(ASSETS_PLACEHOLDER, &assets);
+    secured(HttpResponse::Ok())
+        .content_type(content_type("index.html"))
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("ETag", format!("\"{}\"", bundle_hash())))
+        .body(body)
+}
+
+/// `GET /_citadel/admin/assets/{hash}/{path}`: one of the panel's files, cached for good.
+async fn asset(req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {
+    let (hash, path) = path.into_inner();
+    let etag = format!("\"{hash}\"");
+    let bytes = (hash == bundle_hash() && path != "index.html")
+        .then(|| file(&path))
+        .flatten();
+    let Some(bytes) = bytes else {
+        // An older build's hash, or no such file: the browser reloads the page.
+        return secured(HttpResponse::NotFound())
+            .insert_header(("Cache-Control", "no-store"))
+            .content_type("text/plain; charset=utf-8")
+            .body("No such file in this version of the admin panel; reload the page.");
+    };
+    let cached = req
+        .headers()
+        .get("If-None-Match")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag);
+    let mut response = if cached {
+        secured(HttpResponse::NotModified())
+    } else {
+        secured(HttpResponse::Ok())
+    };
+    response
+        .content_type(content_type(&path))
+        .insert_header(("Cache-Control", "public, max-age=31536000, immutable"))
+        .insert_header(("ETag", etag));
+    if cached {
+        response.finish()
+    } else {
+        response.body(bytes)
+    }
+}
+
+/// `GET /_citadel/admin`
 async fn redirect() -> HttpResponse {
     HttpResponse::MovedPermanently()
-        .insert_header(("Location", "/_citadel/admin/"))
+        .insert_header(("Location", BASE))
         .finish()
 }

@@ -97,6 +97,7 @@ async fn login(
                 .ok_or_else(|| Error::forbidden("Invalid or expired login token"))?;
             match state.storage.users.get(&record.user_id)? {
                 Some(user) if user.deactivated => return Err(deactivated()),
+                Some(user) if user.locked => return Err(crate::auth::restrictions::locked()),
                 Some(_) => record.user_id,
                 None => return Err(Error::forbidden("Invalid or expired login token")),
             }
@@ -154,8 +155,11 @@ async fn check_password(state: &AppState, claimed: &str, given: &str) -> Result<
         state.failed_login_limiter.record(&user_id);
         return Err(invalid_credentials());
     }
-    if record.is_some_and(|r| r.deactivated) {
+    if record.as_ref().is_some_and(|r| r.deactivated) {
         return Err(deactivated());
+    }
+    if record.is_some_and(|r| r.locked) {
+        return Err(crate::auth::restrictions::locked());
     }
     Ok(user_id)
 }

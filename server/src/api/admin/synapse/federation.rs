@@ -61,12 +61,17 @@ fn describe(state: &AppState, destination: &str) -> Value {
         .map(|(_, h)| h)
         .unwrap_or_default();
     let failing = health.failing_since_ts.is_some();
+    let queued = state.storage.outbox.depth(destination).unwrap_or(0);
+    // Synapse's fields, then Citadel's own for the admin panel's health view.
     json!({
         "destination": destination,
         "retry_last_ts": if failing { health.last_attempt_ts.unwrap_or(0) } else { 0 },
         "retry_interval": health.retry_interval_ms,
         "failure_ts": health.failing_since_ts,
         "last_successful_stream_ordering": health.last_success_ts,
+        "last_success_ts": health.last_success_ts,
+        "failures": health.failures,
+        "queue_depth": queued,
     })
 }
 

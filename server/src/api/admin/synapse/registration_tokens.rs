@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::api::Routes;
 use crate::api::admin::synapse::Admin;
-use crate::api::admin::synapse::users::{bool_param, query};
+use crate::api::admin::synapse::users::{bool_param, int_param, query};
 use crate::api::error::{Error, Result, parse_json};
 use crate::app::AppState;
 
@@ -57,7 +57,11 @@ fn not_found() -> Error {
 
 /// `GET /_synapse/admin/v1/registration_tokens`
 async fn list(state: web::Data<AppState>, _admin: Admin, req: HttpRequest) -> Result<HttpResponse> {
-    let valid = bool_param(&query(&req), "valid")?;
+    let q = query(&req);
+    let valid = bool_param(&q, "valid")?;
+    // Citadel's additions for the admin panel: a search and pages. Without them the
+    // answer is Synapse's, every token at once.
+    let search = q.get("search_term").map(|s| s.to_lowercase());
     let now = now_ms();
     let tokens: Vec<Value> = state
         .storage
@@ -65,9 +69,21 @@ async fn list(state: web::Data<AppState>, _admin: Admin, req: HttpRequest) -> Re
         .list()?
         .iter()
         .filter(|(_, r)| valid.is_none_or(|v| v == r.is_valid(now)))
+        .filter(|(t, _)| search.as_ref().is_none_or(|s| t.to_lowercase().contains(s)))
         .map(|(t, r)| describe(t, r))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "registration_tokens": tokens })))
+    if !q.contains_key("from") && !q.contains_key("limit") {
+        return Ok(HttpResponse::Ok().json(json!({ "registration_tokens": tokens })));
+    }
+    let from = int_param(&q, "from", 0)? as usize;
+    let limit = int_param(&q, "limit", 100)? as usize;
+    let total = tokens.len();
+    let page: Vec<Value> = tokens.into_iter().skip(from).take(limit).collect();
+    let mut body = json!({ "registration_tokens": page, "total": total });
+    if from + limit < total {
+        body["next_token"] = json!((from + limit).to_string());
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// A JSON field that may be absent (keep), `null` (clear) or a non-negative integer.

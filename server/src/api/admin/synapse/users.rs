@@ -186,6 +186,13 @@ fn list(
         return Err(Error::invalid_param("dir must be f or b"));
     }
     let order_by = q.get("order_by").map(String::as_str).unwrap_or("name");
+    // Citadel's own filter (the admin panel's): only accounts in one state.
+    let only = q.get("only").map(String::as_str);
+    if only.is_some_and(|o| !["locked", "suspended", "shadow_banned"].contains(&o)) {
+        return Err(Error::invalid_param(
+            "only must be locked, suspended or shadow_banned",
+        ));
+    }
     let name_filter = q.get("name").map(|s| s.to_lowercase());
     let id_filter = q.get("user_id").map(|s| s.to_lowercase());
     let mut users = Vec::new();
@@ -194,6 +201,16 @@ fn list(
             continue;
         }
         if admins.is_some_and(|a| a != record.admin) {
+            continue;
+        }
+        let wanted = match only {
+            None => true,
+            Some("locked") => record.locked,
+            Some("suspended") => record.suspended,
+            Some("shadow_banned") => record.shadow_banned,
+            Some(_) => false,
+        };
+        if !wanted {
             continue;
         }
         let info = user_info(state, &user_id, &record)?;
@@ -411,6 +428,7 @@ async fn put_user(
         "password_changed": change.password.is_some(),
         "admin": change.admin,
         "deactivated": change.deactivated,
+        "locked": change.locked,
     });
     crate::audit::record(
         &state,
