@@ -10,14 +10,15 @@
 //! Only where the linker is known to be LLD (Rust's default for x86_64 Linux since 1.90),
 //! which understands `--symbol-ordering-file`; `CITADEL_NO_CODE_ORDER=1` turns it off.
 //!
-//! It also lists the web admin panel's files (`admin-ui/`) for `include_bytes!`, so the
-//! panel is compiled into the binary and a new or removed file rebuilds it.
+//! It also watches the web admin panel's directory (`admin-ui/`), which rust-embed compiles
+//! into the binary: a file added or removed there rebuilds the crate.
 
 use std::path::Path;
 use std::process::Command;
 
 fn main() {
-    embed_admin_ui();
+    let panel = Path::new(env!("CARGO_MANIFEST_DIR")).join("../admin-ui");
+    println!("cargo:rerun-if-changed={}", panel.display());
     let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("startup.order");
     println!("cargo:rerun-if-changed={}", order.display());
     println!("cargo:rerun-if-env-changed=CITADEL_NO_CODE_ORDER");
@@ -50,46 +51,4 @@ fn linker_is_default_lld() -> bool {
         .find_map(|line| line.strip_prefix("release: 1."))
         .and_then(|rest| rest.split('.').next()?.parse::<u32>().ok());
     minor.is_some_and(|minor| minor >= 90)
-}
-
-/// Writes `$OUT_DIR/admin_ui.rs`: `ADMIN_UI_FILES`, each file's path relative to
-/// `admin-ui/` and its bytes, sorted by path.
-fn embed_admin_ui() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../admin-ui");
-    println!("cargo:rerun-if-changed={}", root.display());
-    let mut files = Vec::new();
-    collect(&root, &root, &mut files);
-    files.sort();
-    let mut out = String::from("pub static ADMIN_UI_FILES: &[(&str, &[u8])] = &[\n");
-    for (relative, absolute) in files {
-        out.push_str(&format!(
-            "    ({relative:?}, include_bytes!({:?})),\n",
-            absolute.display().to_string()
-        ));
-    }
-    out.push_str("];\n");
-    let dest =
-        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("admin_ui.rs");
-    std::fs::write(dest, out).expect("OUT_DIR is writable");
-}
-
-fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, std::path::PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        // Editor leftovers and hidden files are not part of the panel.
-        if name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp") {
-            continue;
-        }
-        if path.is_dir() {
-            collect(root, &path, files);
-        } else if let Ok(relative) = path.strip_prefix(root) {
-            let relative = relative.to_string_lossy().replace('\\', "/");
-            let absolute = path.canonicalize().unwrap_or(path);
-            files.push((relative, absolute));
-        }
-    }
 }

@@ -1,4 +1,4 @@
-//! The web admin panel (`admin-ui/`), compiled into the binary by `build.rs`.
+//! The web admin panel (`admin-ui/`), compiled into the binary by rust-embed.
 //!
 //! `index.html` is served at `/_citadel/admin/` and never cached; every other file is served
 //! under `/_citadel/admin/assets/{hash}/`, where the hash covers the whole panel, with a
@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 
 use crate::api::Routes;
 
-include!(concat!(env!("OUT_DIR"), "/admin_ui.rs"));
+#[derive(rust_embed::Embed)]
+#[folder = "../admin-ui/"]
+struct Panel;
 
 const BASE: &str = "/_citadel/admin/";
 /// Where `index.html` names the hashed asset directory.
@@ -37,26 +39,26 @@ pub fn routes(routes: &mut Routes<'_>) {
         );
 }
 
-/// The hash of every file's path and bytes, which names the asset directory.
+/// The hash of every file's path and content, which names the asset directory.
 pub fn bundle_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| {
+        let mut names: Vec<_> = Panel::iter().collect();
+        names.sort();
         let mut digest = Sha256::new();
-        for (path, bytes) in ADMIN_UI_FILES {
-            digest.update((path.len() as u64).to_be_bytes());
-            digest.update(path.as_bytes());
-            digest.update((bytes.len() as u64).to_be_bytes());
-            digest.update(bytes);
+        for name in names {
+            digest.update((name.len() as u64).to_be_bytes());
+            digest.update(name.as_bytes());
+            if let Some(file) = Panel::get(&name) {
+                digest.update(file.metadata.sha256_hash());
+            }
         }
         hex::encode(&digest.finalize()[..8])
     })
 }
 
-fn file(path: &str) -> Option<&'static [u8]> {
-    ADMIN_UI_FILES
-        .iter()
-        .find(|(name, _)| *name == path)
-        .map(|(_, bytes)| *bytes)
+fn file(path: &str) -> Option<std::borrow::Cow<'static, [u8]>> {
+    Panel::get(path).map(|file| file.data)
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -89,7 +91,7 @@ async fn index() -> HttpResponse {
         return HttpResponse::NotFound().finish();
     };
     let assets = format!("{BASE}assets/{}/", bundle_hash());
-    let body = String::from_utf8_lossy(html).replace(ASSETS_PLACEHOLDER, &assets);
+    let body = String::from_utf8_lossy(&html).replace(ASSETS_PLACEHOLDER, &assets);
     secured(HttpResponse::Ok())
         .content_type(content_type("index.html"))
         .insert_header(("Cache-Control", "no-cache"))
