@@ -22,10 +22,17 @@ use crate::signing::ServerSigningKey;
 /// The largest PDU, in bytes of canonical JSON, that servers accept.
 pub const MAX_PDU_BYTES: usize = 65_536;
 
+/// The longest event type, state key, sender, room ID or event ID, in bytes: other
+/// servers refuse an event with a longer one.
+pub const MAX_ID_BYTES: usize = 255;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PduError {
     #[error("event is larger than {MAX_PDU_BYTES} bytes")]
     TooLarge,
+    /// One of the event's fields is longer than [`MAX_ID_BYTES`].
+    #[error("{0} is longer than {MAX_ID_BYTES} bytes")]
+    FieldTooLong(&'static str),
     #[error("malformed event: {0}")]
     Malformed(String),
 }
@@ -325,7 +332,20 @@ pub fn build(
     position: Position<'_>,
     now: MilliSecondsSinceUnixEpoch,
 ) -> Result<Pdu, PduError> {
+    let too_long = |field: &'static str, len: usize| {
+        if len > MAX_ID_BYTES {
+            Err(PduError::FieldTooLong(field))
+        } else {
+            Ok(())
+        }
+    };
+    too_long("type", event.kind.len())?;
+    too_long("state_key", event.state_key.as_ref().map_or(0, String::len))?;
+    too_long("sender", sender.as_str().len())?;
     let object = template(rules, sender, event, position, now)?;
+    if let Some(CanonicalJsonValue::String(room_id)) = object.get("room_id") {
+        too_long("room_id", room_id.len())?;
+    }
     sign_template(rules, key, object)
 }
 

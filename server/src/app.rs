@@ -59,6 +59,8 @@ pub struct AppState {
     pub server_notices: crate::server_notices::ServerNotices,
     /// Sliding-sync connections and what each has been sent.
     pub sliding_sync: crate::sync::sliding::connection::Connections,
+    /// `http.trusted_proxies`, parsed once (the configuration was validated at start-up).
+    pub trusted_proxies: Vec<crate::api::forwarded::Network>,
     /// When each device's "last seen" was last written, to write it at most once a minute.
     last_seen_written: Mutex<HashMap<(String, String), u64>>,
 }
@@ -117,6 +119,12 @@ impl AppState {
             media_store: crate::media::MediaStore::new(&config.data_dir).map_err(|e| {
                 OpenError::Other(format!("cannot prepare the media directory: {e}"))
             })?,
+            trusted_proxies: config
+                .http
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
             config: Arc::new(config),
             storage,
             signing_key,

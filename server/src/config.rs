@@ -90,6 +90,9 @@ pub struct HttpConfig {
     /// When set, the admin APIs answer only on these listeners (bound besides `bind`),
     /// so they can be kept off the public port; empty serves them everywhere.
     pub admin_bind: Vec<String>,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` is believed; the
+    /// client is the right-most hop not in this list.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -302,6 +305,7 @@ impl Default for HttpConfig {
             max_request_bytes: 10 * 1024 * 1024,
             workers: 0,
             admin_bind: Vec::new(),
+            trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
         }
     }
 }

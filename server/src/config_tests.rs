@@ -28,11 +28,12 @@ fn every_problem_is_reported_at_once() {
     let path = dir.path().join("c.toml");
     std::fs::write(
         &path,
-        "server_name = \"bad name!\"\n[http]\nbind = [\"nonsense\"]\n[registration]\nshared_secret = \"short\"\n",
+        "server_name = \"bad name!\"\n[http]\nbind = [\"nonsense\"]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n[registration]\nshared_secret = \"short\"\n",
     )
     .unwrap();
     let err = Config::load(Some(&path), no_env()).unwrap_err();
-    assert_eq!(err.0.len(), 3, "{err}");
+    assert_eq!(err.0.len(), 4, "{err}");
+    assert!(err.to_string().contains("trusted_proxies"), "{err}");
 }
 
 #[test]

@@ -59,6 +59,11 @@ impl Config {
                 ));
             }
         }
+        for proxy in &self.http.trusted_proxies {
+            if let Err(e) = proxy.parse::<crate::api::forwarded::Network>() {
+                problems.push(format!("http.trusted_proxies: {e}"));
+            }
+        }
         if self.http.max_request_bytes < 64 * 1024 {
             problems.push("http.max_request_bytes must be at least 65536 (one event)".into());
         }

@@ -125,11 +125,16 @@ pub fn start(config: Config) -> Result<Running, String> {
                     )),
             )
             .wrap(actix_web::middleware::from_fn(api::admin_listeners_only))
+            .wrap(actix_web::middleware::from_fn(api::body_timeout::limit))
             .wrap(actix_web::middleware::from_fn(api::log_request))
             .configure(api::configure)
             .default_service(web::to(api::not_found))
     })
-    .shutdown_timeout(10);
+    // Waiting syncs are answered the moment a stop begins (below), so what is left are
+    // short requests; Docker's stop gives 10 s before SIGKILL, and the final flush needs
+    // some of it.
+    .shutdown_timeout(1)
+    .disable_signals();
     if config.http.workers > 0 {
         server = server.workers(config.http.workers);
     }
@@ -159,6 +164,7 @@ pub fn start(config: Config) -> Result<Running, String> {
     let addrs = server.addrs();
     let server = server.run();
     tasks::resume_unfinished(state.clone());
+    stop_on_signal(&state, server.handle());
     // A weak reference: the sampler must not keep the state (and the open database)
     // alive after the server stops.
     let sampled = Arc::downgrade(&state.clone().into_inner());
@@ -181,6 +187,34 @@ pub fn start(config: Config) -> Result<Running, String> {
         server,
         state,
     })
+}
+
+/// SIGTERM or SIGINT: answer every waiting long poll, then stop gracefully. (actix's own
+/// signal handling would wait up to the grace period for long polls that wait 30 s.)
+fn stop_on_signal(state: &web::Data<AppState>, handle: ServerHandle) {
+    // Weak: a server stopped through its handle must still free the state.
+    let state = Arc::downgrade(&state.clone().into_inner());
+    actix_web::rt::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = terminate => tracing::info!("SIGTERM: stopping"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+        }
+        if let Some(state) = state.upgrade() {
+            state.notifier.close();
+        }
+        handle.stop(true).await;
+    });
 }
 
 /// The rustls configuration of a TLS listener: the certificate chain and key from PEM files.

@@ -12,6 +12,17 @@ use crate::Result;
 use crate::codec::key;
 use crate::engine::{Batch, Engine, Tree};
 
+/// The key under which a client's transaction ID is claimed: the ID scoped to where it
+/// was used (a room and event type, or `sendToDevice` and a type). The parts are joined by
+/// the key codec, not a separator, so an event type or ID containing one cannot make two
+/// different requests collide.
+pub fn scoped_txn(scope: &str, kind: &str, txn_id: &str) -> String {
+    key((scope, kind, txn_id))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// What a transaction ID maps to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TxnState {
@@ -130,6 +141,22 @@ impl TxnIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scoped_ids_never_collide_across_separators() {
+        assert_ne!(
+            scoped_txn("!r:x", "a|b", "c"),
+            scoped_txn("!r:x", "a", "b|c")
+        );
+        assert_ne!(
+            scoped_txn("!r:x|a", "b", "c"),
+            scoped_txn("!r:x", "a|b", "c")
+        );
+        assert_eq!(
+            scoped_txn("!r:x", "m.room.message", "t1"),
+            scoped_txn("!r:x", "m.room.message", "t1")
+        );
+    }
 
     #[test]
     fn claim_pending_done_and_release() {

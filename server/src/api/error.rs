@@ -235,3 +235,15 @@ pub fn from_json_error(e: &serde_json::Error) -> Error {
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| from_json_error(&e))
 }
+
+/// Refuses JSON that the spec's canonical JSON cannot carry (floats such as `1e400`,
+/// integers beyond ±2^53, lone surrogates, nesting deeper than serde_json's limit), with
+/// `M_BAD_JSON` as `/send` does: stored anyway, it could never be sent back out (it came
+/// back as `null` in `/sync`).
+pub fn ensure_canonical(raw: &serde_json::value::RawValue) -> Result<()> {
+    let value: Value = serde_json::from_str(raw.get())
+        .map_err(|e| Error::bad_json(format!("Content is not valid JSON: {e}")))?;
+    ruma::canonical_json::to_canonical_value(value)
+        .map(|_| ())
+        .map_err(|e| Error::bad_json(format!("Content is not canonical JSON: {e}")))
+}

@@ -121,25 +121,24 @@ pub fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>> {
         .ok_or_else(|| Error::internal("app state missing"))
 }
 
-/// The client address. A reverse proxy on the same machine is trusted to report the real
-/// client in `X-Forwarded-For`; anyone else is taken at their socket address, so remote
-/// clients cannot spoof their way around per-IP rate limits.
+/// The client address: the connection's peer, or behind a configured reverse proxy
+/// (`http.trusted_proxies`) the right-most untrusted hop of `X-Forwarded-For`.
 pub fn client_ip(req: &HttpRequest) -> IpAddr {
     let peer = req
         .peer_addr()
         .map(|a| a.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    if peer.is_loopback()
-        && let Some(forwarded) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        && let Some(first) = forwarded.split(',').next()
-        && let Ok(ip) = first.trim().parse()
-    {
-        return ip;
-    }
-    peer
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return peer;
+    };
+    // Several headers are one list, in order.
+    let values: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let joined = (!values.is_empty()).then(|| values.join(","));
+    crate::api::forwarded::client_address(peer, joined.as_deref(), &state.trusted_proxies)
 }
 
 /// The access token from `Authorization: Bearer …` or the `access_token` query parameter.
@@ -188,8 +187,12 @@ pub async fn read_body(
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| Error::bad_json(format!("Could not read request body: {e}")))?;
+        let chunk = chunk.map_err(|e| match e {
+            actix_web::error::PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                Error::new(StatusCode::REQUEST_TIMEOUT, "M_UNKNOWN", io.to_string())
+            }
+            e => Error::bad_json(format!("Could not read request body: {e}")),
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -198,7 +201,28 @@ pub async fn read_body(
     Ok(body.freeze())
 }
 
-fn to_ruma_request<R: IncomingRequest>(req: &HttpRequest, body: &[u8]) -> Result<R> {
+/// Bodies ruma is known to panic on, refused before it sees them: `/login` indexes a
+/// missing `type` (the panic would be caught below, but print a backtrace per request).
+fn precheck<R: 'static>(body: &[u8]) -> Result<()> {
+    use ruma::api::client::session::login;
+    if std::any::TypeId::of::<R>() == std::any::TypeId::of::<login::v3::Request>() {
+        let value: serde_json::Value = crate::api::error::parse_json(body)?;
+        let Some(object) = value.as_object() else {
+            return Err(Error::bad_json("The body must be a JSON object"));
+        };
+        match object.get("type") {
+            None => return Err(Error::missing_param("Missing the login type (`type`)")),
+            Some(kind) if !kind.is_string() => {
+                return Err(Error::bad_json("The login `type` must be a string"));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn to_ruma_request<R: IncomingRequest + 'static>(req: &HttpRequest, body: &[u8]) -> Result<R> {
+    precheck::<R>(body)?;
     let mut builder = http1::Request::builder()
         .method(req.method().as_str())
         .uri(req.uri().to_string());

@@ -5,10 +5,12 @@
 //! had it) is served by the same handler.
 
 pub mod admin;
+pub mod body_timeout;
 pub mod client;
 pub mod error;
 pub mod extract;
 pub mod federation;
+pub mod forwarded;
 pub mod metrics;
 
 use std::future::Future;

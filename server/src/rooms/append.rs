@@ -155,6 +155,8 @@ pub(crate) fn build_at(
     )
     .map_err(|e| match e {
         PduError::TooLarge => Error::too_large("Event is larger than 65536 bytes"),
+        // As Synapse answers (its EventSizeError): the event could never be sent on.
+        e @ PduError::FieldTooLong(_) => Error::too_large(e.to_string()),
         PduError::Malformed(m) => Error::bad_json(m),
     })
 }

@@ -3,12 +3,15 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
 #[derive(Default)]
 pub struct Notifier {
     users: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// Set at shutdown: every waiting request answers with what it has.
+    closing: AtomicBool,
 }
 
 impl Notifier {
@@ -23,6 +26,23 @@ impl Notifier {
             .entry(user_id.to_owned())
             .or_insert_with(|| watch::channel(0).0)
             .subscribe()
+    }
+
+    /// At shutdown: wakes every waiting request, and tells it (and any new one) to answer
+    /// now instead of waiting, so the server stops within its short grace period.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        let users = match self.users.lock() {
+            Ok(users) => users,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for sender in users.values() {
+            sender.send_modify(|_| {});
+        }
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     /// Wakes the users' waiting requests.

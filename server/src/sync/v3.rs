@@ -45,13 +45,20 @@ pub(crate) fn load_filter(state: &AppState, user_id: &str, filter: Option<&str>)
         return Ok(Value::Null);
     };
     if filter.trim_start().starts_with('{') {
-        return serde_json::from_str(filter)
-            .map_err(|e| Error::bad_json(format!("Invalid filter: {e}")));
+        // The same definition `POST /filter` accepts: a filter of the wrong shape is an
+        // error, not silently no filter at all.
+        let invalid = |e: serde_json::Error| Error::invalid_param(format!("Invalid filter: {e}"));
+        let value: Value = serde_json::from_str(filter).map_err(invalid)?;
+        serde_json::from_value::<ruma::api::client::filter::FilterDefinition>(value.clone())
+            .map_err(invalid)?;
+        return Ok(value);
     }
-    Ok(match state.storage.filters.get(user_id, filter)? {
-        Some(raw) => serde_json::from_str(raw.get()).unwrap_or_default(),
-        None => Value::Null,
-    })
+    match state.storage.filters.get(user_id, filter)? {
+        Some(raw) => Ok(serde_json::from_str(raw.get()).unwrap_or_default()),
+        None => Err(Error::not_found(format!(
+            "No filter {filter:?} for this user"
+        ))),
+    }
 }
 
 /// The response body: everything but the rooms is built as a value; the rooms section

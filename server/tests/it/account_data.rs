@@ -87,3 +87,52 @@ async fn account_data_errors() {
         "M_INVALID_PARAM",
     );
 }
+
+/// Values canonical JSON cannot carry are refused as `/send` refuses them, and nothing is
+/// stored: they used to be accepted and then came back as `"content": null` in `/sync`.
+#[tokio::test]
+async fn account_data_must_be_canonical_json() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let global = "/_matrix/client/v3/user/@alice:localhost/account_data/org.example.x";
+    let room =
+        "/_matrix/client/v3/user/@alice:localhost/rooms/!room:localhost/account_data/org.example.x";
+    assert_eq!(alice.client.put(global, json!({"kept": 1})).await.0, 200);
+    let deep: &'static [u8] = Box::leak(
+        format!("{{\"a\":{}1{}}}", "[".repeat(10_000), "]".repeat(10_000))
+            .into_bytes()
+            .into_boxed_slice(),
+    );
+    let bodies: [&'static [u8]; 5] = [
+        br#"{"big": 1e400}"#,
+        br#"{"float": 1.5}"#,
+        br#"{"beyond": 18446744073709551616}"#,
+        br#"{"lone": "\ud800"}"#,
+        deep,
+    ];
+    for path in [global, room] {
+        for body in bodies {
+            let (status, answer) = alice.client.raw(reqwest::Method::PUT, path, body).await;
+            assert_eq!(
+                status,
+                400,
+                "{}: {answer}",
+                String::from_utf8_lossy(&body[..body.len().min(40)])
+            );
+            assert!(
+                ["M_BAD_JSON", "M_NOT_JSON"].contains(&answer["errcode"].as_str().unwrap()),
+                "{answer}"
+            );
+        }
+    }
+    assert_eq!(alice.client.get(global).await.1, json!({"kept": 1}));
+    assert_error(&alice.client.get(room).await, 404, "M_NOT_FOUND");
+    let (_, sync) = alice.client.get("/_matrix/client/v3/sync").await;
+    let events = sync["account_data"]["events"].as_array().unwrap();
+    let ours: Vec<_> = events
+        .iter()
+        .filter(|e| e["type"] == "org.example.x")
+        .collect();
+    assert_eq!(ours.len(), 1, "{sync}");
+    assert_eq!(ours[0]["content"], json!({"kept": 1}));
+}

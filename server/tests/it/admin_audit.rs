@@ -153,3 +153,53 @@ async fn logins_and_admin_actions_are_recorded_and_the_trail_verifies() {
     assert_eq!(lines[0]["seq"], 0);
     assert!(lines.iter().any(|e| e["action"] == "login_failed"));
 }
+
+/// The address recorded for a login (and used by per-IP limits): a client cannot choose
+/// it by writing `X-Forwarded-For`; only a configured proxy's own entry counts.
+#[tokio::test]
+async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+    async fn login_ip(server: &TestServer, root: &TestClient, forwarded: &[&str]) -> Value {
+        let mut request = server
+            .client()
+            .http
+            .post(format!("{}/_matrix/client/v3/login", server.base))
+            .json(&json!({
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": "alice"},
+                "password": "pw-alice-1",
+            }));
+        for value in forwarded {
+            request = request.header("X-Forwarded-For", *value);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 200);
+        let (_, page) = root
+            .get("/_citadel/admin/v1/audit?action=login&target=@alice:localhost&dir=b&limit=1")
+            .await;
+        page["entries"][0]["ip"].clone()
+    }
+
+    // Tests connect from 127.0.0.1, a trusted proxy by default.
+    let server = TestServer::spawn();
+    let root = admin(&server).await;
+    server.client().register("alice", "pw-alice-1").await;
+    // The proxy appended the real client; the client's own claim is left of it.
+    assert_eq!(
+        login_ip(&server, &root.client, &["6.6.6.6, 203.0.113.7"]).await,
+        "203.0.113.7"
+    );
+    // Two headers are one list: the last one's last entry is the proxy's.
+    assert_eq!(
+        login_ip(&server, &root.client, &["6.6.6.6", "198.51.100.4"]).await,
+        "198.51.100.4"
+    );
+    assert_eq!(login_ip(&server, &root.client, &[]).await, "127.0.0.1");
+
+    // With no proxy trusted, the header is ignored.
+    let server = TestServer::spawn_with(|c| c.http.trusted_proxies = Vec::new());
+    let root = admin(&server).await;
+    server.client().register("alice", "pw-alice-1").await;
+    assert_eq!(
+        login_ip(&server, &root.client, &["203.0.113.7"]).await,
+        "127.0.0.1"
+    );
+}

@@ -31,14 +31,7 @@ fn chromium() -> PathBuf {
 /// `tests/admin-ui/node_modules` with playwright-core, from the committed lock file.
 fn node_modules() -> PathBuf {
     let dir = repo_root().join("tests/admin-ui");
-    if !dir.join("node_modules/playwright-core").exists() {
-        run(
-            Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--silent"])
-                .current_dir(&dir),
-            "npm ci (tests/admin-ui)",
-        );
-    }
+    npm_ci(&dir, "playwright-core");
     dir
 }
 

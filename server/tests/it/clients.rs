@@ -15,15 +15,7 @@ fn python_with_nio() -> PathBuf {
 
 /// `tests/clients/node_modules` with matrix-js-sdk, from the committed lock file.
 fn node_modules() {
-    let dir = repo_root().join("tests/clients");
-    if !dir.join("node_modules/matrix-js-sdk").exists() {
-        run(
-            Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--silent"])
-                .current_dir(&dir),
-            "npm ci",
-        );
-    }
+    npm_ci(&repo_root().join("tests/clients"), "matrix-js-sdk");
 }
 
 #[test]

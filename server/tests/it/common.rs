@@ -403,6 +403,19 @@ pub fn run(command: &mut std::process::Command, what: &str) {
     );
 }
 
+/// `dir/node_modules` installed from the committed lock file, unless `package` (one of
+/// its dependencies) is there already.
+pub fn npm_ci(dir: &Path, package: &str) {
+    if !dir.join("node_modules").join(package).exists() {
+        run(
+            std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                .current_dir(dir),
+            &format!("npm ci in {}", dir.display()),
+        );
+    }
+}
+
 /// A virtualenv in the build directory with the pinned `requirements` (relative to the
 /// repository root), created on first use; returns its python.
 pub fn python_venv(name: &str, requirements: &str) -> PathBuf {

@@ -354,3 +354,38 @@ async fn a_graceful_restart_keeps_sessions_and_the_signing_key() {
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["user_id"], alice.user_id);
 }
+
+/// A waiting `/sync` must not hold up a stop: Docker sends SIGKILL 10 s after SIGTERM,
+/// and actix alone would wait out its grace period for the long poll.
+#[tokio::test]
+async fn sigterm_answers_waiting_syncs_and_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "open");
+    let server = BinaryServer::start(&config).await;
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let (status, first) = alice.client.get("/_matrix/client/v3/sync").await;
+    assert_eq!(status, 200, "{first}");
+    let since = first["next_batch"].as_str().unwrap().to_owned();
+    let waiting = tokio::spawn(async move {
+        alice
+            .client
+            .get(&format!(
+                "/_matrix/client/v3/sync?since={since}&timeout=30000"
+            ))
+            .await
+    });
+    // The long poll is parked on the server before the signal goes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished());
+    let started = std::time::Instant::now();
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(status.success(), "{status}");
+    // Well inside Docker's 10 s, with room for a loaded CI machine (it took 10.4 s).
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+    let (status, answer) = waiting.await.unwrap();
+    assert_eq!(status, 200, "the waiting sync was answered: {answer}");
+    assert!(answer["next_batch"].is_string(), "{answer}");
+}

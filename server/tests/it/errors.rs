@@ -226,3 +226,100 @@ async fn wrong_passwords_are_limited_per_account() {
         .await;
     assert_error(&uia, 429, "M_LIMIT_EXCEEDED");
 }
+
+/// Other servers refuse an event whose type or state key is longer than 255 bytes, so a
+/// local user may not create one either (Synapse answers the same 413).
+#[tokio::test]
+async fn event_types_and_state_keys_longer_than_255_bytes_are_refused() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let room = alice.create_room(json!({})).await;
+    let room = enc(&room);
+    let longest = "t".repeat(255);
+    let too_long = "t".repeat(256);
+    let send = |kind: &str, txn: &str| format!("/_matrix/client/v3/rooms/{room}/send/{kind}/{txn}");
+    assert_eq!(
+        alice
+            .client
+            .put(&send(&longest, "a"), json!({"body": "x"}))
+            .await
+            .0,
+        200
+    );
+    let response = alice
+        .client
+        .put(&send(&too_long, "b"), json!({"body": "x"}))
+        .await;
+    assert_error(&response, 413, "M_TOO_LARGE");
+    assert!(
+        response.1["error"].as_str().unwrap().contains("type"),
+        "{}",
+        response.1
+    );
+    let state = |key: &str| format!("/_matrix/client/v3/rooms/{room}/state/m.example/{key}");
+    assert_eq!(alice.client.put(&state(&longest), json!({})).await.0, 200);
+    let response = alice.client.put(&state(&too_long), json!({})).await;
+    assert_error(&response, 413, "M_TOO_LARGE");
+    assert!(
+        response.1["error"].as_str().unwrap().contains("state_key"),
+        "{}",
+        response.1
+    );
+    // A multi-byte character counts by its bytes: 128 of them are 256 bytes.
+    let response = alice
+        .client
+        .put(&state(&enc(&"é".repeat(128))), json!({}))
+        .await;
+    assert_error(&response, 413, "M_TOO_LARGE");
+}
+
+/// A body that trickles in (a slowloris) is cut off after the idle limit, before any
+/// authentication, instead of holding the connection for minutes.
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::spawn();
+    let address = server.addrs[0];
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            b"POST /_matrix/client/v3/login HTTP/1.1\r\nHost: localhost\r\n\
+              Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(40),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "still open after 40 s");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("too slowly"), "{text}");
+    // The limit is ten seconds without a byte (and it must have waited that long).
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+}
+
+/// `/login` bodies without a string `type` are refused before ruma parses them (ruma
+/// indexes the missing key and panics, a backtrace in the log for every such request).
+#[tokio::test]
+async fn login_without_a_type_is_a_plain_bad_request() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let post = |body: &'static [u8]| client.raw(Method::POST, "/_matrix/client/v3/login", body);
+    assert_error(&post(b"{}").await, 400, "M_MISSING_PARAM");
+    assert_error(
+        &post(br#"{"identifier":{"type":"m.id.user","user":"x"},"password":"y"}"#).await,
+        400,
+        "M_MISSING_PARAM",
+    );
+    assert_error(&post(br#"{"type":5}"#).await, 400, "M_BAD_JSON");
+    assert_error(&post(b"[1]").await, 400, "M_BAD_JSON");
+    assert_error(&post(b"{nope").await, 400, "M_NOT_JSON");
+    // A well-formed login still works.
+    client.register("alice", "pw-alice-1").await;
+    assert_eq!(client.login("alice", "pw-alice-1").await.0, 200);
+}

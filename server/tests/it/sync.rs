@@ -328,6 +328,39 @@ async fn filters_can_be_stored_and_used_by_id() {
         400,
         "M_INVALID_PARAM",
     );
+    // A filter that is not there (or is someone else's) or has the wrong shape is an
+    // error, as with `POST /filter`, not silently no filter.
+    for unknown in ["999999", "nonsense"] {
+        assert_error(
+            &alice
+                .client
+                .get(&format!("/_matrix/client/v3/sync?filter={unknown}"))
+                .await,
+            404,
+            "M_NOT_FOUND",
+        );
+    }
+    assert_error(
+        &bob.client
+            .get(&format!("/_matrix/client/v3/sync?filter={id}"))
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    for bad in [
+        r#"{"room":5}"#,
+        r#"{"room":{"timeline":{"limit":"two"}}}"#,
+        r#"{"room":"#,
+    ] {
+        assert_error(
+            &alice
+                .client
+                .get(&format!("/_matrix/client/v3/sync?filter={}", enc(bad)))
+                .await,
+            400,
+            "M_INVALID_PARAM",
+        );
+    }
 }
 
 #[tokio::test]

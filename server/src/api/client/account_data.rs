@@ -59,6 +59,7 @@ async fn store(
     kind: &str,
     content: &RawValue,
 ) -> Result<()> {
+    crate::api::error::ensure_canonical(content)?;
     let mut batch = state.storage.batch();
     // Reserved (not just allocated) until committed, so `/sync` cannot pass it first.
     let reserved = state.stream.reserve(&state.storage)?;

@@ -164,7 +164,7 @@ async fn send_to_device(
         .ok_or_else(|| Error::missing_param("messages is required"))?;
     let user = sender.user_id.as_str();
     let device = sender.device_id.as_str();
-    let txn_key = format!("sendToDevice|{event_type}|{txn_id}");
+    let txn_key = citadel_storage::txn_ids::scoped_txn("sendToDevice", &event_type, &txn_id);
     match state.storage.txn_ids.claim(user, device, &txn_key)? {
         TxnState::Claimed => {}
         // Already delivered (or being delivered) under this transaction ID.

@@ -42,7 +42,7 @@ async fn send_once(
 ) -> Result<OwnedEventId> {
     let (user, device) = (sender.user_id.as_str(), sender.device_id.as_str());
     // Scoped to the room and type too, so one ID reused across endpoints cannot collide.
-    let txn_key = format!("{}|{}|{txn_id}", room.room_id, event.kind);
+    let txn_key = citadel_storage::txn_ids::scoped_txn(room.room_id.as_str(), &event.kind, txn_id);
     for _ in 0..100 {
         match state.storage.txn_ids.claim(user, device, &txn_key)? {
             TxnState::Done(event_id) => {

@@ -101,7 +101,12 @@ async fn sync(
         let next = state.stream.safe_upto(&state.storage)? + 1;
         let (body, has_news) = build(&state, sender.user_id.as_str(), &options, next)?;
         let now = Instant::now();
-        if since.is_none() || has_news || options.full_state || now >= deadline {
+        if since.is_none()
+            || has_news
+            || options.full_state
+            || now >= deadline
+            || state.notifier.is_closing()
+        {
             return Ok(HttpResponse::Ok().json(body));
         }
         // Nothing yet: wait for a commit that concerns this user, or the timeout.

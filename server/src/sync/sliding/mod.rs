@@ -62,7 +62,7 @@ pub async fn sync(
         let next = state.stream.safe_upto(&state.storage)? + 1;
         let built = build(state, user_id, device_id, flavor, &request, &turn, next).await?;
         let now = Instant::now();
-        if request.pos.is_none() || built.news || now >= deadline {
+        if request.pos.is_none() || built.news || now >= deadline || state.notifier.is_closing() {
             return Ok(finish(state, user_id, device_id, &request, &turn, built));
         }
         let _waiting = state.metrics.waiting("sliding");
