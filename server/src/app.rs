@@ -61,6 +61,8 @@ pub struct AppState {
     pub sliding_sync: crate::sync::sliding::connection::Connections,
     /// `http.trusted_proxies`, parsed once (the configuration was validated at start-up).
     pub trusted_proxies: Vec<crate::api::forwarded::Network>,
+    /// Permits for requests with a body and no credentials (`http.max_unauthenticated_requests`).
+    pub unauthenticated: Arc<tokio::sync::Semaphore>,
     /// When each device's "last seen" was last written, to write it at most once a minute.
     last_seen_written: Mutex<HashMap<(String, String), u64>>,
 }
@@ -125,6 +127,9 @@ impl AppState {
                 .iter()
                 .filter_map(|p| p.parse().ok())
                 .collect(),
+            unauthenticated: Arc::new(tokio::sync::Semaphore::new(
+                config.http.max_unauthenticated_requests.max(1),
+            )),
             config: Arc::new(config),
             storage,
             signing_key,

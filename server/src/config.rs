@@ -93,6 +93,10 @@ pub struct HttpConfig {
     /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` is believed; the
     /// client is the right-most hop not in this list.
     pub trusted_proxies: Vec<String>,
+    /// Requests with a body but no credentials (logins, registrations) in progress at
+    /// once; more get `429 M_LIMIT_EXCEEDED`, so slow clients cannot tie up the server
+    /// before authenticating.
+    pub max_unauthenticated_requests: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -306,6 +310,7 @@ impl Default for HttpConfig {
             workers: 0,
             admin_bind: Vec::new(),
             trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
+            max_unauthenticated_requests: 256,
         }
     }
 }

@@ -64,6 +64,9 @@ impl Config {
                 problems.push(format!("http.trusted_proxies: {e}"));
             }
         }
+        if self.http.max_unauthenticated_requests == 0 {
+            problems.push("http.max_unauthenticated_requests must be at least 1".into());
+        }
         if self.http.max_request_bytes < 64 * 1024 {
             problems.push("http.max_request_bytes must be at least 65536 (one event)".into());
         }

@@ -112,6 +112,8 @@ pub fn start(config: Config) -> Result<Running, String> {
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
+            // Innermost: its early 429 still gets the CORS headers below.
+            .wrap(actix_web::middleware::from_fn(api::body_timeout::limit))
             .wrap(
                 DefaultHeaders::new()
                     .add(("Access-Control-Allow-Origin", "*"))
@@ -125,7 +127,6 @@ pub fn start(config: Config) -> Result<Running, String> {
                     )),
             )
             .wrap(actix_web::middleware::from_fn(api::admin_listeners_only))
-            .wrap(actix_web::middleware::from_fn(api::body_timeout::limit))
             .wrap(actix_web::middleware::from_fn(api::log_request))
             .configure(api::configure)
             .default_service(web::to(api::not_found))

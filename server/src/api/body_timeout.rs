@@ -3,8 +3,12 @@
 //! authentication). A body must keep coming — no gap longer than [`IDLE`] — and be
 //! complete within [`TOTAL`] ([`UPLOAD_TOTAL`] for media uploads, which may be large
 //! on a slow link); otherwise reading it fails and the request is answered with an error.
+//! And only so many requests with a body but no credentials may be in progress at once
+//! (`http.max_unauthenticated_requests`): with the deadlines, that bounds what slow
+//! anonymous clients can hold.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -57,11 +61,44 @@ fn is_upload(path: &str) -> bool {
         || path.starts_with("/_matrix/client/v1/media/upload")
 }
 
-/// Middleware: puts the deadlines on every request's body.
+/// A body is coming, and nothing says who sends it (no `Authorization` header, whether
+/// a client's token or a server's X-Matrix, and no `access_token` parameter).
+fn is_anonymous_with_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    let has_body = headers.contains_key("transfer-encoding")
+        || headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    has_body
+        && !headers.contains_key("authorization")
+        && !req.query_string().contains("access_token=")
+}
+
+/// Middleware: puts the deadlines on every request's body, and the cap on anonymous ones.
 pub async fn limit(
     mut req: ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let permits = req
+        .app_data::<actix_web::web::Data<crate::app::AppState>>()
+        .map(|state| Arc::clone(&state.unauthenticated));
+    let _permit = match permits {
+        Some(permits) if is_anonymous_with_body(&req) => match permits.try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let error = crate::api::error::Error::new(
+                    actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                    "M_LIMIT_EXCEEDED",
+                    "Too many unauthenticated requests in progress; try again shortly",
+                )
+                .with("retry_after_ms", 1000);
+                let response = actix_web::ResponseError::error_response(&error);
+                return Ok(req.into_response(response));
+            }
+        },
+        _ => None,
+    };
     let total = if is_upload(req.path()) {
         UPLOAD_TOTAL
     } else {
@@ -76,5 +113,6 @@ pub async fn limit(
     req.set_payload(Payload::from(
         Box::pin(payload) as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
     ));
-    next.call(req).await
+    // The permit is held until the handler has answered.
+    Ok(next.call(req).await?.map_into_boxed_body())
 }

@@ -136,3 +136,32 @@ async fn account_data_must_be_canonical_json() {
     assert_eq!(ours.len(), 1, "{sync}");
     assert_eq!(ours[0]["content"], json!({"kept": 1}));
 }
+
+/// The same limits hold for the other JSON a client stores for others to read: to-device
+/// messages and key-backup sessions.
+#[tokio::test]
+async fn to_device_and_backup_bodies_must_be_canonical_json() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let to_device = "/_matrix/client/v3/sendToDevice/org.example.x/t1";
+    for body in [
+        json!({"messages": {"@alice:localhost": {"*": {"n": 1.5}}}}),
+        json!({"messages": {"@alice:localhost": {"*": {"n": 9007199254740993u64}}}}),
+    ] {
+        assert_error(&alice.client.put(to_device, body).await, 400, "M_BAD_JSON");
+    }
+    let fine = json!({"messages": {"@alice:localhost": {"*": {"n": 1}}}});
+    assert_eq!(alice.client.put(to_device, fine).await.0, 200);
+    let (status, version) = alice
+        .client
+        .post(
+            "/_matrix/client/v3/room_keys/version",
+            json!({"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": {"public_key": "abc"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{version}");
+    let version = version["version"].as_str().unwrap();
+    let session = format!("/_matrix/client/v3/room_keys/keys/!r:localhost/s1?version={version}");
+    let body = json!({"first_message_index": 0.5, "forwarded_count": 0, "is_verified": false, "session_data": {}});
+    assert_error(&alice.client.put(&session, body).await, 400, "M_BAD_JSON");
+}

@@ -323,3 +323,39 @@ async fn login_without_a_type_is_a_plain_bad_request() {
     client.register("alice", "pw-alice-1").await;
     assert_eq!(client.login("alice", "pw-alice-1").await.0, 200);
 }
+
+/// Slow anonymous requests cannot pile up: past `http.max_unauthenticated_requests`
+/// in progress, more are told to come back, while signed-in clients go on.
+#[tokio::test]
+async fn anonymous_requests_with_bodies_are_capped() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::spawn_with(|c| c.http.max_unauthenticated_requests = 2);
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(server.addrs[0])
+            .await
+            .unwrap();
+        stream
+            .write_all(
+                b"POST /_matrix/client/v3/login HTTP/1.1\r\nHost: localhost\r\n\
+                  Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+            )
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    // Both are parked on the server, reading their bodies.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let response = server.client().login("alice", "pw-alice-1").await;
+    assert_error(&response, 429, "M_LIMIT_EXCEEDED");
+    assert_eq!(response.1["retry_after_ms"], 1000);
+    // Requests without a body, and signed-in ones, are not held back.
+    assert_eq!(server.client().get("/_matrix/client/versions").await.0, 200);
+    let room = alice.create_room(json!({})).await;
+    assert!(room.starts_with('!'));
+    // The slow ones gone, logins work again.
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(server.client().login("alice", "pw-alice-1").await.0, 200);
+}

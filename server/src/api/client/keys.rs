@@ -40,7 +40,7 @@ pub fn routes(routes: &mut Routes<'_>) {
     }
 }
 
-/// Reads a JSON object body.
+/// Reads a JSON object body that holds canonical JSON.
 pub async fn json_body(
     state: &AppState,
     req: &HttpRequest,
@@ -58,7 +58,14 @@ pub async fn json_body(
         &bytes
     };
     match parse_json::<Value>(bytes)? {
-        Value::Object(map) => Ok(map),
+        Value::Object(map) => {
+            // Everything read here is stored and handed to other clients (keys, backups,
+            // to-device messages): the same limits as events (no floats, no integers
+            // beyond ±2^53).
+            ruma::canonical_json::to_canonical_value(Value::Object(map.clone()))
+                .map_err(|e| Error::bad_json(format!("Content is not canonical JSON: {e}")))?;
+            Ok(map)
+        }
         _ => Err(Error::bad_json("Expected a JSON object")),
     }
 }
