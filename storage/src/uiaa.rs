@@ -16,6 +16,10 @@ pub struct UiaaSession {
     pub operation: String,
     /// The user the session belongs to, for operations by a logged-in user.
     pub user_id: Option<String>,
+    /// What exactly the operation acts on (the devices to delete …): a session started
+    /// for one device cannot delete another. Empty for operations with no such target.
+    #[serde(default)]
+    pub target: String,
     /// Stages completed so far, in order.
     pub completed: Vec<String>,
     /// The registration token accepted in this session, consumed when registration completes.

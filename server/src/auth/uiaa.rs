@@ -4,8 +4,9 @@
 //! An operation declares its flows. The first request without `auth` gets 401 with the
 //! flows, params and a new session; each request with `auth` completes one stage of that
 //! session; once every stage of some flow is complete the operation proceeds. A session
-//! is bound to the operation and user that started it, so completed stages cannot be
-//! replayed against a different operation or account.
+//! is bound to the operation, the user that started it and what the operation acts on,
+//! so completed stages cannot be replayed against a different operation, account or
+//! device.
 
 use actix_web::http::StatusCode;
 use citadel_storage::now_ms;
@@ -27,6 +28,9 @@ pub struct Requirement<'a> {
     pub operation: &'static str,
     /// The logged-in user performing it, if any; password stages must prove this user.
     pub user_id: Option<&'a str>,
+    /// What the operation acts on, when that matters (the devices to delete): the whole
+    /// session is bound to it, as to the operation. Empty otherwise.
+    pub target: String,
     /// Alternative lists of stages; completing any one list authorises the operation.
     pub flows: Vec<Vec<&'static str>>,
 }
@@ -89,6 +93,7 @@ fn new_session(state: &AppState, need: &Requirement<'_>) -> Result<(String, Uiaa
     let session = UiaaSession {
         operation: need.operation.to_owned(),
         user_id: need.user_id.map(str::to_owned),
+        target: need.target.clone(),
         completed: Vec::new(),
         registration_token: None,
         created_ts: now_ms(),
@@ -110,7 +115,10 @@ fn load_session(state: &AppState, need: &Requirement<'_>, id: &str) -> Result<Ui
         state.storage.uiaa.remove(id)?;
         return Err(unknown());
     }
-    if session.operation != need.operation || session.user_id.as_deref() != need.user_id {
+    if session.operation != need.operation
+        || session.user_id.as_deref() != need.user_id
+        || session.target != need.target
+    {
         return Err(Error::forbidden(
             "Requested operation has changed during the UI authentication session",
         ));

@@ -276,6 +276,17 @@ pub async fn change_other(
     }
     let room = RoomCtx::require(&state.storage, room_id)?;
     let current = membership_of(state, &room, target.as_str())?;
+    // A kick is a `leave` by someone else, which the auth rules also allow on a banned
+    // user (that is how an unban is written): kicking must never lift a ban.
+    let membership = match membership {
+        "kick" if current.as_deref() == Some("ban") => {
+            return Err(Error::forbidden(
+                "The user is banned from this room; unban them instead",
+            ));
+        }
+        "kick" => "leave",
+        other => other,
+    };
     match membership {
         "leave" if current.as_deref() == Some("ban") => {}
         "leave" if !matches!(current.as_deref(), Some("join" | "invite" | "knock")) => {

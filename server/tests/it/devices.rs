@@ -166,3 +166,58 @@ async fn delete_devices_removes_many_and_skips_unknown_ids() {
         .collect();
     assert_eq!(remaining, vec![json!(alice.device_id)]);
 }
+
+/// A user-interactive auth session is bound to the devices it was started for: one
+/// started to delete one device cannot delete another.
+#[tokio::test]
+async fn an_auth_session_cannot_move_to_other_devices() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let alice = client.register("alice", "pw-alice-1").await;
+    let (_, first) = client.login("alice", "pw-alice-1").await;
+    let (_, second) = client.login("alice", "pw-alice-1").await;
+    let (first, second) = (
+        first["device_id"].as_str().unwrap().to_owned(),
+        second["device_id"].as_str().unwrap().to_owned(),
+    );
+    let (status, challenge) = alice
+        .client
+        .delete(&format!("/_matrix/client/v3/devices/{first}"), json!({}))
+        .await;
+    assert_eq!(status, 401);
+    let session = challenge["session"].as_str().unwrap();
+    let auth = password_auth(&alice.user_id, "pw-alice-1", Some(session));
+    assert_error(
+        &alice
+            .client
+            .delete(
+                &format!("/_matrix/client/v3/devices/{second}"),
+                json!({ "auth": auth }),
+            )
+            .await,
+        403,
+        "M_FORBIDDEN",
+    );
+    assert_error(
+        &alice
+            .client
+            .post(
+                "/_matrix/client/v3/delete_devices",
+                json!({"devices": [first, second], "auth": auth}),
+            )
+            .await,
+        403,
+        "M_FORBIDDEN",
+    );
+    let (_, devices) = alice.client.get("/_matrix/client/v3/devices").await;
+    assert_eq!(devices["devices"].as_array().unwrap().len(), 3, "{devices}");
+    // For the device it was started for, the session works.
+    let (status, body) = alice
+        .client
+        .delete(
+            &format!("/_matrix/client/v3/devices/{first}"),
+            json!({ "auth": auth }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}

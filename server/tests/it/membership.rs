@@ -124,6 +124,17 @@ async fn kick_and_ban_need_power_and_bans_stick() {
         enc(&carol.user_id)
     );
     assert_eq!(alice.client.get(&member).await.1["membership"], "ban");
+    // Kicking a banned user must not quietly lift the ban.
+    assert_error(
+        &alice
+            .client
+            .post(&path(&room, "kick"), json!({"user_id": carol.user_id}))
+            .await,
+        403,
+        "M_FORBIDDEN",
+    );
+    assert_eq!(alice.client.get(&member).await.1["membership"], "ban");
+    assert_error(&carol.join(&room).await, 403, "M_FORBIDDEN");
 
     assert_error(
         &alice

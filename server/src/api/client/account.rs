@@ -46,6 +46,7 @@ async fn change_password(
     let user_id = sender.user_id.as_str();
     let need = Requirement {
         operation: "change_password",
+        target: String::new(),
         user_id: Some(user_id),
         flows: vec![vec![uiaa::PASSWORD]],
     };
@@ -83,6 +84,7 @@ async fn deactivate(
     let user_id = sender.user_id.as_str();
     let need = Requirement {
         operation: "deactivate",
+        target: String::new(),
         user_id: Some(user_id),
         flows: vec![vec![uiaa::PASSWORD]],
     };

@@ -55,6 +55,7 @@ pub async fn upload_signing_keys(
         };
         let need = Requirement {
             operation: "cross_signing",
+            target: String::new(),
             user_id: Some(user),
             flows: vec![vec![uiaa::PASSWORD]],
         };

@@ -113,6 +113,7 @@ async fn delete_device(
     }
     let need = Requirement {
         operation: "delete_devices",
+        target: serde_json::json!([device_id]).to_string(),
         user_id: Some(user_id),
         flows: vec![vec![uiaa::PASSWORD]],
     };
@@ -131,8 +132,13 @@ async fn delete_devices(
     req: Ruma<delete_devices::v3::Request>,
 ) -> Result<delete_devices::v3::Response> {
     let user_id = req.sender()?.user_id.as_str();
+    // The same set of devices, in whatever order the client lists them.
+    let mut devices: Vec<&str> = req.body.devices.iter().map(|d| d.as_str()).collect();
+    devices.sort_unstable();
+    devices.dedup();
     let need = Requirement {
         operation: "delete_devices",
+        target: serde_json::json!(devices).to_string(),
         user_id: Some(user_id),
         flows: vec![vec![uiaa::PASSWORD]],
     };

@@ -220,6 +220,7 @@ async fn get_login_token(
     state.login_limiter.check(&req.ip.to_string())?;
     let need = Requirement {
         operation: "get_login_token",
+        target: String::new(),
         user_id: Some(sender.user_id.as_str()),
         flows: vec![vec![uiaa::PASSWORD]],
     };

@@ -147,7 +147,7 @@ async fn kick_user(
         &req.body.room_id,
         &sender,
         &req.body.user_id,
-        "leave",
+        "kick",
         req.body.reason.as_deref(),
     )
     .await?;

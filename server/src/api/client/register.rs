@@ -63,6 +63,7 @@ async fn register(
 
     let need = Requirement {
         operation: "register",
+        target: String::new(),
         user_id: None,
         flows,
     };
