@@ -39,6 +39,9 @@ pub struct FederationClient {
     /// Built on first use: loading the system's certificate store costs a few MiB of
     /// memory that a server which never federates (or not yet) need not hold.
     http: OnceLock<Result<reqwest::Client, String>>,
+    /// For other outbound HTTPS (push gateways): the same trusted roots, without the
+    /// federation's server discovery.
+    outbound: OnceLock<Result<reqwest::Client, String>>,
     tls: TlsOptions,
     extra_roots: Vec<CertificateDer<'static>>,
     key: Arc<ServerSigningKey>,
@@ -68,6 +71,7 @@ impl FederationClient {
         }
         Ok(Self {
             http: OnceLock::new(),
+            outbound: OnceLock::new(),
             tls: tls.clone(),
             extra_roots,
             key,
@@ -95,12 +99,21 @@ impl FederationClient {
 
     fn http(&self) -> Result<&reqwest::Client, ClientError> {
         self.http
-            .get_or_init(|| self.build_http())
+            .get_or_init(|| self.build_http(true))
             .as_ref()
             .map_err(|e| ClientError::Tls(e.clone()))
     }
 
-    fn build_http(&self) -> Result<reqwest::Client, String> {
+    /// An HTTP client for the server's other outbound requests (push gateways), trusting
+    /// the system's roots and `extra_ca_certificates` as federation does.
+    pub fn outbound_http(&self) -> Result<reqwest::Client, ClientError> {
+        self.outbound
+            .get_or_init(|| self.build_http(false))
+            .clone()
+            .map_err(ClientError::Tls)
+    }
+
+    fn build_http(&self, federation: bool) -> Result<reqwest::Client, String> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_native_certs::load_native_certs().certs {
             let _ = roots.add(cert);
@@ -115,15 +128,16 @@ impl FederationClient {
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
-        reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .use_preconfigured_tls(config)
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(self.resolver.clone())
-            .danger_accept_invalid_certs(self.tls.accept_invalid_certificates)
-            .build()
-            .map_err(|e| e.to_string())
+            .danger_accept_invalid_certs(self.tls.accept_invalid_certificates);
+        if federation {
+            builder = builder.dns_resolver(self.resolver.clone());
+        }
+        builder.build().map_err(|e| e.to_string())
     }
 
     /// Where `server_name` is reached, from the cache or by discovery.

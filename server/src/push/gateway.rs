@@ -44,8 +44,16 @@ pub fn deliver(
             body["content"] = serde_json::from_str(pdu.content.get()).unwrap_or_default();
         }
         let notification = json!({ "notification": body });
+        // With the server's trusted roots and extra CAs: a client of its own would trust
+        // no certificate at all (reqwest is built without a root store).
+        let client = match state.federation.outbound_http() {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(error = %e, "no HTTP client for push gateways");
+                return Ok(());
+            }
+        };
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
             for attempt in 0..3u32 {
                 match client.post(&url).json(&notification).send().await {
                     Ok(response) if response.status().is_success() => return,

@@ -61,7 +61,21 @@ pub async fn upgrade(
         .map(|e| serde_json::from_str(e.content.get()).unwrap_or_default())
         .unwrap_or_default();
     let mut creation_content = serde_json::Map::new();
-    creation_content.insert("predecessor".into(), json!({ "room_id": old_room_id }));
+    // The spec's "last known event in the old room" (deprecated since 1.16 but still to
+    // be set where practical: clients and older servers follow it).
+    let last_event = state
+        .storage
+        .rooms
+        .timeline
+        .before(old.short, u64::MAX, 1)?
+        .into_iter()
+        .next()
+        .map(|(_, pdu)| pdu.event_id);
+    let mut predecessor = json!({ "room_id": old_room_id });
+    if let Some(event_id) = last_event {
+        predecessor["event_id"] = json!(event_id);
+    }
+    creation_content.insert("predecessor".into(), predecessor);
     for key in ["type", "m.federate"] {
         if let Some(value) = old_create.get(key) {
             creation_content.insert(key.into(), value.clone());

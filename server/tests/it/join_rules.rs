@@ -97,6 +97,7 @@ async fn upgrading_a_room_moves_everything_over() {
         .create_room(json!({"room_version": "10", "preset": "public_chat", "name": "Old name", "topic": "Old topic", "room_alias_name": "up"}))
         .await;
     bob.join(&old).await;
+    let last_before_upgrade = bob.send_text(&old, "last words").await;
     let upgrade = format!("/_matrix/client/v3/rooms/{}/upgrade", enc(&old));
     assert_error(
         &bob.client
@@ -128,6 +129,8 @@ async fn upgrading_a_room_moves_everything_over() {
     );
     let (_, create) = alice.client.get(&state(&new, "m.room.create")).await;
     assert_eq!(create["predecessor"]["room_id"], old);
+    // The last event of the old room before the upgrade began.
+    assert_eq!(create["predecessor"]["event_id"], last_before_upgrade);
     assert_eq!(create["room_version"], "12");
     assert_eq!(
         alice.client.get(&state(&new, "m.room.name")).await.1["name"],

@@ -206,54 +206,80 @@ async fn rule_and_display_name_changes_apply_to_the_next_event() {
 
 /// A push gateway on a loopback port that records what it receives.
 async fn gateway() -> (String, Arc<Mutex<Vec<Value>>>) {
+    gateway_over(None).await
+}
+
+/// The same over HTTPS with this TLS configuration.
+async fn gateway_over(tls: Option<rustls::ServerConfig>) -> (String, Arc<Mutex<Vec<Value>>>) {
     let received = Arc::new(Mutex::new(Vec::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(
-        "http://{}/_matrix/push/v1/notify",
+        "{}://{}/_matrix/push/v1/notify",
+        if tls.is_some() { "https" } else { "http" },
         listener.local_addr().unwrap()
     );
+    let acceptor = tls.map(|c| tokio_rustls::TlsAcceptor::from(Arc::new(c)));
     let sink = Arc::clone(&received);
     tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
+            let Ok((socket, _)) = listener.accept().await else {
                 return;
             };
             let sink = Arc::clone(&sink);
-            tokio::spawn(async move {
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let n = socket.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buffer.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buffer).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let length = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if body.len() >= length {
-                            sink.lock()
-                                .unwrap()
-                                .push(serde_json::from_str(body).unwrap_or(Value::Null));
-                            let _ = socket
-                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
-                                .await;
-                            return;
+            match &acceptor {
+                Some(acceptor) => {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        if let Ok(stream) = acceptor.accept(socket).await {
+                            record(stream, sink).await;
                         }
-                    }
+                    });
                 }
-            });
+                None => {
+                    tokio::spawn(record(socket, sink));
+                }
+            }
         }
     });
     (url, received)
+}
+
+/// Reads one request, keeps its JSON body and answers `{}`.
+async fn record<S>(mut socket: S, sink: Arc<Mutex<Vec<Value>>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = socket.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            return;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buffer).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(body).unwrap_or(Value::Null));
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    .await;
+                let _ = socket.shutdown().await;
+                return;
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -373,4 +399,46 @@ async fn thread_notifications_are_counted_per_thread() {
         joined["unread_thread_notifications"].get(&root).is_none(),
         "{joined}"
     );
+}
+
+/// Push gateways are reached over HTTPS with the server's trusted roots, including
+/// `[federation] extra_ca_certificates` (a private gateway's CA).
+#[tokio::test]
+async fn pushers_reach_https_gateways_signed_by_a_configured_ca() {
+    let ca = crate::federation::TestCa::new();
+    let (certificate, private_key) = ca.leaf("gateway");
+    let tls = citadel::tls_config(&citadel::config::TlsConfig {
+        bind: "127.0.0.1:0".into(),
+        certificate,
+        private_key,
+    })
+    .unwrap();
+    let (url, received) = gateway_over(Some(tls)).await;
+    let ca_path = ca.ca_path();
+    let server = TestServer::spawn_with(|c| c.federation.extra_ca_certificates = vec![ca_path]);
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let pusher = json!({
+        "kind": "http", "app_id": "org.example.app", "pushkey": "tls-token",
+        "app_display_name": "Example", "device_display_name": "Phone", "lang": "en",
+        "data": {"url": url},
+    });
+    let (status, body) = alice
+        .client
+        .post("/_matrix/client/v3/pushers/set", pusher)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room).await;
+    let event = bob.send_text(&room, "over tls").await;
+    for _ in 0..100 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["notification"]["event_id"], event);
+    assert_eq!(got[0]["notification"]["devices"][0]["pushkey"], "tls-token");
 }
