@@ -116,8 +116,27 @@ impl<'a> Visibility<'a> {
         if pdu.state_key.is_none() && self.ignored.contains(pdu.sender.as_str()) {
             return Ok((false, false));
         }
+        let (visible, joined) = self.judge_after(pdu.event_id.as_str())?;
+        // A change of history visibility is seen by whoever the setting before *or*
+        // after it lets see it (the spec's example: a change from `world_readable` to
+        // `joined` is visible to non-members).
+        if !visible
+            && pdu.kind == ruma::events::TimelineEventType::RoomHistoryVisibility
+            && pdu.state_key.as_deref() == Some("")
+        {
+            for prev in &pdu.prev_events {
+                if self.judge_after(prev.as_str())?.0 {
+                    return Ok((true, joined));
+                }
+            }
+        }
+        Ok((visible, joined))
+    }
+
+    /// The rules applied to the room's state just after `event_id`.
+    fn judge_after(&mut self, event_id: &str) -> Result<(bool, bool)> {
         let storage = &self.state.storage;
-        let Some(short) = storage.rooms.short.event_if_known(pdu.event_id.as_str())? else {
+        let Some(short) = storage.rooms.short.event_if_known(event_id)? else {
             return Ok((false, false));
         };
         let Some(hash) = storage.rooms.state.after_event(short)? else {

@@ -132,3 +132,41 @@ async fn world_readable_state_and_members_are_public() {
     assert_eq!(status, 200, "{members}");
     assert!(members.to_string().contains(&alice.user_id));
 }
+
+/// A change of `history_visibility` is visible to whoever the setting before *or* after
+/// it lets see it: someone who joins later sees the change from `world_readable` to
+/// `joined` (as they see what came before it), but nothing sent between it and their join.
+#[tokio::test]
+async fn a_history_visibility_change_is_visible_under_the_setting_before_it() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let carol = server.client().register("carol", "pw-carol-1").await;
+    let room = alice
+        .create_room(json!({"preset": "public_chat", "initial_state": [{"type": "m.room.history_visibility", "content": {"history_visibility": "world_readable"}}]}))
+        .await;
+    let public = alice.send_text(&room, "public").await;
+    let (status, change) = alice
+        .client
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/state/m.room.history_visibility/",
+                enc(&room)
+            ),
+            json!({"history_visibility": "joined"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{change}");
+    let change = change["event_id"].as_str().unwrap().to_owned();
+    let private = alice.send_text(&room, "private").await;
+    assert_eq!(carol.join(&room).await.0, 200);
+    let event = |id: &str| format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(id));
+    assert_eq!(carol.client.get(&event(&public)).await.0, 200);
+    let (status, seen) = carol.client.get(&event(&change)).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["content"]["history_visibility"], "joined");
+    assert_error(
+        &carol.client.get(&event(&private)).await,
+        404,
+        "M_NOT_FOUND",
+    );
+}
