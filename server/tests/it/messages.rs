@@ -340,3 +340,69 @@ async fn the_sending_device_gets_its_transaction_id_back() {
         .await;
     assert_eq!(page["chunk"][0]["unsigned"]["transaction_id"], "my-txn-7");
 }
+
+/// Synapse's `POST …/send/{type}` and `POST …/redact/{eventId}` without a transaction
+/// ID, which older clients and bots use: each sends a new event.
+#[tokio::test]
+async fn events_can_be_sent_and_redacted_without_a_transaction_id() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room).await;
+    let send = format!(
+        "/_matrix/client/v3/rooms/{}/send/m.room.message",
+        enc(&room)
+    );
+    let body = json!({"msgtype": "m.text", "body": "no txn"});
+    let (status, first) = alice.client.post(&send, body.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    let (_, second) = alice.client.post(&send, body).await;
+    assert_ne!(
+        first["event_id"], second["event_id"],
+        "each POST is a new event"
+    );
+    let first = first["event_id"].as_str().unwrap().to_owned();
+    let event = format!(
+        "/_matrix/client/v3/rooms/{}/event/{}",
+        enc(&room),
+        enc(&first)
+    );
+    assert_eq!(bob.client.get(&event).await.1["content"]["body"], "no txn");
+    // Bob may not redact Alice's message; Alice may, with a reason.
+    let redact = format!(
+        "/_matrix/client/v3/rooms/{}/redact/{}",
+        enc(&room),
+        enc(&first)
+    );
+    assert_error(
+        &bob.client.post(&redact, json!({})).await,
+        403,
+        "M_FORBIDDEN",
+    );
+    let (status, redaction) = alice.client.post(&redact, json!({"reason": "oops"})).await;
+    assert_eq!(status, 200, "{redaction}");
+    assert!(redaction["event_id"].as_str().unwrap().starts_with('$'));
+    let (_, redacted) = bob.client.get(&event).await;
+    assert_eq!(redacted["content"], json!({}), "{redacted}");
+    // The same errors as the PUT forms.
+    assert_error(
+        &alice
+            .client
+            .post(&send.replace(&enc(&room), "nonsense"), json!({}))
+            .await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    assert_error(
+        &alice.client.post(&send, json!([1])).await,
+        400,
+        "M_BAD_JSON",
+    );
+    let outsider = server.client().register("carol", "pw-carol-1").await;
+    assert_error(
+        &outsider.client.post(&send, json!({"body": "x"})).await,
+        403,
+        "M_FORBIDDEN",
+    );
+}

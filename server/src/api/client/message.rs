@@ -89,24 +89,41 @@ async fn send_message_event(
     state: web::Data<AppState>,
     req: Ruma<send_message_event::v3::Request>,
 ) -> Result<send_message_event::v3::Response> {
-    let sender = req.sender()?;
-    let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
-    if sender.shadow_banned {
-        return Ok(send_message_event::v3::Response::new(
-            crate::auth::restrictions::shadow_event_id(),
-        ));
-    }
     let content: Value = serde_json::from_str(req.body.body.json().get())
         .map_err(|e| Error::bad_json(e.to_string()))?;
-    crate::e2ee::policy::check_message(&state, &room, &req.body.event_type.to_string(), &content)?;
+    let event_id = send_message(
+        &state,
+        req.sender()?,
+        &req.body.room_id,
+        &req.body.event_type.to_string(),
+        content,
+        req.body.txn_id.as_str(),
+    )
+    .await?;
+    Ok(send_message_event::v3::Response::new(event_id))
+}
+
+/// Sends a message event (not state) as `sender` under a transaction ID.
+pub(crate) async fn send_message(
+    state: &AppState,
+    sender: &Sender,
+    room_id: &ruma::RoomId,
+    kind: &str,
+    content: Value,
+    txn_id: &str,
+) -> Result<OwnedEventId> {
+    let room = RoomCtx::require(&state.storage, room_id)?;
+    if sender.shadow_banned {
+        return Ok(crate::auth::restrictions::shadow_event_id());
+    }
+    crate::e2ee::policy::check_message(state, &room, kind, &content)?;
     let event = EventContent {
-        kind: req.body.event_type.to_string(),
+        kind: kind.to_owned(),
         state_key: None,
         content: to_canonical(content)?,
         redacts: None,
     };
-    let event_id = send_once(&state, sender, req.body.txn_id.as_str(), &room, event).await?;
-    Ok(send_message_event::v3::Response::new(event_id))
+    send_once(state, sender, txn_id, &room, event).await
 }
 
 /// `PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}`
@@ -114,17 +131,37 @@ async fn redact_event(
     state: web::Data<AppState>,
     req: Ruma<redact_event::v3::Request>,
 ) -> Result<redact_event::v3::Response> {
-    let sender = req.sender()?;
-    let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
+    let event_id = redact(
+        &state,
+        req.sender()?,
+        &req.body.room_id,
+        &req.body.event_id,
+        req.body.reason.as_deref(),
+        req.body.txn_id.as_str(),
+    )
+    .await?;
+    Ok(redact_event::v3::Response::new(event_id))
+}
+
+/// Redacts `target` in the room as `sender` under a transaction ID.
+pub(crate) async fn redact(
+    state: &AppState,
+    sender: &Sender,
+    room_id: &ruma::RoomId,
+    target: &ruma::EventId,
+    reason: Option<&str>,
+    txn_id: &str,
+) -> Result<OwnedEventId> {
+    let room = RoomCtx::require(&state.storage, room_id)?;
     // From room version 3 the authorization rules accept any redaction and leave it to
     // servers to apply only permitted ones; refuse the others up front, as Synapse does.
-    if let Some(target) = crate::rooms::load_pdu(&state, req.body.event_id.as_str())?
-        && target.room_id == room.room_id
-        && target.sender != sender.user_id
+    if let Some(pdu) = crate::rooms::load_pdu(state, target.as_str())?
+        && pdu.room_id == room.room_id
+        && pdu.sender != sender.user_id
     {
-        let (_, map) = crate::rooms::state::current(&state, &room)?;
+        let (_, map) = crate::rooms::state::current(state, &room)?;
         let (level, needed) = crate::rooms::state::power_levels(
-            &state,
+            state,
             &room,
             &map,
             sender.user_id.as_str(),
@@ -135,18 +172,18 @@ async fn redact_event(
         }
     }
     let mut content = json!({});
-    if let Some(reason) = &req.body.reason {
+    if let Some(reason) = reason {
         content["reason"] = json!(reason);
     }
     let event = EventContent {
         kind: "m.room.redaction".into(),
         state_key: None,
         content: to_canonical(content)?,
-        redacts: Some(req.body.event_id.clone()),
+        redacts: Some(target.to_owned()),
     };
-    let event_id = send_once(&state, sender, req.body.txn_id.as_str(), &room, event).await?;
-    crate::rooms::redaction::apply(&state, &room, &event_id).await?;
-    Ok(redact_event::v3::Response::new(event_id))
+    let event_id = send_once(state, sender, txn_id, &room, event).await?;
+    crate::rooms::redaction::apply(state, &room, &event_id).await?;
+    Ok(event_id)
 }
 
 /// The highest stream position (exclusive) of the room the user may read: everything

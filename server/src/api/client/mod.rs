@@ -22,6 +22,7 @@ pub mod receipt;
 pub mod register;
 pub mod relations;
 pub mod room;
+pub mod send_without_txn;
 pub mod sliding_sync;
 pub mod space;
 pub mod state;
@@ -56,6 +57,7 @@ pub fn register(routes: &mut Routes<'_>) {
     membership::routes(routes);
     state::routes(routes);
     message::routes(routes);
+    send_without_txn::routes(routes);
     sync::routes(routes);
     sliding_sync::routes(routes);
     space::routes(routes);
