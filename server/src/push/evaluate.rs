@@ -57,11 +57,23 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
         .map(|(u, _)| u)
         .collect();
     let suffix = format!(":{}", state.server_name());
-    let local: Vec<&String> = joined
+    let mut local: Vec<&String> = joined
         .iter()
         .copied()
         .filter(|u| u.ends_with(&suffix) && *u != pdu.sender.as_str())
         .collect();
+    // An invite is pushed to the invitee too (the default `.m.rule.invite_for_me`), who
+    // is not joined yet.
+    if pdu.kind == ruma::events::TimelineEventType::RoomMember
+        && let Some(target) = pdu.state_key.as_deref()
+        && target != pdu.sender.as_str()
+        && target.ends_with(&suffix)
+        && let Some((invitee, _)) = members
+            .iter()
+            .find(|(u, r)| u.as_str() == target && r.membership == "invite")
+    {
+        local.push(invitee);
+    }
     if local.is_empty() {
         return Ok(pending);
     }

@@ -442,3 +442,56 @@ async fn pushers_reach_https_gateways_signed_by_a_configured_ca() {
     assert_eq!(got[0]["notification"]["event_id"], event);
     assert_eq!(got[0]["notification"]["devices"][0]["pushkey"], "tls-token");
 }
+
+/// An invite reaches the invitee's push gateway (`.m.rule.invite_for_me`), although they
+/// are not in the room yet.
+#[tokio::test]
+async fn invites_are_pushed_to_the_invitee() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let carol = server.client().register("carol", "pw-carol-1").await;
+    let (url, received) = gateway().await;
+    let pusher = json!({
+        "kind": "http", "app_id": "org.example.app", "pushkey": "carol-phone",
+        "app_display_name": "Example", "device_display_name": "Phone", "lang": "en",
+        "data": {"url": url},
+    });
+    let (status, body) = carol
+        .client
+        .post("/_matrix/client/v3/pushers/set", pusher)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let room = alice.create_room(json!({})).await;
+    let (status, body) = alice
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/invite", enc(&room)),
+            json!({"user_id": carol.user_id}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, member) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.member/{}?format=event",
+            enc(&room),
+            enc(&carol.user_id)
+        ))
+        .await;
+    for _ in 0..100 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let notification = &got[0]["notification"];
+    assert_eq!(notification["room_id"], room);
+    assert_eq!(notification["devices"][0]["pushkey"], "carol-phone");
+    assert_eq!(notification["type"], "m.room.member");
+    assert_eq!(notification["content"]["membership"], "invite");
+    if let Some(event_id) = member["event_id"].as_str() {
+        assert_eq!(notification["event_id"], event_id);
+    }
+}
