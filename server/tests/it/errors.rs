@@ -277,17 +277,9 @@ async fn event_types_and_state_keys_longer_than_255_bytes_are_refused() {
 /// authentication, instead of holding the connection for minutes.
 #[tokio::test]
 async fn a_body_that_stops_arriving_is_cut_off() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let server = TestServer::spawn();
-    let address = server.addrs[0];
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    stream
-        .write_all(
-            b"POST /_matrix/client/v3/login HTTP/1.1\r\nHost: localhost\r\n\
-              Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
-        )
-        .await
-        .unwrap();
+    let mut stream = slow_login(&server).await;
     let started = std::time::Instant::now();
     let mut answer = Vec::new();
     let read = tokio::time::timeout(
@@ -328,23 +320,9 @@ async fn login_without_a_type_is_a_plain_bad_request() {
 /// in progress, more are told to come back, while signed-in clients go on.
 #[tokio::test]
 async fn anonymous_requests_with_bodies_are_capped() {
-    use tokio::io::AsyncWriteExt;
     let server = TestServer::spawn_with(|c| c.http.max_unauthenticated_requests = 2);
     let alice = server.client().register("alice", "pw-alice-1").await;
-    let mut slow = Vec::new();
-    for _ in 0..2 {
-        let mut stream = tokio::net::TcpStream::connect(server.addrs[0])
-            .await
-            .unwrap();
-        stream
-            .write_all(
-                b"POST /_matrix/client/v3/login HTTP/1.1\r\nHost: localhost\r\n\
-                  Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
-            )
-            .await
-            .unwrap();
-        slow.push(stream);
-    }
+    let slow = vec![slow_login(&server).await, slow_login(&server).await];
     // Both are parked on the server, reading their bodies.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let response = server.client().login("alice", "pw-alice-1").await;
@@ -358,4 +336,20 @@ async fn anonymous_requests_with_bodies_are_capped() {
     drop(slow);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(server.client().login("alice", "pw-alice-1").await.0, 200);
+}
+
+/// A login whose headers promise 1000 bytes of body, of which one is sent.
+async fn slow_login(server: &TestServer) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(server.addrs[0])
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            b"POST /_matrix/client/v3/login HTTP/1.1\r\nHost: localhost\r\n\
+              Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    stream
 }

@@ -401,6 +401,31 @@ async fn thread_notifications_are_counted_per_thread() {
     );
 }
 
+/// Registers an HTTP pusher for `user` that notifies `url`.
+async fn set_pusher(user: &User, url: &str, pushkey: &str) {
+    let pusher = json!({
+        "kind": "http", "app_id": "org.example.app", "pushkey": pushkey,
+        "app_display_name": "Example", "device_display_name": "Phone", "lang": "en",
+        "data": {"url": url},
+    });
+    let (status, body) = user
+        .client
+        .post("/_matrix/client/v3/pushers/set", pusher)
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// What the gateway received, once it received anything (or after five seconds).
+async fn wait_for_pushes(received: &Arc<Mutex<Vec<Value>>>) -> Vec<Value> {
+    for _ in 0..100 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    received.lock().unwrap().clone()
+}
+
 /// Push gateways are reached over HTTPS with the server's trusted roots, including
 /// `[federation] extra_ca_certificates` (a private gateway's CA).
 #[tokio::test]
@@ -418,26 +443,11 @@ async fn pushers_reach_https_gateways_signed_by_a_configured_ca() {
     let server = TestServer::spawn_with(|c| c.federation.extra_ca_certificates = vec![ca_path]);
     let alice = server.client().register("alice", "pw-alice-1").await;
     let bob = server.client().register("bob", "pw-bob-1").await;
-    let pusher = json!({
-        "kind": "http", "app_id": "org.example.app", "pushkey": "tls-token",
-        "app_display_name": "Example", "device_display_name": "Phone", "lang": "en",
-        "data": {"url": url},
-    });
-    let (status, body) = alice
-        .client
-        .post("/_matrix/client/v3/pushers/set", pusher)
-        .await;
-    assert_eq!(status, 200, "{body}");
+    set_pusher(&alice, &url, "tls-token").await;
     let room = alice.create_room(json!({"preset": "public_chat"})).await;
     bob.join(&room).await;
     let event = bob.send_text(&room, "over tls").await;
-    for _ in 0..100 {
-        if !received.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let got = received.lock().unwrap().clone();
+    let got = wait_for_pushes(&received).await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["notification"]["event_id"], event);
     assert_eq!(got[0]["notification"]["devices"][0]["pushkey"], "tls-token");
@@ -451,16 +461,7 @@ async fn invites_are_pushed_to_the_invitee() {
     let alice = server.client().register("alice", "pw-alice-1").await;
     let carol = server.client().register("carol", "pw-carol-1").await;
     let (url, received) = gateway().await;
-    let pusher = json!({
-        "kind": "http", "app_id": "org.example.app", "pushkey": "carol-phone",
-        "app_display_name": "Example", "device_display_name": "Phone", "lang": "en",
-        "data": {"url": url},
-    });
-    let (status, body) = carol
-        .client
-        .post("/_matrix/client/v3/pushers/set", pusher)
-        .await;
-    assert_eq!(status, 200, "{body}");
+    set_pusher(&carol, &url, "carol-phone").await;
     let room = alice.create_room(json!({})).await;
     let (status, body) = alice
         .client
@@ -478,13 +479,7 @@ async fn invites_are_pushed_to_the_invitee() {
             enc(&carol.user_id)
         ))
         .await;
-    for _ in 0..100 {
-        if !received.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let got = received.lock().unwrap().clone();
+    let got = wait_for_pushes(&received).await;
     assert_eq!(got.len(), 1, "{got:?}");
     let notification = &got[0]["notification"];
     assert_eq!(notification["room_id"], room);
