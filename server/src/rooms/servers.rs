@@ -71,8 +71,21 @@ pub fn update_memberships(
                 None => continue,
             }
         };
+        let membership = content_str(pdu, "membership").unwrap_or_else(|| "leave".into());
+        // A profile change (join → join) is not a new membership: the record keeps the
+        // position where the membership began, so syncs do not treat the room as newly
+        // joined (full state, a reset timeline) every time the user renames themselves.
+        let count = match state
+            .storage
+            .rooms
+            .membership
+            .get(&user, room.room_id.as_str())?
+        {
+            Some(previous) if previous.membership == membership => previous.count,
+            _ => count,
+        };
         let record = MemberRecord {
-            membership: content_str(pdu, "membership").unwrap_or_else(|| "leave".into()),
+            membership,
             event_id,
             count,
         };

@@ -539,3 +539,37 @@ async fn a_repeated_initial_sync_is_identical_until_anything_changes() {
         five["rooms"]["join"][&room]["timeline"]
     );
 }
+
+/// Renaming oneself is a new `m.room.member` event but not a new membership: the next
+/// incremental sync has the event in the timeline, not the room as newly joined (all of
+/// its state again, a reset timeline).
+#[tokio::test]
+async fn a_display_name_change_does_not_rejoin_the_room() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let room = alice.create_room(json!({})).await;
+    for i in 0..3 {
+        alice.send_text(&room, &format!("m{i}")).await;
+    }
+    let first = alice.sync(None, 0).await;
+    let since = first["next_batch"].as_str().unwrap().to_owned();
+    let (status, _) = alice
+        .client
+        .put(
+            "/_matrix/client/v3/profile/@alice:localhost/displayname",
+            json!({"displayname": "Alice Renamed"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let body = alice.sync(Some(&since), 0).await;
+    let joined = &body["rooms"]["join"][&room];
+    let timeline = joined["timeline"]["events"].as_array().unwrap();
+    assert_eq!(timeline.len(), 1, "only the rename: {joined}");
+    assert_eq!(timeline[0]["type"], "m.room.member");
+    assert_eq!(timeline[0]["content"]["displayname"], "Alice Renamed");
+    assert_eq!(joined["timeline"]["limited"], false, "{joined}");
+    assert_eq!(joined["state"]["events"], json!([]), "{joined}");
+    // And the room is still known as joined, at the same place, by the membership APIs.
+    let (_, rooms) = alice.client.get("/_matrix/client/v3/joined_rooms").await;
+    assert_eq!(rooms["joined_rooms"], json!([room]));
+}
