@@ -192,11 +192,44 @@ pub(crate) fn left_room(
     events.reverse();
     let timeline_start = events.first().map_or(left_at, |(count, _)| *count);
     let timeline = visible_events(state, room, user_id, &options.device_id, &events)?;
+    // The room's state at the start of that timeline, as for a joined room: all of it
+    // the first time the room is sent, what changed in a gap otherwise.
+    let state_events = state_up_to(state, room, options, timeline_start, limited)?;
     Ok(json!({
         "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
-        "state": { "events": [] },
+        "state": { "events": state_events
+            .iter()
+            .filter(|p| options.filter.state.allows(&p.kind.to_string(), Some(p.sender.as_str())))
+            .map(|p| p.to_client_event(false))
+            .collect::<Vec<_>>() },
         "account_data": { "events": [] },
     }))
+}
+
+/// The state before `timeline_start` that a sync sends: everything for an initial sync
+/// (or `full_state`), what changed since `since` when the timeline has a gap, else none.
+fn state_up_to(
+    state: &AppState,
+    room: &RoomCtx,
+    options: &Options,
+    timeline_start: u64,
+    limited: bool,
+) -> Result<Vec<std::sync::Arc<citadel_federation::pdu::Pdu>>> {
+    match options.since {
+        None => events_of(state, &*before_count(state, room, timeline_start)?),
+        _ if options.full_state => events_of(state, &*before_count(state, room, timeline_start)?),
+        Some(since) if limited => {
+            let at_start = before_count(state, room, timeline_start)?;
+            let at_since = before_count(state, room, since)?;
+            let changed: citadel_storage::rooms::state::StateMap = at_start
+                .iter()
+                .filter(|(k, v)| at_since.get(k) != Some(*v))
+                .map(|(k, v)| (*k, *v))
+                .collect();
+            events_of(state, &changed)
+        }
+        Some(_) => Ok(Vec::new()),
+    }
 }
 
 /// The events the user may see, in client format.
