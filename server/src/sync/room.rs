@@ -49,22 +49,7 @@ pub(crate) fn joined_room(
     }
     let timeline_start = events.first().map_or(next, |(count, _)| *count);
 
-    // State up to the start of the timeline: all of it for an initial sync, what changed
-    // since `since` for a gappy incremental one, nothing otherwise.
-    let mut state_events = if initial {
-        events_of(state, &*before_count(state, room, timeline_start)?)?
-    } else if limited {
-        let at_start = before_count(state, room, timeline_start)?;
-        let at_since = before_count(state, room, since)?;
-        let changed: citadel_storage::rooms::state::StateMap = at_start
-            .iter()
-            .filter(|(k, v)| at_since.get(k) != Some(*v))
-            .map(|(k, v)| (*k, *v))
-            .collect();
-        events_of(state, &changed)?
-    } else {
-        Vec::new()
-    };
+    let mut state_events = state_up_to(state, room, options, initial, timeline_start, limited)?;
 
     let mut timeline = visible_events(state, room, user_id, &options.device_id, &events)?;
     options.filter.timeline.retain(&mut timeline);
@@ -194,7 +179,8 @@ pub(crate) fn left_room(
     let timeline = visible_events(state, room, user_id, &options.device_id, &events)?;
     // The room's state at the start of that timeline, as for a joined room: all of it
     // the first time the room is sent, what changed in a gap otherwise.
-    let state_events = state_up_to(state, room, options, timeline_start, limited)?;
+    let whole = options.since.is_none() || options.full_state;
+    let state_events = state_up_to(state, room, options, whole, timeline_start, limited)?;
     Ok(json!({
         "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
         "state": { "events": state_events
@@ -206,18 +192,20 @@ pub(crate) fn left_room(
     }))
 }
 
-/// The state before `timeline_start` that a sync sends: everything for an initial sync
-/// (or `full_state`), what changed since `since` when the timeline has a gap, else none.
+/// The state before `timeline_start` that a sync sends for a room: all of it when the
+/// room is sent `whole` (initial sync, `full_state`, newly joined), what changed since
+/// `since` when the timeline has a gap, nothing otherwise.
 fn state_up_to(
     state: &AppState,
     room: &RoomCtx,
     options: &Options,
+    whole: bool,
     timeline_start: u64,
     limited: bool,
 ) -> Result<Vec<std::sync::Arc<citadel_federation::pdu::Pdu>>> {
     match options.since {
+        _ if whole => events_of(state, &*before_count(state, room, timeline_start)?),
         None => events_of(state, &*before_count(state, room, timeline_start)?),
-        _ if options.full_state => events_of(state, &*before_count(state, room, timeline_start)?),
         Some(since) if limited => {
             let at_start = before_count(state, room, timeline_start)?;
             let at_since = before_count(state, room, since)?;
