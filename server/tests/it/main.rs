@@ -56,5 +56,6 @@ mod sliding_sync_sdk;
 mod spaces;
 mod synapse;
 mod sync;
+mod sync_membership;
 mod tls;
 mod visibility;
