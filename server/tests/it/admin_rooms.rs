@@ -71,7 +71,9 @@ async fn admins_list_and_inspect_rooms() {
     assert_eq!(second["prev_batch"], 0);
     let (_, back) = c.get("/_synapse/admin/v1/rooms?dir=b").await;
     assert_eq!(ids(&back), [zoo.clone(), space.clone(), art.clone()]);
-    let (_, found) = c.get("/_synapse/admin/v1/rooms?search_term=zo").await;
+    // The search also matches room IDs, which are random: two letters matched one by
+    // chance now and then.
+    let (_, found) = c.get("/_synapse/admin/v1/rooms?search_term=zoo").await;
     assert_eq!(ids(&found), vec![zoo.clone()]);
     let (_, public) = c.get("/_synapse/admin/v1/rooms?public_rooms=true").await;
     assert_eq!(ids(&public), vec![zoo.clone()]);
