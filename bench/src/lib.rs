@@ -4,6 +4,7 @@
 //! against a second server and prints the ratios.
 
 pub mod client;
+pub mod joins;
 pub mod scenarios;
 pub mod sliding;
 pub mod stats;

@@ -14,7 +14,7 @@ use crate::stats::percentile_ms;
 
 /// A room that the server will accept plaintext messages in, where possible; Citadel's
 /// default policy makes every room encrypted, so `send` needs `[e2ee] enforce = "off"`.
-const PLAIN_ROOM: &str = r#"{"preset": "public_chat"}"#;
+pub(crate) const PLAIN_ROOM: &str = r#"{"preset": "public_chat"}"#;
 
 fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -61,8 +61,10 @@ pub async fn run(args: &Args, url: &str, scenario: &str) -> Result<Value> {
         "send-encrypted" => send(args, url, true).await,
         "fanout" => fanout(args, url).await,
         "initial-sync" => initial_sync(args, url).await,
+        "initial-sync-1000" => initial_sync_1000(args, url).await,
         "create-rooms" => create_rooms(args, url).await,
-        "join" => join(args, url).await,
+        "join" => crate::joins::joins(args, url, "join", 500).await,
+        "join-5000" => crate::joins::joins(args, url, "join-5000", 5000).await,
         "federated-join" => federated_join(args, url).await,
         "sliding-sync" => crate::sliding::sliding_sync(args, url).await,
         other => Err(format!("unknown scenario {other}")),
@@ -283,7 +285,38 @@ async fn initial_sync(args: &Args, url: &str) -> Result<Value> {
     let rooms = args.scaled(100);
     let events = args.scaled(20);
     let user = users(args, url, "isync", 1).await?.remove(0);
-    for r in 0..rooms {
+    fill_rooms(&user, 0..rooms, events).await?;
+    let (first_ms, p50_ms, size) = time_initial_syncs(&user, rooms, 5).await?;
+    // The first sync builds everything; a server may answer the repeats from a cache of
+    // recent responses (Synapse keeps them two minutes), so both are reported.
+    Ok(json!({
+        "scenario": "initial-sync", "rooms": rooms, "events_per_room": events,
+        "first_ms": first_ms, "p50_ms": p50_ms, "response_bytes": size,
+    }))
+}
+
+/// Whether an initial sync grows linearly with the rooms: one user in 100 rooms of 5
+/// events, then in 1,000; the first sync at each size and their ratio (10 is linear).
+async fn initial_sync_1000(args: &Args, url: &str) -> Result<Value> {
+    let small = args.scaled(100);
+    let large = args.scaled(1000).max(small + 1);
+    let events = 5;
+    let user = users(args, url, "isync", 1).await?.remove(0);
+    fill_rooms(&user, 0..small, events).await?;
+    let (small_ms, _, small_bytes) = time_initial_syncs(&user, small, 1).await?;
+    fill_rooms(&user, small..large, events).await?;
+    let (large_ms, _, large_bytes) = time_initial_syncs(&user, large, 1).await?;
+    Ok(json!({
+        "scenario": "initial-sync-1000", "events_per_room": events,
+        "rooms_small": small, "small_ms": small_ms, "small_bytes": small_bytes,
+        "rooms_large": large, "large_ms": large_ms, "large_bytes": large_bytes,
+        "time_ratio": large_ms / small_ms.max(0.001),
+    }))
+}
+
+/// Creates the rooms numbered `range` for `user`, each with `events` messages.
+async fn fill_rooms(user: &Client, range: std::ops::Range<usize>, events: usize) -> Result<()> {
+    for r in range {
         let room = user
             .create_room(serde_json::from_str(PLAIN_ROOM).unwrap_or_default())
             .await?;
@@ -297,9 +330,19 @@ async fn initial_sync(args: &Args, url: &str) -> Result<Value> {
             .await?;
         }
     }
-    let mut times = Vec::new();
+    Ok(())
+}
+
+/// `times` initial syncs: the first's time, the p50, and the response size (ms, bytes);
+/// fails unless every one of the user's `rooms` is in each response.
+async fn time_initial_syncs(
+    user: &Client,
+    rooms: usize,
+    times: usize,
+) -> Result<(f64, f64, usize)> {
+    let mut samples = Vec::new();
     let mut size = 0;
-    for _ in 0..5 {
+    for _ in 0..times {
         let (elapsed, body, bytes) = user.timed_initial_sync().await?;
         let joined = body["rooms"]["join"].as_object().map_or(0, |j| j.len());
         if joined != rooms {
@@ -307,16 +350,11 @@ async fn initial_sync(args: &Args, url: &str) -> Result<Value> {
                 "initial sync shows {joined} joined rooms, not {rooms}"
             ));
         }
-        times.push(elapsed);
+        samples.push(elapsed);
         size = bytes;
     }
-    // The first sync builds everything; a server may answer the repeats from a cache of
-    // recent responses (Synapse keeps them two minutes), so both are reported.
-    let first_ms = times[0].as_secs_f64() * 1000.0;
-    Ok(json!({
-        "scenario": "initial-sync", "rooms": rooms, "events_per_room": events,
-        "first_ms": first_ms, "p50_ms": percentile_ms(&mut times, 50.0), "response_bytes": size,
-    }))
+    let first_ms = samples[0].as_secs_f64() * 1000.0;
+    Ok((first_ms, percentile_ms(&mut samples, 50.0), size))
 }
 
 async fn create_rooms(args: &Args, url: &str) -> Result<Value> {
@@ -343,34 +381,6 @@ async fn create_rooms(args: &Args, url: &str) -> Result<Value> {
     Ok(
         json!({ "scenario": "create-rooms", "rooms": created.len(), "concurrency": 10, "distinct": distinct,
                "rooms_per_s": created.len() as f64 / secs }),
-    )
-}
-
-async fn join(args: &Args, url: &str) -> Result<Value> {
-    let n = args.scaled(500);
-    let owner = users(args, url, "jo", 1).await?.remove(0);
-    let room = owner
-        .create_room(serde_json::from_str(PLAIN_ROOM).unwrap_or_default())
-        .await?;
-    let joiners = users(args, url, "jn", n).await?;
-    let started = Instant::now();
-    let mut latencies = Vec::new();
-    for chunk in joiners.chunks(10) {
-        let batch = join_all(chunk.iter().map(|c| {
-            let room = room.clone();
-            async move {
-                let t = Instant::now();
-                c.join(&room).await.map(|_| t.elapsed())
-            }
-        }))
-        .await;
-        for result in batch {
-            latencies.push(result?);
-        }
-    }
-    let total = started.elapsed().as_secs_f64();
-    Ok(
-        json!({ "scenario": "join", "joins": n, "total_s": total, "p99_ms": percentile_ms(&mut latencies, 99.0) }),
     )
 }
 

@@ -16,14 +16,14 @@ async fn every_benchmark_scenario_runs() {
         shared_secret: SHARED_SECRET.to_owned(),
         pid: Some(std::process::id()),
         compare_pid: None,
-        scenarios: "register-login,send,send-encrypted,fanout,initial-sync,create-rooms,join,federated-join,sliding-sync"
+        scenarios: "register-login,send,send-encrypted,fanout,initial-sync,initial-sync-1000,create-rooms,join,federated-join,sliding-sync"
             .into(),
         scale: 0.02,
         host_url: Some(host.base.clone()),
         host_name: Some(host.addrs[1].to_string()),
     };
     let results = citadel_bench::run_all(&args, &server.base, args.pid).await;
-    assert_eq!(results.len(), 11, "memory, nine scenarios, memory");
+    assert_eq!(results.len(), 12, "memory, ten scenarios, memory");
     for result in &results {
         assert!(result.get("error").is_none(), "{result}");
     }
@@ -32,6 +32,9 @@ async fn every_benchmark_scenario_runs() {
         fanout["deliveries"], fanout["expected_deliveries"],
         "{fanout}"
     );
+    let join = results.iter().find(|r| r["scenario"] == "join").unwrap();
+    assert_eq!(join["joins"], 10, "{join}");
+    assert!(join["last_over_first"].as_f64().unwrap() > 0.0, "{join}");
     let rooms = results
         .iter()
         .find(|r| r["scenario"] == "create-rooms")
