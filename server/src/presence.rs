@@ -64,7 +64,7 @@ pub fn update(
         if record.membership == "join" {
             for (member, m) in crate::rooms::members::of(state, &room)?.iter() {
                 if m.membership == "join" {
-                    audience.push(member.clone());
+                    audience.push(member.to_owned());
                 }
             }
         }

@@ -71,6 +71,24 @@ impl AccountData {
         Ok(())
     }
 
+    /// `(type, content)` of every entry the user has for one room: what an initial sync
+    /// sends with the room, read without walking the user's other rooms' entries.
+    pub fn of_room(&self, user_id: &str, room_id: &str) -> Result<Vec<(String, Box<RawValue>)>> {
+        self.data
+            .scan_prefix(&key((user_id, room_id)))
+            .map(|entry| {
+                let (k, v) = entry?;
+                let mut reader = KeyReader::new(&k);
+                reader.str().map_err(corrupt)?;
+                reader.str().map_err(corrupt)?;
+                let kind = reader.str().map_err(corrupt)?.to_owned();
+                let entry: Entry =
+                    serde_json::from_slice(&v).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                Ok((kind, entry.content))
+            })
+            .collect()
+    }
+
     /// `(room_id, type)` of every entry changed after `since`, oldest first.
     pub fn changed_since(
         &self,

@@ -18,7 +18,7 @@ pub fn sharing_a_room(state: &AppState, user_id: &str) -> Result<BTreeSet<String
         }
         for (member, m) in crate::rooms::members::of(state, &room)?.iter() {
             if m.membership == "join" {
-                out.insert(member.clone());
+                out.insert(member.to_owned());
             }
         }
     }
@@ -153,13 +153,13 @@ pub fn changes(
                 && (recent || i_joined_recently)
                 && my_record.membership == "join"
             {
-                changed.insert(member.clone());
+                changed.insert(member.to_owned());
             }
             let they_left = record.membership != "join" && recent;
             if (they_left || (i_left_recently && record.membership == "join"))
                 && !sharing.contains(member)
             {
-                left.insert(member.clone());
+                left.insert(member.to_owned());
             }
         }
     }

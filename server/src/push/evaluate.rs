@@ -51,16 +51,13 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
         delivered: Vec::new(),
     };
     let members = crate::rooms::members::of(state, room.room_id.as_str())?;
-    let joined: Vec<&String> = members
-        .iter()
-        .filter(|(_, r)| r.membership == "join")
-        .map(|(u, _)| u)
-        .collect();
     let suffix = format!(":{}", state.server_name());
-    let mut local: Vec<&String> = joined
+    let mut local: Vec<&str> = members
         .iter()
-        .copied()
-        .filter(|u| u.ends_with(&suffix) && *u != pdu.sender.as_str())
+        .filter(|(u, r)| {
+            r.membership == "join" && u.ends_with(&suffix) && *u != pdu.sender.as_str()
+        })
+        .map(|(u, _)| u)
         .collect();
     // An invite is pushed to the invitee too (the default `.m.rule.invite_for_me`), who
     // is not joined yet.
@@ -70,9 +67,21 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
         && target.ends_with(&suffix)
         && let Some((invitee, _)) = members
             .iter()
-            .find(|(u, r)| u.as_str() == target && r.membership == "invite")
+            .find(|(u, r)| *u == target && r.membership == "invite")
     {
         local.push(invitee);
+    }
+    if pdu.kind == ruma::events::TimelineEventType::RoomMember {
+        // Membership events about someone else notify no one on the default rules: only
+        // the users whose rules say otherwise, and the event's own target, are evaluated.
+        let target = pdu.state_key.as_deref().unwrap_or_default();
+        let (about, others): (Vec<&str>, Vec<&str>) = local.into_iter().partition(|u| *u == target);
+        local = about;
+        local.extend(
+            state
+                .push_cache
+                .may_notify_of_member_events(state, others)?,
+        );
     }
     if local.is_empty() {
         return Ok(pending);
@@ -84,13 +93,13 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
         serde_json::value::RawValue::from_string(event_json.to_string())
             .map_err(Error::internal)?,
     );
-    let member_count = UInt::new(joined.len() as u64).unwrap_or_default();
+    let member_count = UInt::new(members.joined_count() as u64).unwrap_or_default();
 
     let thread_id = crate::rooms::relations::relation_of(pdu)
         .filter(|(rel, _)| rel == "m.thread")
         .map(|(_, root)| root);
     for user in local {
-        let Ok(user_id) = OwnedUserId::try_from(user.as_str()) else {
+        let Ok(user_id) = OwnedUserId::try_from(user) else {
             continue;
         };
         let read_name = || {
@@ -134,7 +143,7 @@ pub async fn on_event(state: &AppState, room: &RoomCtx, pdu: &Pdu, count: u64) -
             count,
             &notification,
         );
-        pending.delivered.push((user.clone(), notification));
+        pending.delivered.push((user.to_owned(), notification));
     }
     Ok(pending)
 }

@@ -264,24 +264,17 @@ pub(crate) fn write(
         .state
         .set_after_event(&mut batch, short_event, after_hash);
     let (old_hash, old_current) = placement.old_current;
-    let new_current = match placement.new_current {
-        None => {
-            storage
-                .rooms
-                .state
-                .set_current(&mut batch, room.short, after_hash);
-            after
-        }
+    let (new_hash, new_current) = match placement.new_current {
+        None => (after_hash, after),
         Some(map) => {
             let parent = old_hash.map(|hash| (hash, old_current));
-            let hash = storage.rooms.state.save(&mut batch, parent, &map)?;
-            storage
-                .rooms
-                .state
-                .set_current(&mut batch, room.short, hash);
-            map
+            (storage.rooms.state.save(&mut batch, parent, &map)?, map)
         }
     };
+    storage
+        .rooms
+        .state
+        .set_current(&mut batch, room.short, new_hash);
 
     let local = matches!(placement.federate, Federate::AllExcept(_));
     let destinations = match placement.federate {
@@ -313,7 +306,7 @@ pub(crate) fn write(
     };
 
     // A message appended after the current state changes no membership.
-    let woken = if pdu.state_key.is_none() && old_hash.is_some() && new_current == *old_current {
+    let member_changes = if old_hash == Some(new_hash) {
         Vec::new()
     } else {
         crate::rooms::servers::update_memberships(
@@ -338,6 +331,19 @@ pub(crate) fn write(
             .record_origin(&mut batch, event_id, txn.device_id, txn.txn_id);
     }
     storage.apply(batch)?;
+    let woken = member_changes
+        .iter()
+        .map(|(user, _)| user.clone())
+        .collect();
+    if old_hash != Some(new_hash) {
+        state
+            .members_cache
+            .advance(room.room_id.as_str(), old_hash, new_hash, member_changes);
+        storage
+            .rooms
+            .state
+            .remember(new_hash, std::sync::Arc::new(new_current));
+    }
     state.metrics.event_persisted(local);
     // For the dashboard's "events today"; a failure here must not fail a stored event.
     let today = citadel_storage::daily_counts::day_of(citadel_storage::now_ms());
@@ -373,7 +379,7 @@ pub(crate) async fn publish(
 ) -> Result<u64> {
     let Written {
         reserved,
-        mut woken,
+        woken,
         destinations,
     } = written;
     let count = reserved.position;
@@ -391,12 +397,9 @@ pub(crate) async fn publish(
     state.storage.flush().await?;
     // Only now may readers pass this position: nobody sees an event that is not on disk.
     drop(reserved);
-    // Everyone with a membership in the room may see the event (or a change of theirs).
-    for (user, record) in crate::rooms::members::of(state, room.room_id.as_str())?.iter() {
-        if record.membership == "join" || record.membership == "invite" {
-            woken.push(user.clone());
-        }
-    }
+    // Everyone joined or invited may see the event, and the users whose membership it
+    // changed see that change.
+    let members = crate::rooms::members::of(state, room.room_id.as_str())?;
     if let Some(pushes) = pushes
         && let Err(e) = pushes.deliver(state, room, pdu)
     {
@@ -407,6 +410,15 @@ pub(crate) async fn publish(
     // remote echo against the response to their send, and some (matrix-js-sdk with
     // threads) mishandle an echo that comes first. The event is already readable; only
     // the wake-up waits.
+    let sees = |user: &str| {
+        members
+            .get(user)
+            .is_some_and(|r| r.membership == "join" || r.membership == "invite")
+    };
+    let listed = members.iter().map(|(user, _)| user);
+    let mut woken = woken;
+    woken.extend(state.notifier.listening_among(listed, members.len(), sees));
+    drop(members);
     let notifier = state.notifier.clone();
     tokio::spawn(async move { notifier.notify(woken.iter().map(String::as_str), count) });
     for destination in &destinations {

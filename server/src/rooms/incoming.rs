@@ -320,7 +320,11 @@ async fn apply(
                 state.storage.rooms.short.event(pdu.event_id.as_str())?,
             );
         }
-        Some(resolve(state, room, &[current_map.clone(), after])?)
+        Some(resolve(
+            state,
+            room,
+            &[StateMap::clone(&current_map), after],
+        )?)
     };
     let referenced: Vec<String> = pdu
         .prev_events

@@ -28,7 +28,7 @@ pub async fn make_room_admin(state: &AppState, room: &RoomCtx, target: &UserId) 
         }
         let (level, _) = power_levels(state, room, &map, user_id, "state_default")?;
         if best.as_ref().is_none_or(|(top, _)| level > *top) {
-            best = Some((level, user_id.clone()));
+            best = Some((level, user_id.to_owned()));
         }
     }
     let Some((_, admin)) = best else {

@@ -7,7 +7,7 @@ use citadel_federation::pdu::Pdu;
 use citadel_storage::Batch;
 use citadel_storage::rooms::membership::MemberRecord;
 use citadel_storage::rooms::state::StateMap;
-use ruma::{RoomId, UserId};
+use ruma::RoomId;
 
 use crate::api::error::Result;
 use crate::app::AppState;
@@ -17,13 +17,8 @@ use crate::rooms::{RoomCtx, load_pdu};
 /// The servers with at least one joined member in the room (this one included).
 pub fn in_room(state: &AppState, room_id: &RoomId) -> Result<BTreeSet<String>> {
     Ok(crate::rooms::members::of(state, room_id.as_str())?
-        .iter()
-        .filter(|(_, record)| record.membership == "join")
-        .filter_map(|(user, _)| {
-            <&UserId>::try_from(user.as_str())
-                .ok()
-                .map(|u| u.server_name().to_string())
-        })
+        .joined_servers()
+        .map(str::to_owned)
         .collect())
 }
 
@@ -33,8 +28,8 @@ pub fn is_in_room(state: &AppState, room_id: &RoomId, server: &str) -> Result<bo
 }
 
 /// Records the membership of every user whose `m.room.member` event differs between the
-/// old and the new current state; returns those users. `writing` is the event being
-/// written in the same batch (not readable from storage yet).
+/// old and the new current state; returns those users and their new records. `writing`
+/// is the event being written in the same batch (not readable from storage yet).
 pub fn update_memberships(
     state: &AppState,
     batch: &mut Batch,
@@ -43,13 +38,10 @@ pub fn update_memberships(
     old: &StateMap,
     new: &StateMap,
     count: u64,
-) -> Result<Vec<String>> {
+) -> Result<Vec<(String, MemberRecord)>> {
     let short = &state.storage.rooms.short;
     let mut changed = Vec::new();
-    for (key, event) in new {
-        if old.get(key) == Some(event) {
-            continue;
-        }
+    for (key, event) in changed_entries(old, new) {
         let Some((kind, user)) = short.state_key_pair(*key)? else {
             continue;
         };
@@ -94,7 +86,20 @@ pub fn update_memberships(
             .rooms
             .membership
             .set(batch, room.room_id.as_str(), &user, &record);
-        changed.push(user);
+        changed.push((user, record));
     }
     Ok(changed)
+}
+
+/// The entries of `new` that `old` lacks or maps differently, in one merged walk of the
+/// two sorted maps (no lookups: a room's state is walked once per write).
+fn changed_entries<'a>(
+    old: &'a StateMap,
+    new: &'a StateMap,
+) -> impl Iterator<Item = (&'a u64, &'a u64)> + 'a {
+    let mut old = old.iter().peekable();
+    new.iter().filter(move |(key, event)| {
+        while old.next_if(|(k, _)| k < key).is_some() {}
+        old.peek() != Some(&(key, event))
+    })
 }

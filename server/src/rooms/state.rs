@@ -13,11 +13,13 @@ use crate::api::error::{Error, Result};
 use crate::app::AppState;
 use crate::rooms::{RoomCtx, load_pdu};
 
-/// The current state snapshot of a room: its hash and map (empty for a room being created).
-pub fn current(state: &AppState, room: &RoomCtx) -> Result<(Option<u64>, StateMap)> {
+/// The current state snapshot of a room: its hash and map (empty for a room being
+/// created), shared with the snapshot cache: copying a large room's map for every event
+/// would be work in proportion to its members.
+pub fn current(state: &AppState, room: &RoomCtx) -> Result<(Option<u64>, Arc<StateMap>)> {
     match state.storage.rooms.state.current(room.short)? {
-        Some(hash) => Ok((Some(hash), state.storage.rooms.state.load(hash)?)),
-        None => Ok((None, StateMap::new())),
+        Some(hash) => Ok((Some(hash), state.storage.rooms.state.load_shared(hash)?)),
+        None => Ok((None, Arc::default())),
     }
 }
 

@@ -33,11 +33,23 @@ pub(crate) fn room_account_data(
     room: &RoomCtx,
     since: Option<u64>,
 ) -> Result<Vec<Value>> {
+    let as_event = |kind: &str, content: &serde_json::value::RawValue| json!({ "type": kind, "content": serde_json::from_str::<Value>(content.get()).unwrap_or_default() });
+    let Some(since) = since else {
+        // An initial sync: this room's entries only (not every change of every room,
+        // which made an initial sync quadratic in the rooms).
+        return Ok(state
+            .storage
+            .account_data
+            .of_room(user_id, room.room_id.as_str())?
+            .iter()
+            .map(|(kind, content)| as_event(kind, content))
+            .collect());
+    };
     let mut out = Vec::new();
     for (room_id, kind) in state
         .storage
         .account_data
-        .changed_since(user_id, since.unwrap_or(0).saturating_sub(1))?
+        .changed_since(user_id, since.saturating_sub(1))?
     {
         if room_id.as_deref() != Some(room.room_id.as_str()) {
             continue;
@@ -48,7 +60,7 @@ pub(crate) fn room_account_data(
                 .account_data
                 .get(user_id, Some(room.room_id.as_str()), &kind)?
         {
-            out.push(json!({ "type": kind, "content": serde_json::from_str::<Value>(content.get()).unwrap_or_default() }));
+            out.push(as_event(&kind, &content));
         }
     }
     Ok(out)
@@ -66,7 +78,7 @@ pub(crate) fn presence_events(
         if record.membership == "join" {
             for (member, m) in crate::rooms::members::of(state, &room)?.iter() {
                 if m.membership == "join" {
-                    people.insert(member.clone());
+                    people.insert(member.to_owned());
                 }
             }
         }

@@ -47,16 +47,42 @@ impl Notifier {
 
     /// Wakes the users' waiting requests.
     pub fn notify<'a>(&self, user_ids: impl IntoIterator<Item = &'a str>, position: u64) {
-        let mut users = match self.users.lock() {
-            Ok(users) => users,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut users = self.lock();
         for user_id in user_ids {
             if let Some(sender) = users.get(user_id) {
                 sender.send_replace(position);
             }
         }
-        // Drop channels nobody listens to any more.
+        Self::prune(&mut users);
+    }
+
+    /// Of the users for whom `wakes` holds, where `listed` (`count` users) names every
+    /// such user, those with a channel (who may be waiting). Walks whichever is shorter,
+    /// the list or the users with a channel, so a room of thousands with a few syncing
+    /// members costs a few lookups.
+    pub fn listening_among<'a>(
+        &self,
+        listed: impl Iterator<Item = &'a str>,
+        count: usize,
+        wakes: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let users = self.lock();
+        if users.len() < count {
+            users.keys().filter(|u| wakes(u)).cloned().collect()
+        } else {
+            listed
+                .filter(|u| wakes(u) && users.contains_key(*u))
+                .map(str::to_owned)
+                .collect()
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<u64>>> {
+        self.users.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops channels nobody listens to any more.
+    fn prune(users: &mut HashMap<String, watch::Sender<u64>>) {
         if users.len() > 1024 {
             users.retain(|_, sender| sender.receiver_count() > 0);
         }

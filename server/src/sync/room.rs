@@ -103,18 +103,12 @@ pub(crate) fn joined_room(
 /// Joined and invited counts and, for unnamed rooms, up to five other members.
 pub(crate) fn summary(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<Value> {
     let members = crate::rooms::members::of(state, room.room_id.as_str())?;
-    let joined = members
-        .iter()
-        .filter(|(_, r)| r.membership == "join")
-        .count();
-    let invited = members
-        .iter()
-        .filter(|(_, r)| r.membership == "invite")
-        .count();
+    let joined = members.joined_count();
+    let invited = members.invited_count();
     let heroes: Vec<&str> = members
         .iter()
-        .filter(|(u, r)| u != user_id && (r.membership == "join" || r.membership == "invite"))
-        .map(|(u, _)| u.as_str())
+        .filter(|(u, r)| *u != user_id && (r.membership == "join" || r.membership == "invite"))
+        .map(|(u, _)| u)
         .take(5)
         .collect();
     Ok(json!({

@@ -4,6 +4,7 @@
 //! request subscribes to the notifier *before* looking for news, so an event committed
 //! while the response is being built still wakes it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
@@ -92,8 +93,7 @@ pub(crate) fn build(
         Some(rooms) => (rooms, true),
         None => {
             let (rooms, news) = build_rooms(state, user_id, options, next)?;
-            let rooms: Arc<RawValue> =
-                Arc::from(serde_json::value::to_raw_value(&rooms).map_err(Error::internal)?);
+            let rooms: Arc<RawValue> = Arc::from(rooms);
             if let Some(key) = &options.cache_key {
                 state
                     .initial_sync_cache
@@ -161,14 +161,25 @@ fn shared_raw<S: serde::Serializer>(raw: &Arc<RawValue>, serializer: S) -> Resul
     serde::Serialize::serialize(&**raw, serializer)
 }
 
+/// The `rooms` section, each room already serialized: a room's JSON tree lives only
+/// while that room is built, so an initial sync of a thousand rooms holds their text,
+/// not a thousand trees.
+#[derive(serde::Serialize)]
+struct Rooms {
+    join: BTreeMap<String, Box<RawValue>>,
+    invite: Map<String, Value>,
+    leave: Map<String, Value>,
+    knock: Map<String, Value>,
+}
+
 /// The `rooms` section for events below `next`, and whether it has anything new.
 fn build_rooms(
     state: &AppState,
     user_id: &str,
     options: &Options,
     next: u64,
-) -> Result<(Value, bool)> {
-    let mut join = Map::new();
+) -> Result<(Box<RawValue>, bool)> {
+    let mut join = BTreeMap::new();
     let mut invite = Map::new();
     let mut leave = Map::new();
     let mut knock = Map::new();
@@ -206,6 +217,7 @@ fn build_rooms(
                 if let Some(body) =
                     joined_room(state, &room, user_id, options, next, changed_since)?
                 {
+                    let body = serde_json::value::to_raw_value(&body).map_err(Error::internal)?;
                     join.insert(room_id.to_string(), body);
                 }
             }
@@ -222,8 +234,14 @@ fn build_rooms(
     }
 
     let has_news = !join.is_empty() || !invite.is_empty() || !leave.is_empty() || !knock.is_empty();
+    let rooms = Rooms {
+        join,
+        invite,
+        leave,
+        knock,
+    };
     Ok((
-        json!({ "join": join, "invite": invite, "leave": leave, "knock": knock }),
+        serde_json::value::to_raw_value(&rooms).map_err(Error::internal)?,
         has_news,
     ))
 }

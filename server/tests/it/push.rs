@@ -490,3 +490,40 @@ async fn invites_are_pushed_to_the_invitee() {
         assert_eq!(notification["event_id"], event_id);
     }
 }
+
+/// Someone else's join notifies nobody on the default rules (`.m.rule.member_event`), but
+/// it does notify a member whose own rules ask for it — and that member is still asked
+/// once the room's member list and rules are cached (joins skip evaluating silent users).
+#[actix_web::test]
+async fn joins_notify_only_members_whose_rules_ask_for_it() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let (alice, bob, room) = client.alice_and_bob_in_a_public_room().await;
+    let count = |body: Value| {
+        body["rooms"]["join"][&room]["unread_notifications"]["notification_count"].clone()
+    };
+    let carol = client
+        .register(&format!("carol{}", rand_suffix()), "pw-carol-1")
+        .await;
+    assert_eq!(carol.join(&room).await.0, 200);
+    assert_eq!(count(alice.sync(None, 0).await), 0);
+    assert_eq!(count(bob.sync(None, 0).await), 0);
+
+    // Bob turns membership events into notifications; alice keeps the defaults.
+    let rule = "/_matrix/client/v3/pushrules/global/override/.m.rule.member_event/actions";
+    let (status, body) = bob.client.put(rule, json!({"actions": ["notify"]})).await;
+    assert_eq!(status, 200, "{body}");
+    let dave = client
+        .register(&format!("dave{}", rand_suffix()), "pw-dave-1")
+        .await;
+    assert_eq!(dave.join(&room).await.0, 200);
+    assert_eq!(count(bob.sync(None, 0).await), 1);
+    assert_eq!(count(alice.sync(None, 0).await), 0);
+    let (status, body) = bob.client.get("/_matrix/client/v3/notifications").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["notifications"][0]["event"]["type"], "m.room.member");
+    assert_eq!(
+        body["notifications"][0]["event"]["state_key"],
+        dave.user_id.as_str()
+    );
+}

@@ -43,11 +43,71 @@ pub struct StateSnapshots {
     current: Tree,
     /// Recently loaded maps. A snapshot never changes once written, so entries are never
     /// stale; the cache only bounds how many are kept.
-    cache: Arc<Mutex<HashMap<u64, Arc<StateMap>>>>,
+    cache: Arc<Mutex<MapCache>>,
 }
 
-/// How many loaded state maps are kept in memory.
-const CACHE_ENTRIES: usize = 256;
+/// Loaded state maps, bounded by their total size: a thousand small rooms' maps fit
+/// (an initial sync reads each), a few rooms of tens of thousands of members do not
+/// crowd out memory.
+#[derive(Default)]
+struct MapCache {
+    maps: HashMap<u64, Arc<StateMap>>,
+    /// Sum of the kept maps' lengths.
+    entries: usize,
+}
+
+/// Most state entries (summed over maps) kept in memory: about 20 MiB.
+const CACHE_ENTRIES: usize = 500_000;
+
+impl MapCache {
+    fn insert(&mut self, hash: u64, map: Arc<StateMap>) {
+        if self.entries + map.len() > CACHE_ENTRIES {
+            self.maps.clear();
+            self.entries = 0;
+        }
+        self.entries += map.len();
+        if let Some(old) = self.maps.insert(hash, map) {
+            self.entries -= old.len();
+        }
+    }
+}
+
+/// What `new` adds or changes against `old`, and the keys it drops: one merged walk of
+/// the two sorted maps, so a change to a large room's state costs no lookups per entry.
+fn diff(old: &StateMap, new: &StateMap) -> (Vec<(u64, u64)>, Vec<u64>) {
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    let mut old = old.iter().peekable();
+    let mut new = new.iter().peekable();
+    loop {
+        match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some((k, _)), None) => {
+                removed.push(**k);
+                old.next();
+            }
+            (None, Some((k, v))) => {
+                added.push((**k, **v));
+                new.next();
+            }
+            (Some((ko, vo)), Some((kn, vn))) => {
+                if ko < kn {
+                    removed.push(**ko);
+                    old.next();
+                } else if kn < ko {
+                    added.push((**kn, **vn));
+                    new.next();
+                } else {
+                    if vo != vn {
+                        added.push((**kn, **vn));
+                    }
+                    old.next();
+                    new.next();
+                }
+            }
+        }
+    }
+    (added, removed)
+}
 
 fn read_u64(bytes: &[u8]) -> Result<u64> {
     KeyReader::new(bytes).u64().map_err(corrupt)
@@ -72,18 +132,25 @@ impl StateSnapshots {
     /// The full state map of a snapshot, shared with the cache: for reading.
     pub fn load_shared(&self, state_hash: u64) -> Result<Arc<StateMap>> {
         if let Ok(cache) = self.cache.lock()
-            && let Some(map) = cache.get(&state_hash)
+            && let Some(map) = cache.maps.get(&state_hash)
         {
             return Ok(Arc::clone(map));
         }
         let map = Arc::new(self.load_uncached(state_hash)?);
         if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_ENTRIES {
-                cache.clear();
-            }
             cache.insert(state_hash, Arc::clone(&map));
         }
         Ok(map)
+    }
+
+    /// Keeps a map the caller has just written under `state_hash` (in a batch now
+    /// applied), so the next event of the room does not read it back: rebuilding a large
+    /// room's state from its delta chain after every change cost work in proportion
+    /// to the room's members.
+    pub fn remember(&self, state_hash: u64, map: Arc<StateMap>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(state_hash, map);
+        }
     }
 
     fn load_uncached(&self, state_hash: u64) -> Result<StateMap> {
@@ -120,16 +187,7 @@ impl StateSnapshots {
     ) -> Result<u64> {
         let snapshot = match parent {
             Some((parent_hash, parent_map)) => {
-                let added: Vec<(u64, u64)> = new
-                    .iter()
-                    .filter(|(k, v)| parent_map.get(k) != Some(v))
-                    .map(|(k, v)| (*k, *v))
-                    .collect();
-                let removed: Vec<u64> = parent_map
-                    .keys()
-                    .filter(|k| !new.contains_key(k))
-                    .copied()
-                    .collect();
+                let (added, removed) = diff(parent_map, new);
                 if added.is_empty() && removed.is_empty() {
                     return Ok(parent_hash);
                 }
@@ -271,6 +329,18 @@ mod tests {
         s.engine.apply(batch).unwrap();
         assert_eq!(state.load(first).unwrap(), map);
         assert_eq!(state.load(second).unwrap(), next);
+    }
+
+    #[test]
+    fn diff_finds_additions_changes_and_removals_at_both_ends() {
+        let old: StateMap = [(1, 10), (3, 30), (5, 50), (9, 90)].into();
+        let new: StateMap = [(0, 1), (3, 31), (5, 50), (7, 70)].into();
+        assert_eq!(
+            diff(&old, &new),
+            (vec![(0, 1), (3, 31), (7, 70)], vec![1, 9])
+        );
+        assert_eq!(diff(&old, &old), (vec![], vec![]));
+        assert_eq!(diff(&StateMap::new(), &old).1, Vec::<u64>::new());
     }
 
     #[test]

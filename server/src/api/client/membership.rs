@@ -293,7 +293,7 @@ async fn get_member_events(
     let map = if at == u64::MAX {
         crate::rooms::state::current(&state, &room)?.1
     } else {
-        std::sync::Arc::unwrap_or_clone(crate::rooms::state::before_count(&state, &room, at)?)
+        crate::rooms::state::before_count(&state, &room, at)?
     };
     let wanted = req.body.membership.as_ref().map(|m| m.to_string());
     let unwanted = req.body.not_membership.as_ref().map(|m| m.to_string());

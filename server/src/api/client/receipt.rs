@@ -42,7 +42,7 @@ pub(crate) fn notify_room(state: &AppState, room_id: &OwnedRoomId, position: u64
     let joined = members
         .iter()
         .filter(|(_, r)| r.membership == "join")
-        .map(|(u, _)| u.as_str());
+        .map(|(u, _)| u);
     state.notifier.notify(joined, position);
     Ok(())
 }

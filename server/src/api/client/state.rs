@@ -33,14 +33,16 @@ fn readable_state(
         .membership
         .get(user_id, room.room_id.as_str())?
     {
-        Some(record) if record.membership == "join" => Ok(current(state, room)?.1),
+        Some(record) if record.membership == "join" => {
+            Ok(std::sync::Arc::unwrap_or_clone(current(state, room)?.1))
+        }
         Some(record) if record.membership == "leave" || record.membership == "ban" => {
             Ok(after_event(state, &record.event_id)?.unwrap_or_default())
         }
         _ => {
             // Anyone may read the current state of a world-readable room.
             crate::api::client::message::readable_until(state, room, user_id)?;
-            Ok(current(state, room)?.1)
+            Ok(std::sync::Arc::unwrap_or_clone(current(state, room)?.1))
         }
     }
 }

@@ -77,7 +77,7 @@ fn describe(state: &AppState, room: &RoomCtx) -> Result<Value> {
     let joined: Vec<&str> = members
         .iter()
         .filter(|(_, r)| r.membership == "join")
-        .map(|(u, _)| u.as_str())
+        .map(|(u, _)| u)
         .collect();
     let local_suffix = format!(":{}", state.server_name());
     let local: Vec<&&str> = joined
@@ -256,7 +256,7 @@ async fn members(
     let members: Vec<String> = crate::rooms::members::of(&state, room.room_id.as_str())?
         .iter()
         .filter(|(_, r)| r.membership == "join")
-        .map(|(u, _)| u.clone())
+        .map(|(u, _)| u.to_owned())
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "total": members.len(), "members": members })))
 }
