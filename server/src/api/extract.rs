@@ -203,8 +203,25 @@ pub async fn read_body(
 
 /// Bodies ruma is known to panic on, refused before it sees them: `/login` indexes a
 /// missing `type` (the panic would be caught below, but print a backtrace per request).
-fn precheck<R: 'static>(body: &[u8]) -> Result<()> {
+/// Checks (or completes) a body ruma would mishandle; returns the body to parse when it
+/// had to be rewritten.
+fn precheck<R: 'static>(body: &[u8]) -> Result<Option<Vec<u8>>> {
     use ruma::api::client::session::login;
+    use ruma::api::client::typing::create_typing_event;
+    if std::any::TypeId::of::<R>() == std::any::TypeId::of::<create_typing_event::v3::Request>() {
+        // The spec makes `timeout` optional; ruma requires it with `"typing": true`.
+        // Synapse's default of 30 s stands in.
+        let mut value: serde_json::Value = crate::api::error::parse_json(body)?;
+        if let Some(object) = value.as_object_mut()
+            && object.get("typing") == Some(&serde_json::Value::Bool(true))
+            && !object.contains_key("timeout")
+        {
+            object.insert("timeout".into(), serde_json::json!(TYPING_TIMEOUT_MS));
+            return serde_json::to_vec(&value)
+                .map(Some)
+                .map_err(Error::internal);
+        }
+    }
     if std::any::TypeId::of::<R>() == std::any::TypeId::of::<login::v3::Request>() {
         let value: serde_json::Value = crate::api::error::parse_json(body)?;
         let Some(object) = value.as_object() else {
@@ -218,11 +235,15 @@ fn precheck<R: 'static>(body: &[u8]) -> Result<()> {
             Some(_) => {}
         }
     }
-    Ok(())
+    Ok(None)
 }
 
+/// How long a user is shown typing when their request names no timeout.
+const TYPING_TIMEOUT_MS: u64 = 30_000;
+
 fn to_ruma_request<R: IncomingRequest + 'static>(req: &HttpRequest, body: &[u8]) -> Result<R> {
-    precheck::<R>(body)?;
+    let rewritten = precheck::<R>(body)?;
+    let body = rewritten.as_deref().unwrap_or(body);
     let mut builder = http1::Request::builder()
         .method(req.method().as_str())
         .uri(req.uri().to_string());

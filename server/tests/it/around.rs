@@ -228,6 +228,27 @@ async fn typing_reaches_the_room_and_times_out() {
         403,
         "M_FORBIDDEN",
     );
+
+    // `timeout` is optional (the spec's `required` lists only `typing`).
+    let next = body["next_batch"].as_str().unwrap().to_owned();
+    assert_eq!(
+        alice.client.put(&typing, json!({"typing": true})).await.0,
+        200
+    );
+    let body = bob.sync(Some(&next), 5000).await;
+    assert_eq!(
+        body["rooms"]["join"][&room]["ephemeral"]["events"],
+        json!([{"type": "m.typing", "content": {"user_ids": [alice.user_id]}}])
+    );
+    assert_eq!(
+        alice.client.put(&typing, json!({"typing": false})).await.0,
+        200
+    );
+    assert_error(
+        &alice.client.put(&typing, json!({"typing": "yes"})).await,
+        400,
+        "M_BAD_JSON",
+    );
 }
 
 #[tokio::test]
