@@ -379,7 +379,7 @@ pub(crate) async fn publish(
 ) -> Result<u64> {
     let Written {
         reserved,
-        woken,
+        mut woken,
         destinations,
     } = written;
     let count = reserved.position;
@@ -416,7 +416,6 @@ pub(crate) async fn publish(
             .is_some_and(|r| r.membership == "join" || r.membership == "invite")
     };
     let listed = members.iter().map(|(user, _)| user);
-    let mut woken = woken;
     woken.extend(state.notifier.listening_among(listed, members.len(), sees));
     drop(members);
     let notifier = state.notifier.clone();

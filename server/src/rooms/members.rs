@@ -79,7 +79,6 @@ impl RoomMembers {
     }
 
     fn set(&mut self, user: String, record: MemberRecord) {
-        let server = server_of(&user).to_owned();
         let was = |m: &str| {
             self.records
                 .get(user.as_str())
@@ -90,19 +89,20 @@ impl RoomMembers {
         self.joined = self.joined + usize::from(joined) - usize::from(was_joined);
         self.invited =
             self.invited + usize::from(record.membership == "invite") - usize::from(was_invited);
-        self.records.insert(Arc::from(user), Arc::new(record));
+        let server = server_of(&user);
         match (was_joined, joined) {
-            (false, true) => *self.joined_servers.entry(server).or_default() += 1,
+            (false, true) => *self.joined_servers.entry(server.to_owned()).or_default() += 1,
             (true, false) => {
-                if let Some(count) = self.joined_servers.get_mut(&server) {
+                if let Some(count) = self.joined_servers.get_mut(server) {
                     *count -= 1;
                     if *count == 0 {
-                        self.joined_servers.remove(&server);
+                        self.joined_servers.remove(server);
                     }
                 }
             }
             _ => {}
         }
+        self.records.insert(Arc::from(user), Arc::new(record));
     }
 }
 
@@ -165,10 +165,12 @@ impl MembersCache {
 /// Every user with a membership in the room.
 pub fn of(state: &AppState, room_id: &str) -> Result<Members> {
     let storage = &state.storage;
-    let current = match storage.rooms.short.room_if_known(room_id)? {
-        Some(short) => storage.rooms.state.current(short)?,
-        None => None,
+    let short = storage.rooms.short.room_if_known(room_id)?;
+    let current_hash = || match short {
+        Some(short) => storage.rooms.state.current(short),
+        None => Ok(None),
     };
+    let current = current_hash()?;
     let cache = &state.members_cache;
     if let Some(hash) = current
         && let Some((known, members)) = cache.lock().get(room_id)
@@ -185,11 +187,7 @@ pub fn of(state: &AppState, room_id: &str) -> Result<Members> {
         // Kept only if the room is still at the snapshot the records were read for: a
         // write committed meanwhile has already moved the cache on (or will), and an
         // older list must not replace a newer one.
-        let still = match storage.rooms.short.room_if_known(room_id)? {
-            Some(short) => storage.rooms.state.current(short)? == Some(hash),
-            None => false,
-        };
-        if still && cache.forgets.load(SeqCst) == forgets {
+        if current_hash()? == Some(hash) && cache.forgets.load(SeqCst) == forgets {
             if rooms.len() >= ROOMS {
                 rooms.clear();
             }

@@ -41,14 +41,14 @@ pub fn update_memberships(
 ) -> Result<Vec<(String, MemberRecord)>> {
     let short = &state.storage.rooms.short;
     let mut changed = Vec::new();
-    for (key, event) in changed_entries(old, new) {
-        let Some((kind, user)) = short.state_key_pair(*key)? else {
+    for (key, event) in citadel_storage::rooms::state::diff(old, new).0 {
+        let Some((kind, user)) = short.state_key_pair(key)? else {
             continue;
         };
         if kind != "m.room.member" {
             continue;
         }
-        let Some(event_id) = short.event_id(*event)? else {
+        let Some(event_id) = short.event_id(event)? else {
             continue;
         };
         let loaded;
@@ -89,17 +89,4 @@ pub fn update_memberships(
         changed.push((user, record));
     }
     Ok(changed)
-}
-
-/// The entries of `new` that `old` lacks or maps differently, in one merged walk of the
-/// two sorted maps (no lookups: a room's state is walked once per write).
-fn changed_entries<'a>(
-    old: &'a StateMap,
-    new: &'a StateMap,
-) -> impl Iterator<Item = (&'a u64, &'a u64)> + 'a {
-    let mut old = old.iter().peekable();
-    new.iter().filter(move |(key, event)| {
-        while old.next_if(|(k, _)| k < key).is_some() {}
-        old.peek() != Some(&(key, event))
-    })
 }

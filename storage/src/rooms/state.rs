@@ -74,7 +74,7 @@ impl MapCache {
 
 /// What `new` adds or changes against `old`, and the keys it drops: one merged walk of
 /// the two sorted maps, so a change to a large room's state costs no lookups per entry.
-fn diff(old: &StateMap, new: &StateMap) -> (Vec<(u64, u64)>, Vec<u64>) {
+pub fn diff(old: &StateMap, new: &StateMap) -> (Vec<(u64, u64)>, Vec<u64>) {
     let (mut added, mut removed) = (Vec::new(), Vec::new());
     let mut old = old.iter().peekable();
     let mut new = new.iter().peekable();
