@@ -134,6 +134,9 @@ pub struct RegistrationConfig {
     /// Secret for the Synapse-compatible shared-secret registration API and for the
     /// `citadel admin` CLI while the server runs. Unset disables both.
     pub shared_secret: Option<String>,
+    /// Whether anyone may create a guest account (`POST /register?kind=guest`): no
+    /// password, read access to rooms that allow it, joins only where guests may join.
+    pub allow_guests: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -326,6 +329,7 @@ impl Default for RegistrationConfig {
         Self {
             mode: RegistrationMode::Closed,
             shared_secret: None,
+            allow_guests: false,
         }
     }
 }

@@ -37,6 +37,10 @@ pub struct UserRecord {
     /// Deactivated with `erase` (GDPR erasure): shown as `erased` to admins.
     #[serde(default)]
     pub erased: bool,
+    /// A guest account (the spec's guest access): no password, a short list of
+    /// endpoints, rooms that allow guests only. Cleared when the guest registers.
+    #[serde(default)]
+    pub guest: bool,
 }
 
 /// A per-user message rate: sustained events per second and the burst before it applies.
@@ -172,6 +176,7 @@ mod tests {
             shadow_banned: false,
             ratelimit_override: None,
             erased: false,
+            guest: false,
         }
     }
 

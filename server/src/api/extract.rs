@@ -66,6 +66,9 @@ pub struct Ruma<R> {
     pub sender: Option<Sender>,
     /// The client's address (from X-Forwarded-For when a local reverse proxy sent it).
     pub ip: IpAddr,
+    /// The request body as received, for the rare field ruma's types do not carry
+    /// (Synapse's `guest_access_token` in `/register`, say).
+    pub raw_body: bytes::Bytes,
 }
 
 impl<R> Ruma<R> {
@@ -110,6 +113,7 @@ where
                 body: parsed,
                 sender,
                 ip,
+                raw_body: body,
             })
         })
     }

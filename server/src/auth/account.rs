@@ -17,6 +17,28 @@ pub async fn create_account(
     password_hash: Option<String>,
     admin: bool,
 ) -> Result<()> {
+    create(state, user_id, password_hash, admin, false).await?;
+    let mut batch = state.storage.batch();
+    state
+        .storage
+        .users
+        .set_profile_field(&mut batch, user_id, "displayname", &localpart.into());
+    state.storage.commit(batch).await?;
+    Ok(())
+}
+
+/// Creates a guest account: no password, no display name (as Synapse).
+pub async fn create_guest_account(state: &AppState, user_id: &str) -> Result<()> {
+    create(state, user_id, None, false, true).await
+}
+
+async fn create(
+    state: &AppState,
+    user_id: &str,
+    password_hash: Option<String>,
+    admin: bool,
+    guest: bool,
+) -> Result<()> {
     let record = UserRecord {
         password_hash,
         admin,
@@ -28,19 +50,55 @@ pub async fn create_account(
         shadow_banned: false,
         ratelimit_override: None,
         erased: false,
+        guest,
     };
     if !state.storage.users.create(user_id, &record)? {
         return Err(Error::user_in_use());
     }
     let event = crate::audit::Event::new(user_id, "register", Some(user_id))
-        .details(serde_json::json!({ "admin": admin }));
+        .details(serde_json::json!({ "admin": admin, "guest": guest }));
     let _ = crate::audit::record(state, event).await;
-    let mut batch = state.storage.batch();
-    state
+    Ok(())
+}
+
+/// Turns a guest account into a full one with a password, keeping its user ID, rooms
+/// and devices (the guest "upgrade"), with the localpart as its display name unless the
+/// guest chose one. Fails with `M_USER_IN_USE` if the account is not (or no longer) a guest.
+pub async fn upgrade_guest(
+    state: &AppState,
+    user_id: &str,
+    localpart: &str,
+    password_hash: String,
+) -> Result<()> {
+    let mut was_guest = false;
+    state.storage.users.update(user_id, |record| {
+        // Set on every attempt: the update may run again on a newer record.
+        was_guest = record.guest && !record.deactivated;
+        if was_guest {
+            record.guest = false;
+            record.password_hash = Some(password_hash.clone());
+        }
+    })?;
+    if !was_guest {
+        return Err(Error::user_in_use());
+    }
+    let event = crate::audit::Event::new(user_id, "upgrade_guest", Some(user_id));
+    let _ = crate::audit::record(state, event).await;
+    if !state
         .storage
         .users
-        .set_profile_field(&mut batch, user_id, "displayname", &localpart.into());
-    state.storage.commit(batch).await?;
+        .profile(user_id)?
+        .contains_key("displayname")
+    {
+        let mut batch = state.storage.batch();
+        state.storage.users.set_profile_field(
+            &mut batch,
+            user_id,
+            "displayname",
+            &localpart.into(),
+        );
+        state.storage.commit(batch).await?;
+    }
     Ok(())
 }
 

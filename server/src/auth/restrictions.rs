@@ -20,10 +20,18 @@ pub fn locked() -> Error {
     .with("soft_logout", true)
 }
 
-/// Refuses a request the account's lock or suspension does not allow.
+/// Refuses a request the account's lock or suspension, or its being a guest, does not
+/// allow.
 pub fn check(sender: &Sender, method: &Method, path: &str) -> Result<()> {
     if sender.locked && !is_logout(path) {
         return Err(locked());
+    }
+    if sender.guest && !allowed_for_guests(method, path) {
+        return Err(Error::new(
+            StatusCode::FORBIDDEN,
+            "M_GUEST_ACCESS_FORBIDDEN",
+            "Guest access is not allowed for this endpoint",
+        ));
     }
     if sender.suspended && forbidden_while_suspended(method, path) {
         return Err(Error::new(
@@ -42,6 +50,63 @@ pub fn shadow_event_id() -> ruma::OwnedEventId {
     ruma::OwnedEventId::try_from(format!("${random}")).unwrap_or_else(|_| {
         ruma::OwnedEventId::try_from("$shadow").unwrap_or_else(|_| unreachable!())
     })
+}
+
+/// The endpoints guests may call: the spec's list ("Guest access", client behaviour),
+/// plus what Synapse also opens to guests and clients call on their way (filters,
+/// typing, receipts, presence, the room directory, capabilities, push rules, logout and
+/// the upgrade to a full account).
+fn allowed_for_guests(method: &Method, path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let rest: &[&str] = match segments.as_slice() {
+        ["", "_matrix", "client", _version, rest @ ..] => rest,
+        // Legacy media downloads and thumbnails.
+        [
+            "",
+            "_matrix",
+            "media",
+            _version,
+            "download" | "thumbnail",
+            ..,
+        ] => {
+            return *method == Method::GET;
+        }
+        _ => return false,
+    };
+    match (method.as_str(), rest) {
+        // Reading rooms and the event streams.
+        (
+            "GET",
+            [
+                "rooms",
+                _,
+                "state" | "messages" | "members" | "initialSync",
+                ..,
+            ],
+        ) => true,
+        ("GET", ["rooms", _, "context" | "event", _]) => true,
+        ("GET", ["rooms", _, "joined_members" | "aliases"]) => true,
+        ("GET", ["sync"] | ["events"] | ["initialSync"]) => true,
+        ("GET", ["media", "download" | "thumbnail" | "config", ..]) => true,
+        // Taking part.
+        ("POST", ["rooms", _, "join" | "leave"]) | ("POST", ["join", _]) => true,
+        ("PUT", ["rooms", _, "send" | "state" | "typing", ..]) => true,
+        ("POST", ["rooms", _, "receipt" | "read_markers", ..]) => true,
+        ("PUT", ["sendToDevice", ..]) => true,
+        // Their own account.
+        ("PUT" | "DELETE", ["profile", _, "displayname"]) | ("GET", ["profile", ..]) => true,
+        ("GET", ["devices"] | ["devices", _]) | ("PUT", ["devices", _]) => true,
+        ("GET", ["account", "whoami"]) => true,
+        ("POST", ["logout"] | ["logout", "all"] | ["register"]) => true,
+        ("GET" | "POST", ["user", _, "filter", ..]) => true,
+        ("GET" | "PUT", ["presence", _, "status"]) => true,
+        ("GET", ["pushrules", ..] | ["capabilities"] | ["voip", "turnServer"]) => true,
+        ("GET" | "POST", ["publicRooms"]) | ("GET", ["directory", "room", _]) => true,
+        // End-to-end encryption.
+        ("POST", ["keys", "upload" | "query" | "claim"]) => true,
+        ("GET", ["keys", "changes"]) => true,
+        _ => false,
+    }
 }
 
 fn is_logout(path: &str) -> bool {
@@ -110,6 +175,46 @@ mod tests {
         ];
         for (method, path) in &allowed {
             assert!(!forbidden_while_suspended(method, path), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn guests_get_the_spec_list_and_no_more() {
+        let allowed = [
+            (Method::GET, "/_matrix/client/v3/sync"),
+            (Method::GET, "/_matrix/client/r0/events"),
+            (
+                Method::GET,
+                "/_matrix/client/v3/rooms/!r:x/state/m.room.name/",
+            ),
+            (Method::GET, "/_matrix/client/v3/rooms/!r:x/context/$e"),
+            (Method::POST, "/_matrix/client/v3/rooms/!r:x/join"),
+            (Method::POST, "/_matrix/client/v3/join/%23a%3Ax"),
+            (
+                Method::PUT,
+                "/_matrix/client/v3/rooms/!r:x/send/m.room.message/t1",
+            ),
+            (Method::PUT, "/_matrix/client/v3/profile/@g:x/displayname"),
+            (Method::POST, "/_matrix/client/v3/keys/upload"),
+            (Method::GET, "/_matrix/client/v1/media/download/x/abc"),
+            (Method::POST, "/_matrix/client/v3/register"),
+        ];
+        for (method, path) in &allowed {
+            assert!(allowed_for_guests(method, path), "{method} {path}");
+        }
+        let refused = [
+            (Method::POST, "/_matrix/client/v3/createRoom"),
+            (Method::POST, "/_matrix/client/v3/rooms/!r:x/invite"),
+            (Method::PUT, "/_matrix/client/v3/profile/@g:x/avatar_url"),
+            (Method::PUT, "/_matrix/client/v3/user/@g:x/account_data/m.x"),
+            (Method::POST, "/_matrix/client/v1/media/upload"),
+            (Method::POST, "/_matrix/media/v3/upload"),
+            (Method::DELETE, "/_matrix/client/v3/devices/ABC"),
+            (Method::POST, "/_matrix/client/v3/account/password"),
+            (Method::GET, "/_synapse/admin/v1/users"),
+        ];
+        for (method, path) in &refused {
+            assert!(!allowed_for_guests(method, path), "{method} {path}");
         }
     }
 }

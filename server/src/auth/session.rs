@@ -25,6 +25,8 @@ pub struct Sender {
     pub shadow_banned: bool,
     /// An admin's override of the message rate limit for this user.
     pub ratelimit_override: Option<citadel_storage::users::RatelimitOverride>,
+    /// A guest account (see `auth::restrictions` and `rooms::guests`).
+    pub guest: bool,
 }
 
 /// What a login, registration or refresh hands back to the client.
@@ -76,6 +78,7 @@ pub async fn authenticate(state: &AppState, access_token: &str, ip: IpAddr) -> R
         suspended: user.suspended,
         shadow_banned: user.shadow_banned,
         ratelimit_override: user.ratelimit_override,
+        guest: user.guest,
     })
 }
 

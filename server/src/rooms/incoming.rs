@@ -354,6 +354,7 @@ async fn apply(
     )?;
     drop(guard);
     publish(state, room, pdu, written).await?;
+    crate::rooms::guests::after_state_event(state, room, pdu).await;
     if pdu.kind == ruma::events::TimelineEventType::RoomRedaction
         && redaction_permitted(state, room, pdu)?
     {

@@ -9,6 +9,7 @@ pub mod backfill;
 pub mod create;
 pub mod extremities;
 pub mod fetch;
+pub mod guests;
 pub mod hierarchy;
 pub mod incoming;
 pub mod make_admin;

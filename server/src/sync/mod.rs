@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod cache;
+pub mod events;
 pub mod filter;
 pub mod notifier;
 pub mod room;

@@ -9,6 +9,14 @@ async fn display_name_avatar_and_custom_fields() {
     let alice = client.register("alice", "pw-alice-1").await;
     let base = "/_matrix/client/v3/profile/@alice:localhost";
 
+    // Before anything is set: the avatar is an empty answer (as from Synapse), a custom
+    // field is not found.
+    let (status, body) = alice.client.get(&format!("{base}/avatar_url")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({}));
+    let answer = alice.client.get(&format!("{base}/m.tz")).await;
+    assert_error(&answer, 404, "M_NOT_FOUND");
+
     let (status, _) = alice
         .client
         .put(

@@ -13,6 +13,7 @@ use crate::api::error::{Error, Result};
 use crate::api::extract::Ruma;
 use crate::app::AppState;
 use crate::rooms::RoomCtx;
+use crate::rooms::guests;
 use crate::rooms::membership::{change_other, join, leave};
 
 pub fn routes(routes: &mut Routes<'_>) {
@@ -37,6 +38,8 @@ async fn join_room_by_id(
     req: Ruma<join_room_by_id::v3::Request>,
 ) -> Result<join_room_by_id::v3::Response> {
     let user = req.sender()?.user_id.clone();
+    let guest = req.sender()?.guest;
+    guests::check_join(&state, &req.body.room_id, guest)?;
     let room_id = join(
         &state,
         &req.body.room_id,
@@ -45,6 +48,7 @@ async fn join_room_by_id(
         &[],
     )
     .await?;
+    guests::after_remote_join(&state, &room_id, &user, guest).await?;
     Ok(join_room_by_id::v3::Response::new(room_id))
 }
 
@@ -56,7 +60,10 @@ async fn join_room_by_id_or_alias(
     let user = req.sender()?.user_id.clone();
     let (room_id, via) =
         room_and_servers(&state, req.body.room_id_or_alias.clone(), &req.body.via).await?;
+    let guest = req.sender()?.guest;
+    guests::check_join(&state, &room_id, guest)?;
     let room_id = join(&state, &room_id, &user, req.body.reason.as_deref(), &via).await?;
+    guests::after_remote_join(&state, &room_id, &user, guest).await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
 }
 

@@ -155,8 +155,18 @@ pub(crate) async fn redact(
     let room = RoomCtx::require(&state.storage, room_id)?;
     // From room version 3 the authorization rules accept any redaction and leave it to
     // servers to apply only permitted ones; refuse the others up front, as Synapse does.
-    if let Some(pdu) = crate::rooms::load_pdu(state, target.as_str())?
-        && pdu.room_id == room.room_id
+    let target_pdu = crate::rooms::load_pdu(state, target.as_str())?;
+    if target_pdu
+        .as_ref()
+        .is_some_and(|pdu| pdu.room_id != room.room_id)
+    {
+        // A redaction names its room; one that names another room's event would never
+        // apply (as Synapse, a 400).
+        return Err(Error::invalid_param(
+            "The event to redact is in a different room",
+        ));
+    }
+    if let Some(pdu) = target_pdu
         && pdu.sender != sender.user_id
     {
         let (_, map) = crate::rooms::state::current(state, &room)?;
@@ -335,9 +345,10 @@ async fn get_message_events(
             (from, events)
         }
     };
+    // As Synapse: `end` comes with every non-empty page, and only the empty page past
+    // the last event goes without (the spec's "no further events").
     let end = match (body.dir, events.last()) {
         (_, None) => None,
-        (_, Some(_)) if events.len() < limit => None,
         (Direction::Backward, Some((count, _))) => Some(format!("t{count}")),
         (_, Some((count, _))) => Some(format!("t{}", count + 1)),
     };

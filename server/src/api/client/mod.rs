@@ -8,6 +8,7 @@ pub mod cross_signing;
 pub mod device;
 pub mod directory;
 pub mod discovery;
+pub mod events;
 pub mod filter;
 pub mod keys;
 pub mod login;
@@ -22,6 +23,7 @@ pub mod receipt;
 pub mod register;
 pub mod relations;
 pub mod room;
+pub mod room_initial_sync;
 pub mod send_without_txn;
 pub mod sliding_sync;
 pub mod space;
@@ -59,6 +61,8 @@ pub fn register(routes: &mut Routes<'_>) {
     message::routes(routes);
     send_without_txn::routes(routes);
     sync::routes(routes);
+    events::routes(routes);
+    room_initial_sync::routes(routes);
     sliding_sync::routes(routes);
     space::routes(routes);
 }

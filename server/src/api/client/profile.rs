@@ -41,8 +41,10 @@ fn no_profile() -> Error {
 async fn profile_of(state: &AppState, user_id: &UserId) -> Result<serde_json::Map<String, Value>> {
     let server = user_id.server_name().as_str();
     if server == state.server_name() {
-        if !state.storage.users.exists(user_id.as_str())? {
-            return Err(no_profile());
+        // A deactivated account has no profile left to show.
+        match state.storage.users.get(user_id.as_str())? {
+            Some(record) if !record.deactivated => {}
+            _ => return Err(no_profile()),
         }
         return Ok(state.storage.users.profile(user_id.as_str())?);
     }
@@ -83,10 +85,18 @@ async fn get_profile_field(
     req: Ruma<get_profile_field::v3::Request>,
 ) -> Result<get_profile_field::v3::Response> {
     let field = req.body.field.as_str();
-    let value = profile_of(&state, &req.body.user_id)
-        .await?
-        .remove(field)
-        .ok_or_else(no_profile)?;
+    let Some(value) = profile_of(&state, &req.body.user_id).await?.remove(field) else {
+        // An existing user without a display name or avatar gets `{}`, as from Synapse;
+        // an unset custom field is not found.
+        if PROPAGATED.contains(&field) {
+            let placeholder = ProfileFieldValue::new(field, Value::String(String::new()))
+                .map_err(Error::internal)?;
+            let mut response = get_profile_field::v3::Response::new(placeholder);
+            response.value = None;
+            return Ok(response);
+        }
+        return Err(no_profile());
+    };
     let value = ProfileFieldValue::new(field, value).map_err(Error::internal)?;
     Ok(get_profile_field::v3::Response::new(value))
 }

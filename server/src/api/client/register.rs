@@ -1,7 +1,7 @@
 //! Account registration: `/register`, `/register/available` and registration-token
 //! validity.
 
-use crate::auth::account::create_account;
+use crate::auth::account::{create_account, create_guest_account, upgrade_guest};
 use actix_web::http::StatusCode;
 use actix_web::web;
 use citadel_storage::now_ms;
@@ -33,29 +33,37 @@ async fn register(
     state.registration_limiter.check(&req.ip.to_string())?;
     let body = &req.body;
     if body.kind == register::RegistrationKind::Guest {
-        return Err(Error::new(
-            StatusCode::FORBIDDEN,
-            "M_GUEST_ACCESS_FORBIDDEN",
-            "Guest access is disabled",
-        ));
+        return register_guest(&state, &req).await;
     }
     let flows = match state.config.registration.mode {
         RegistrationMode::Closed => return Err(Error::forbidden("Registration has been disabled")),
         RegistrationMode::Token => vec![vec![uiaa::REGISTRATION_TOKEN]],
         RegistrationMode::Open => vec![vec![uiaa::DUMMY]],
     };
+    let upgrading = upgrading_guest(&state, &req).await?;
 
     // Check the name before authentication, so nobody completes the auth stages only to
     // learn that the name was never available.
-    let localpart = match &body.username {
-        Some(name) => {
+    let localpart = match (&body.username, &upgrading) {
+        (Some(name), Some(guest)) => {
+            // A guest keeps its user ID: the name, if given, must be the guest's own.
+            let localpart = username::localpart_for(name, state.server_name())?;
+            if state.user_id(&localpart) != guest.as_str() {
+                return Err(Error::invalid_param(
+                    "A guest can only register under its own user ID",
+                ));
+            }
+            Some(localpart)
+        }
+        (None, Some(guest)) => Some(guest.localpart().to_owned()),
+        (Some(name), None) => {
             let localpart = username::localpart_for(name, state.server_name())?;
             if state.storage.users.exists(&state.user_id(&localpart))? {
                 return Err(Error::user_in_use());
             }
             Some(localpart)
         }
-        None => None,
+        (None, None) => None,
     };
     if body.auth.is_some() && body.password.is_none() {
         return Err(Error::missing_param("Missing password"));
@@ -87,8 +95,16 @@ async fn register(
         None => generated_localpart(&state)?,
     };
     let user_id = state.user_id(&localpart);
-    create_account(&state, &user_id, &localpart, password_hash, false).await?;
-    tracing::info!(%user_id, "registered");
+    match (upgrading, password_hash) {
+        (Some(_), Some(hash)) => {
+            upgrade_guest(&state, &user_id, &localpart, hash).await?;
+            tracing::info!(%user_id, "guest registered");
+        }
+        (_, password_hash) => {
+            create_account(&state, &user_id, &localpart, password_hash, false).await?;
+            tracing::info!(%user_id, "registered");
+        }
+    }
 
     let user_id_parsed = ruma::OwnedUserId::try_from(user_id.clone()).map_err(Error::internal)?;
     if body.inhibit_login {
@@ -109,6 +125,60 @@ async fn register(
     response.refresh_token = new.refresh_token;
     response.expires_in = new.expires_in_ms.map(Duration::from_millis);
     Ok(response)
+}
+
+/// `POST /register?kind=guest`: a guest account, when the server allows them. All the
+/// body but `initial_device_display_name` is ignored, as the spec requires; the server
+/// picks the user and device IDs.
+async fn register_guest(
+    state: &AppState,
+    req: &Ruma<register::v3::Request>,
+) -> Result<register::v3::Response> {
+    if !state.config.registration.allow_guests {
+        return Err(Error::new(
+            StatusCode::FORBIDDEN,
+            "M_GUEST_ACCESS_FORBIDDEN",
+            "Guest access is disabled",
+        ));
+    }
+    let localpart = generated_localpart(state)?;
+    let user_id = state.user_id(&localpart);
+    create_guest_account(state, &user_id).await?;
+    tracing::info!(%user_id, "guest registered");
+    let new = session::start(
+        state,
+        &user_id,
+        None,
+        req.body.initial_device_display_name.clone(),
+        false,
+        req.ip,
+    )
+    .await?;
+    let user_id = ruma::OwnedUserId::try_from(user_id).map_err(Error::internal)?;
+    let mut response = register::v3::Response::new(user_id);
+    response.access_token = Some(new.access_token);
+    response.device_id = Some(new.device_id.into());
+    Ok(response)
+}
+
+/// The guest a registration upgrades to a full account: named by the guest's access
+/// token in the `guest_access_token` body field (the spec's "Guest access"; ruma's
+/// request type does not carry it). A token that is not a guest's is refused.
+async fn upgrading_guest(
+    state: &AppState,
+    req: &Ruma<register::v3::Request>,
+) -> Result<Option<ruma::OwnedUserId>> {
+    let from_body = serde_json::from_slice::<serde_json::Value>(&req.raw_body)
+        .ok()
+        .and_then(|body| body["guest_access_token"].as_str().map(str::to_owned));
+    let Some(token) = from_body else {
+        return Ok(None);
+    };
+    let sender = session::authenticate(state, &token, req.ip).await?;
+    if !sender.guest {
+        return Err(Error::forbidden("Only a guest account can be upgraded"));
+    }
+    Ok(Some(sender.user_id))
 }
 
 /// A free numeric localpart for registrations that did not ask for a name.

@@ -22,7 +22,7 @@ pub fn routes(routes: &mut Routes<'_>) {
 
 /// The state a user may read: the current state while joined, the state when they left
 /// otherwise; `403` if they never were in the room.
-fn readable_state(
+pub(crate) fn readable_state(
     state: &AppState,
     room: &RoomCtx,
     user_id: &str,
@@ -109,10 +109,75 @@ async fn send_state_event(
             crate::auth::restrictions::shadow_event_id(),
         ));
     }
+    if kind == "m.room.canonical_alias" {
+        check_canonical_aliases(&state, &room, &content)?;
+    }
+    // Setting what is already there changes nothing: the answer is the event in place
+    // (as Synapse), not a new event for every repeat.
+    if let Some(current) =
+        crate::rooms::state::current_event(&state, &room, &kind, &req.body.state_key)?
+        && current.sender == sender
+        && serde_json::from_str::<serde_json::Value>(current.content.get()).ok()
+            == Some(content.clone())
+    {
+        return Ok(send_state_event::v3::Response::new(
+            current.event_id.clone(),
+        ));
+    }
     crate::policy::rate_limit::check_send(&state, req.sender()?)?;
     let event = state_event(&kind, &req.body.state_key, content)?;
     let (pdu, _) = append_event(&state, &room, &sender, event).await?;
+    crate::rooms::guests::after_state_event(&state, &room, &pdu).await;
     Ok(send_state_event::v3::Response::new(pdu.event_id))
+}
+
+/// The spec's rule for `m.room.canonical_alias`: its `alias` and `alt_aliases` must be
+/// valid aliases (`400 M_INVALID_PARAM`) that point to this room (`400 M_BAD_ALIAS`).
+/// Aliases of other servers cannot be checked here and are taken as given.
+fn check_canonical_aliases(
+    state: &AppState,
+    room: &RoomCtx,
+    content: &serde_json::Value,
+) -> Result<()> {
+    let mut aliases = Vec::new();
+    match &content["alias"] {
+        serde_json::Value::Null => {}
+        serde_json::Value::String(alias) => aliases.push(alias.as_str()),
+        _ => return Err(Error::invalid_param("alias must be a string")),
+    }
+    match &content["alt_aliases"] {
+        serde_json::Value::Null => {}
+        serde_json::Value::Array(list) => {
+            for alias in list {
+                let alias = alias
+                    .as_str()
+                    .ok_or_else(|| Error::invalid_param("alt_aliases must be strings"))?;
+                aliases.push(alias);
+            }
+        }
+        _ => return Err(Error::invalid_param("alt_aliases must be a list")),
+    }
+    for alias in aliases {
+        let parsed = ruma::RoomAliasId::parse(alias)
+            .map_err(|_| Error::invalid_param(format!("Invalid room alias {alias:?}")))?;
+        if parsed.server_name().as_str() != state.server_name() {
+            continue;
+        }
+        let points_here = state
+            .storage
+            .rooms
+            .aliases
+            .get(alias)?
+            .is_some_and(|record| record.room_id == room.room_id.as_str());
+        if !points_here {
+            return Err(Error::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "M_BAD_ALIAS",
+                format!("Room alias {alias} does not point to this room"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn to_raw<T>(value: &serde_json::Value) -> Result<Raw<T>> {
