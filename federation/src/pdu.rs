@@ -188,10 +188,13 @@ impl Pdu {
             out.insert("redacts".into(), redacts.as_str().into());
         }
         if let Some(CanonicalJsonValue::Object(unsigned)) = self.json.get("unsigned") {
-            out.insert(
-                "unsigned".into(),
-                serde_json::to_value(unsigned).unwrap_or_default(),
-            );
+            let mut unsigned = serde_json::to_value(unsigned).unwrap_or_default();
+            // Synapse's `redacted_by` beside `redacted_because`, which clients and test
+            // suites read.
+            if let Some(by) = unsigned["redacted_because"]["event_id"].as_str() {
+                unsigned["redacted_by"] = by.to_owned().into();
+            }
+            out.insert("unsigned".into(), unsigned);
         }
         serde_json::Value::Object(out)
     }
@@ -202,7 +205,12 @@ impl Pdu {
         rules: &RoomVersionRules,
         because: Option<&Pdu>,
     ) -> Result<Pdu, PduError> {
-        let because = because.map(|b| RedactedBecause::from_json(b.json.clone()));
+        // `unsigned.redacted_because` is read by clients: the redaction in client form,
+        // with its event ID (which the federation form lacks from room version 3).
+        let because = because.map(|b| {
+            let client = serde_json::from_value::<CanonicalJsonObject>(b.to_client_event(true));
+            RedactedBecause::from_json(client.unwrap_or_else(|_| b.json.clone()))
+        });
         let json = redact(self.json.clone(), &rules.redaction, because)
             .map_err(|e| PduError::Malformed(e.to_string()))?;
         Pdu::from_json(self.event_id.clone(), json)
