@@ -172,13 +172,29 @@ fn split_scope(path: &str) -> (&str, &str) {
     ("", path)
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, Error> {
+async fn method_not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, Error> {
+    if is_push_rules(&req) {
+        return Err(Error::unrecognized(StatusCode::BAD_REQUEST));
+    }
     Err(Error::unrecognized(StatusCode::METHOD_NOT_ALLOWED))
 }
 
 /// Every path nothing else claimed.
-pub async fn not_found() -> Result<HttpResponse, Error> {
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Error> {
+    if is_push_rules(&req) {
+        return Err(Error::unrecognized(StatusCode::BAD_REQUEST));
+    }
     Err(Error::unrecognized(StatusCode::NOT_FOUND))
+}
+
+/// A `/pushrules/` request no route took names no valid scope, kind, rule or
+/// attribute (or a method the path does not have): a malformed request, `400` as from
+/// Synapse, not a missing page.
+fn is_push_rules(req: &actix_web::HttpRequest) -> bool {
+    req.path()
+        .strip_prefix("/_matrix/client/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, rest)| rest.starts_with("pushrules"))
 }
 
 /// CORS preflight: every path answers `OPTIONS` with 200 so browser clients can call us
