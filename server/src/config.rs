@@ -262,6 +262,10 @@ pub struct E2eeConfig {
     /// Event types local users may still send unencrypted in encrypted rooms (clients
     /// send these in the clear).
     pub plaintext_allowed: Vec<String>,
+    /// Device keys must be signed by the device's own ed25519 key, and a key backup's
+    /// `auth_data` must be an object (the spec's shapes). Off, both are taken as given,
+    /// as Synapse does.
+    pub strict_key_uploads: bool,
 }
 
 impl Default for E2eeConfig {
@@ -269,6 +273,7 @@ impl Default for E2eeConfig {
         Self {
             enforce: EncryptionEnforcement::All,
             plaintext_allowed: vec!["m.room.redaction".into(), "m.reaction".into()],
+            strict_key_uploads: true,
         }
     }
 }

@@ -61,10 +61,16 @@ pub async fn upload(
             ));
         }
         let key_id = format!("ed25519:{device}");
-        let public = device_keys["keys"][&key_id]
-            .as_str()
-            .ok_or_else(|| Error::invalid_param(format!("device_keys.keys lacks {key_id}")))?;
-        if !verify_signature(device_keys, user, &key_id, public) {
+        let public = device_keys["keys"][&key_id].as_str();
+        let strict = state.config.e2ee.strict_key_uploads;
+        if strict && public.is_none() {
+            return Err(Error::invalid_param(format!(
+                "device_keys.keys lacks {key_id}"
+            )));
+        }
+        if strict
+            && !public.is_some_and(|public| verify_signature(device_keys, user, &key_id, public))
+        {
             return Err(Error::new(
                 actix_web::http::StatusCode::BAD_REQUEST,
                 "M_INVALID_SIGNATURE",

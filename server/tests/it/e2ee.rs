@@ -542,3 +542,63 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// With `e2ee.strict_key_uploads = false` (Synapse's leniency), placeholder device keys
+/// and an opaque backup `auth_data` are taken and given back as stored; the uploader
+/// must still be named.
+#[tokio::test]
+async fn lenient_key_uploads_take_placeholder_keys() {
+    let server = TestServer::spawn_with(|config| config.e2ee.strict_key_uploads = false);
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let device = &alice.device_id;
+    let keys = json!({
+        "user_id": alice.user_id, "device_id": device,
+        "algorithms": ["m.olm.v1.curve25519-aes-sha2"],
+        "keys": {format!("curve25519:{device}"): "curve25519+key",
+                 format!("ed25519:{device}"): "ed25519+key"},
+        "signatures": {alice.user_id.clone(): {format!("ed25519:{device}"): "self+signature"}},
+    });
+    let (status, body) = alice
+        .client
+        .post(
+            "/_matrix/client/v3/keys/upload",
+            json!({ "device_keys": keys }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, queried) = alice
+        .client
+        .post(
+            "/_matrix/client/v3/keys/query",
+            json!({"device_keys": {alice.user_id.clone(): []}}),
+        )
+        .await;
+    assert_eq!(
+        queried["device_keys"][&alice.user_id][device]["keys"],
+        keys["keys"]
+    );
+    let mut other_user = keys.clone();
+    other_user["user_id"] = json!("@mallory:localhost");
+    let answer = alice
+        .client
+        .post(
+            "/_matrix/client/v3/keys/upload",
+            json!({ "device_keys": other_user }),
+        )
+        .await;
+    assert_error(&answer, 400, "M_INVALID_PARAM");
+
+    let (status, created) = alice
+        .client
+        .post(
+            "/_matrix/client/v3/room_keys/version",
+            json!({"algorithm": "m.megolm_backup.v1", "auth_data": "anopaquestring"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let (_, backup) = alice
+        .client
+        .get("/_matrix/client/v3/room_keys/version")
+        .await;
+    assert_eq!(backup["auth_data"], "anopaquestring");
+}

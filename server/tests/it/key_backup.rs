@@ -113,4 +113,12 @@ async fn key_backup_versions_and_replacement_rules() {
         )
         .await;
     assert_error(&update, 400, "M_INVALID_PARAM");
+    // By default `auth_data` must be the object the spec describes.
+    let opaque = c
+        .post(
+            "/_matrix/client/v3/room_keys/version",
+            json!({"algorithm": "m.megolm_backup.v1", "auth_data": "anopaquestring"}),
+        )
+        .await;
+    assert_error(&opaque, 400, "M_MISSING_PARAM");
 }

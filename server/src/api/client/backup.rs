@@ -83,7 +83,7 @@ async fn create_version(
         .ok_or_else(|| Error::missing_param("algorithm is required"))?;
     let auth_data = body
         .get("auth_data")
-        .filter(|a| a.is_object())
+        .filter(|a| a.is_object() || (!state.config.e2ee.strict_key_uploads && !a.is_null()))
         .ok_or_else(|| Error::missing_param("auth_data is required"))?;
     let version =
         state
@@ -156,7 +156,7 @@ async fn update_version(
     }
     record.auth_data = body
         .get("auth_data")
-        .filter(|a| a.is_object())
+        .filter(|a| a.is_object() || (!state.config.e2ee.strict_key_uploads && !a.is_null()))
         .cloned()
         .ok_or_else(|| Error::missing_param("auth_data is required"))?;
     let mut batch = state.storage.batch();
