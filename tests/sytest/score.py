@@ -11,7 +11,9 @@ import sys
 from collections import OrderedDict
 
 FILE = re.compile(r"^(tests/[^:]+\.pl):$")
-RESULT = re.compile(r"^(not ok|ok) (\d+) (.*?)(?: # (skip|TODO)\b.*)?$")
+# A result usually starts its line; after a test's own progress output ("Test 47 …… ")
+# it follows on the same line.
+RESULT = re.compile(r"(?:^|\.\.\. )(not ok|ok) (\d+) (.*?)(?: # (skip|TODO)\b.*)?$")
 GROUPS = {"50federation": "Federation", "60app-services": "Application services"}
 
 
@@ -24,7 +26,7 @@ def parse(lines):
         if m:
             current = m.group(1)
             continue
-        m = RESULT.match(line)
+        m = RESULT.search(line)
         if not m:
             continue
         status, _, name, directive = m.groups()
@@ -47,7 +49,9 @@ def main():
     areas = OrderedDict()
     groups = OrderedDict()
     for file, _, outcome in results:
-        area = file.split("/")[1] if file.count("/") >= 2 else "?"
+        # SyTest's areas are its directories and the files directly in tests/.
+        parts = file.split("/")
+        area = parts[1].removesuffix(".pl") if len(parts) >= 2 else "?"
         for table, key in ((areas, area), (groups, GROUPS.get(area, "Client-Server"))):
             counts = table.setdefault(key, {"pass": 0, "fail": 0, "skip": 0, "expected-fail": 0})
             counts[outcome] += 1
