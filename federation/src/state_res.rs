@@ -1,5 +1,10 @@
 //! State resolution: a thin wrapper over ruma's implementation of state resolution v2
 //! (room versions 2 and later). Events come in only through a closure.
+//!
+//! Room version 1 resolves with the v1 algorithm, which ruma does not implement (and
+//! which we do not write ourselves). Its first step is exact and common: forks that do
+//! not conflict resolve to their union. Forks of a version 1 room that do conflict are
+//! refused ([`ResolveError::ConflictInVersion1`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,8 +20,11 @@ pub type StateIds = HashMap<(StateEventType, String), OwnedEventId>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("room version {0} uses state resolution v1, which Citadel does not federate")]
-    UnsupportedVersion(String),
+    #[error(
+        "conflicting state in a room version 1 room: state resolution v1 is not available \
+         (ruma implements v2 only)"
+    )]
+    ConflictInVersion1,
     #[error("state resolution failed: {0}")]
     Failed(String),
 }
@@ -30,15 +38,12 @@ pub fn resolve(
     forks: &[StateIds],
     fetch: impl Fn(&EventId) -> Option<std::sync::Arc<Pdu>>,
 ) -> Result<StateIds, ResolveError> {
-    let Some(v2) = rules.state_res.v2_rules() else {
-        return Err(ResolveError::UnsupportedVersion(format!(
-            "{:?}",
-            rules.event_id_format
-        )));
-    };
     if forks.len() == 1 {
         return Ok(forks[0].clone());
     }
+    let Some(v2) = rules.state_res.v2_rules() else {
+        return unconflicted_union(forks);
+    };
     let auth_chains = forks
         .iter()
         .map(|fork| {
@@ -58,6 +63,25 @@ pub fn resolve(
         |conflicted| Some(conflicted_subgraph(conflicted, &fetch)),
     )
     .map_err(|e| ResolveError::Failed(e.to_string()))
+}
+
+/// State resolution v1's starting point, "the union of the states to be resolved,
+/// excluding any conflicting events" (rooms/v1, "State resolution"): when nothing
+/// conflicts, that union is the resolved state.
+fn unconflicted_union(forks: &[StateIds]) -> Result<StateIds, ResolveError> {
+    let mut union = StateIds::new();
+    for fork in forks {
+        for (key, id) in fork {
+            match union.get(key) {
+                Some(existing) if existing != id => return Err(ResolveError::ConflictInVersion1),
+                Some(_) => {}
+                None => {
+                    union.insert(key.clone(), id.clone());
+                }
+            }
+        }
+    }
+    Ok(union)
 }
 
 /// Every event reachable from `start` through `auth_events` (not including `start`
@@ -133,4 +157,54 @@ fn conflicted_subgraph(
         }
     }
     set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fork(entries: &[(&str, &str, &str)]) -> StateIds {
+        entries
+            .iter()
+            .map(|(kind, key, id)| {
+                (
+                    (StateEventType::from(*kind), (*key).to_owned()),
+                    OwnedEventId::try_from(*id).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn version_1_forks_without_conflicts_resolve_to_their_union() {
+        let rules = ruma::RoomVersionId::V1.rules().unwrap();
+        let a = fork(&[
+            ("m.room.create", "", "$c:x"),
+            ("m.room.member", "@a:x", "$a:x"),
+        ]);
+        let b = fork(&[
+            ("m.room.create", "", "$c:x"),
+            ("m.room.member", "@b:y", "$b:y"),
+        ]);
+        let resolved = resolve(&rules, &[a, b], |_| None).unwrap();
+        assert_eq!(
+            resolved,
+            fork(&[
+                ("m.room.create", "", "$c:x"),
+                ("m.room.member", "@a:x", "$a:x"),
+                ("m.room.member", "@b:y", "$b:y"),
+            ])
+        );
+    }
+
+    #[test]
+    fn version_1_forks_that_conflict_are_refused() {
+        let rules = ruma::RoomVersionId::V1.rules().unwrap();
+        let a = fork(&[("m.room.name", "", "$one:x")]);
+        let b = fork(&[("m.room.name", "", "$two:y")]);
+        assert!(matches!(
+            resolve(&rules, &[a, b], |_| None),
+            Err(ResolveError::ConflictInVersion1)
+        ));
+    }
 }

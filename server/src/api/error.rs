@@ -2,6 +2,8 @@
 //! the matching HTTP status. Internal failures become `500 M_UNKNOWN`; their details go to
 //! the log only, never to the client.
 
+use std::borrow::Cow;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use citadel_storage::StorageError;
@@ -12,7 +14,8 @@ pub enum Error {
     /// A Matrix error response.
     Matrix {
         status: StatusCode,
-        errcode: &'static str,
+        /// Ours are static; another server's, passed on to a client, are owned.
+        errcode: Cow<'static, str>,
         message: String,
         extra: Map<String, Value>,
     },
@@ -28,8 +31,30 @@ impl Error {
     pub fn new(status: StatusCode, errcode: &'static str, message: impl Into<String>) -> Self {
         Error::Matrix {
             status,
-            errcode,
+            errcode: Cow::Borrowed(errcode),
             message: message.into(),
+            extra: Map::new(),
+        }
+    }
+
+    /// An error another server answered with, passed on as it came: the errcode is
+    /// kept when it has the spec's form (`M_…` or a namespaced code), else `M_UNKNOWN`.
+    pub fn passed_on(status: StatusCode, errcode: Option<&str>, message: String) -> Self {
+        let well_formed = |code: &str| {
+            (4..=255).contains(&code.len())
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b"_.".contains(&b))
+                && code.contains('_')
+        };
+        let errcode = match errcode {
+            Some(code) if well_formed(code) => Cow::Owned(code.to_owned()),
+            _ => Cow::Borrowed("M_UNKNOWN"),
+        };
+        Error::Matrix {
+            status,
+            errcode,
+            message,
             extra: Map::new(),
         }
     }
@@ -121,7 +146,7 @@ impl Error {
     }
 
     /// The errcode, for tests and logs.
-    pub fn errcode(&self) -> &'static str {
+    pub fn errcode(&self) -> &str {
         match self {
             Error::Matrix { errcode, .. } => errcode,
             Error::Uiaa(_) => "M_UIAA",
@@ -176,7 +201,7 @@ impl ResponseError for Error {
                     builder.insert_header(("Retry-After", ms.div_ceil(1000).to_string()));
                 }
                 let mut body = extra.clone();
-                body.insert("errcode".into(), (*errcode).into());
+                body.insert("errcode".into(), errcode.as_ref().into());
                 body.insert("error".into(), message.clone().into());
                 Value::Object(body)
             }

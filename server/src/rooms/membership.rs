@@ -240,8 +240,12 @@ pub async fn leave(
     user: &UserId,
     reason: Option<&str>,
 ) -> Result<()> {
-    let resident = RoomCtx::load(&state.storage, room_id)?.is_some()
-        && crate::rooms::servers::is_in_room(state, room_id, state.server_name())?;
+    // The room's state here is current when this server is in the room, or when no
+    // server is (everyone left a room created here): then the leave is appended here.
+    let resident = RoomCtx::load(&state.storage, room_id)?.is_some() && {
+        let servers = crate::rooms::servers::in_room(state, room_id)?;
+        servers.is_empty() || servers.contains(state.server_name())
+    };
     let recorded = state
         .storage
         .rooms
@@ -251,6 +255,10 @@ pub async fn leave(
     if !resident && matches!(recorded.as_deref(), Some("invite" | "knock")) {
         // Declining an invite (or withdrawing a knock) for a room this server is not in.
         return crate::rooms::remote_membership::leave_remote(state, room_id, user, reason).await;
+    }
+    if !resident && recorded.as_deref() == Some("leave") {
+        // Already out of a room this server is not in: nothing to do, as below.
+        return Ok(());
     }
     let room = RoomCtx::require(&state.storage, room_id)?;
     match membership_of(state, &room, user.as_str())?.as_deref() {

@@ -73,17 +73,31 @@ pub async fn invite_remote(
         enc(room.room_id.as_str()),
         enc(pdu.event_id.as_str())
     );
-    let (status, answer) = state
+    let unreachable = |e: citadel_federation::client::ClientError| {
+        Error::new(
+            actix_web::http::StatusCode::BAD_GATEWAY,
+            "M_UNKNOWN",
+            e.to_string(),
+        )
+    };
+    let (mut status, mut answer) = state
         .federation
         .request(server, "PUT", &path, Some(&body))
         .await
-        .map_err(|e| {
-            Error::new(
-                actix_web::http::StatusCode::BAD_GATEWAY,
-                "M_UNKNOWN",
-                e.to_string(),
-            )
-        })?;
+        .map_err(unreachable)?;
+    if crate::rooms::remote_membership::unrecognized(status, &answer) {
+        // A server with only the deprecated v1 endpoint: the event is the body, the
+        // stripped state rides in its `unsigned`.
+        let mut event = body["event"].clone();
+        event["unsigned"]["invite_room_state"] = body["invite_room_state"].clone();
+        let v1 = path.replacen("/v2/", "/v1/", 1);
+        (status, answer) = state
+            .federation
+            .request(server, "PUT", &v1, Some(&event))
+            .await
+            .map_err(unreachable)?;
+        answer = crate::rooms::remote_membership::v1_answer(answer);
+    }
     if status != 200 {
         let message = answer["error"].as_str().unwrap_or("the invite was refused");
         return Err(Error::forbidden(format!("{server}: {message}")));
@@ -156,7 +170,7 @@ pub async fn receive_invite(
         RoomVersionId::try_from(version).map_err(|_| Error::bad_json("Bad room version"))?;
     let rules = version
         .rules()
-        .filter(|_| version != RoomVersionId::V1)
+        .filter(|_| crate::rooms::remote_join::VERSIONS.contains(&version.as_str()))
         .ok_or_else(|| {
             Error::new(
                 actix_web::http::StatusCode::BAD_REQUEST,

@@ -19,8 +19,11 @@ use crate::rooms::fetch::{store_outliers, verify_all, verify_pdu};
 use crate::rooms::state::from_ids;
 use crate::rooms::{Federate, Placement, RoomCtx, publish, write};
 
-/// Room versions this server can take part in, as `ver` query parameters.
-pub(crate) const VERSIONS: [&str; 11] = ["2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"];
+/// Room versions this server can take part in, as `ver` query parameters (version 1
+/// while its forks do not conflict: see `citadel_federation::state_res`).
+pub(crate) const VERSIONS: [&str; 12] = [
+    "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12",
+];
 
 /// Joins (or, with `membership` "knock", knocks on) a room hosted elsewhere, trying each
 /// candidate server in turn.
@@ -97,7 +100,9 @@ pub(crate) fn ephemeral_room(
     })
 }
 
-/// An error another server answered with, passed on to the client.
+/// An error another server answered with, passed on to the client: a client error keeps
+/// its status, errcode and (for an incompatible room version) `room_version`; anything
+/// else is a 502.
 pub(crate) fn remote_error(server: &str, status: u16, body: &Value) -> Error {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let status = if status.is_client_error() {
@@ -105,16 +110,17 @@ pub(crate) fn remote_error(server: &str, status: u16, body: &Value) -> Error {
     } else {
         StatusCode::BAD_GATEWAY
     };
-    let errcode = match body["errcode"].as_str() {
-        Some("M_FORBIDDEN") => "M_FORBIDDEN",
-        Some("M_NOT_FOUND") => "M_NOT_FOUND",
-        Some("M_INCOMPATIBLE_ROOM_VERSION") => "M_INCOMPATIBLE_ROOM_VERSION",
-        Some("M_UNABLE_TO_AUTHORISE_JOIN") => "M_UNABLE_TO_AUTHORISE_JOIN",
-        Some("M_UNABLE_TO_GRANT_JOIN") => "M_UNABLE_TO_GRANT_JOIN",
-        _ => "M_UNKNOWN",
-    };
     let message = body["error"].as_str().unwrap_or("no reason given");
-    Error::new(status, errcode, format!("{server}: {message}"))
+    let errcode = body["errcode"]
+        .as_str()
+        .filter(|_| status != StatusCode::BAD_GATEWAY);
+    let error = Error::passed_on(status, errcode, format!("{server}: {message}"));
+    match body["room_version"].as_str() {
+        Some(version) if errcode == Some("M_INCOMPATIBLE_ROOM_VERSION") => {
+            error.with("room_version", version)
+        }
+        _ => error,
+    }
 }
 
 async fn join_through(

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use citadel_federation::pdu::Pdu;
 use ruma::{CanonicalJsonObject, CanonicalJsonValue, RoomId, UserId};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
@@ -35,7 +35,54 @@ pub async fn leave_remote(
     if let Some(server) = room_id.server_name() {
         candidates.push(server.to_string());
     }
-    try_servers(state, candidates, room_id, user, reason, "leave").await
+    match try_servers(state, candidates, room_id, user, reason, "leave").await {
+        Err(e) if record.membership == "invite" => {
+            tracing::info!(room_id = %room_id, user_id = %user, error = %e,
+                "no server took the invite's rejection; rejecting it here");
+            reject_locally(state, room_id, user, &record.event_id, reason).await
+        }
+        outcome => outcome,
+    }
+}
+
+/// Declines an invite that no server of the room would take the rejection of (it is
+/// unreachable, refuses, or the room is gone), as Synapse does: a leave event after the
+/// invite, signed here and never sent, recorded so the user's `/sync` moves the room to
+/// `leave`. The inviting side learns nothing, which is all a rejection could tell it.
+async fn reject_locally(
+    state: &AppState,
+    room_id: &RoomId,
+    user: &UserId,
+    invite_id: &str,
+    reason: Option<&str>,
+) -> Result<()> {
+    let invite = crate::rooms::load_pdu(state, invite_id)?
+        .ok_or_else(|| Error::not_found("The invite is gone"))?;
+    // The version the inviter showed with the invite's room state.
+    let version = invite
+        .json
+        .get("unsigned")
+        .and_then(|u| serde_json::to_value(u).ok())
+        .and_then(|u| {
+            u["invite_room_state"]
+                .as_array()?
+                .iter()
+                .find(|e| e["type"] == "m.room.create")
+                .and_then(|e| e["content"]["room_version"].as_str().map(str::to_owned))
+        });
+    let room = ephemeral_room(state, room_id, Some(version.as_deref().unwrap_or("1")))?;
+    let template = json!({
+        "type": "m.room.member",
+        "state_key": user.as_str(),
+        "sender": user.as_str(),
+        "room_id": room_id.as_str(),
+        "content": {},
+        "prev_events": [invite.event_id.as_str()],
+        "auth_events": [invite.event_id.as_str()],
+        "depth": invite.depth + 1,
+    });
+    let event = sign_membership(state, &room, user, reason, &template, "leave")?;
+    record_membership(state, room_id, user.as_str(), &event, "leave").await
 }
 
 /// Knocks on a room this server is not in, through one of `via` or the room's server.
@@ -134,15 +181,41 @@ pub(crate) async fn handshake(
         enc(event.event_id.as_str())
     );
     let json = serde_json::to_value(&event.json).map_err(Error::internal)?;
-    let (status, answer) = state
+    let (mut status, mut answer) = state
         .federation
         .request(server, "PUT", &path, Some(&json))
         .await
         .map_err(unreachable)?;
+    if unrecognized(status, &answer) && send.starts_with("v2/") {
+        // A server without the v2 endpoint: the deprecated v1 one, whose answer is
+        // `[200, {…}]` (server-server API, "Joining Rooms" / "Leaving Rooms").
+        let v1 = path.replacen("/v2/", "/v1/", 1);
+        let v1 = v1.split('?').next().unwrap_or(&v1).to_owned();
+        (status, answer) = state
+            .federation
+            .request(server, "PUT", &v1, Some(&json))
+            .await
+            .map_err(unreachable)?;
+        answer = v1_answer(answer);
+    }
     if status != 200 {
         return Err(remote_error(server, status, &answer));
     }
     Ok((room, event, answer))
+}
+
+/// Whether another server does not know an endpoint (a 404 or 405, or a 400
+/// `M_UNRECOGNIZED`): the cue to fall back to an older version of it.
+pub(crate) fn unrecognized(status: u16, body: &Value) -> bool {
+    matches!(status, 404 | 405) || (status == 400 && body["errcode"] == "M_UNRECOGNIZED")
+}
+
+/// The body of a v1 federation answer, `[200, {…}]`.
+pub(crate) fn v1_answer(answer: Value) -> Value {
+    match answer {
+        Value::Array(mut parts) if parts.len() == 2 => parts.swap_remove(1),
+        other => other,
+    }
 }
 
 /// Keeps the stripped state the room's server sent with a knock, for `/sync`.

@@ -149,6 +149,20 @@ pub(crate) fn stripped_state(state: &AppState, invite_event_id: &str) -> Result<
     Ok(stripped)
 }
 
+/// A room on another server the user left without this server being in it (a declined
+/// invite, a withdrawn knock): the leave event alone, as Synapse sends it.
+pub(crate) fn left_remote_room(state: &AppState, leave_event_id: &str) -> Result<Value> {
+    let events: Vec<Value> = crate::rooms::load_pdu(state, leave_event_id)?
+        .map(|leave| leave.to_client_event(false))
+        .into_iter()
+        .collect();
+    Ok(json!({
+        "timeline": { "events": events, "limited": false },
+        "state": { "events": [] },
+        "account_data": { "events": [] },
+    }))
+}
+
 /// A room the user left (or was removed from) since the last sync: the timeline up to
 /// and including their leave.
 pub(crate) fn left_room(

@@ -14,7 +14,7 @@ use crate::api::error::{Error, Result};
 use crate::app::AppState;
 use crate::rooms::RoomCtx;
 use crate::sync::account::{global_account_data, presence_events};
-use crate::sync::room::{joined_room, left_room, stripped_state};
+use crate::sync::room::{joined_room, left_remote_room, left_room, stripped_state};
 
 /// Timeline events per room when the filter does not say.
 pub(crate) const DEFAULT_TIMELINE_LIMIT: usize = 10;
@@ -210,6 +210,14 @@ fn build_rooms(
                 knock.insert(
                     room_id.to_string(),
                     json!({ "knock_state": { "events": events } }),
+                );
+            }
+            ("leave" | "ban", None)
+                if changed_since && (options.since.is_some() || options.filter.include_leave) =>
+            {
+                leave.insert(
+                    room_id.to_string(),
+                    left_remote_room(state, &record.event_id)?,
                 );
             }
             (_, None) => {}

@@ -34,6 +34,7 @@ mod federation;
 mod federation_directory;
 mod federation_e2ee;
 mod federation_hostile;
+mod federation_invites;
 mod federation_reset;
 mod federation_rooms;
 mod federation_state;

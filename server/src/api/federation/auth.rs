@@ -39,8 +39,11 @@ impl FromRequest for FederationRequest {
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
                 .ok_or_else(|| unauthorized("Missing X-Matrix authorization"))?;
-            let scheme = citadel_federation::x_matrix::parse(header)
-                .map_err(|e| unauthorized(e.to_string()))?;
+            // A header that does not parse (an origin that is no server name, say) is a
+            // bad request, as from Synapse; a signature that does not verify is a 401.
+            let scheme = citadel_federation::x_matrix::parse(header).map_err(|e| {
+                Error::new(StatusCode::BAD_REQUEST, "M_UNAUTHORIZED", e.to_string())
+            })?;
             let body = read_body(&req, payload, state.config.http.max_request_bytes).await?;
             let origin = scheme.origin.to_string();
             if origin == state.server_name() {
@@ -59,6 +62,13 @@ impl FromRequest for FederationRequest {
             )
             .await
             .map_err(|e| unauthorized(format!("Cannot verify the origin's key: {e}")))?;
+            // The signature covers the body as canonical JSON; a body that cannot be
+            // (floats, integers out of range) is bad JSON, not a bad signature.
+            if !body.is_empty()
+                && serde_json::from_slice::<ruma::CanonicalJsonValue>(&body).is_err()
+            {
+                return Err(Error::bad_json("The request body is not canonical JSON"));
+            }
             let path = req
                 .uri()
                 .path_and_query()

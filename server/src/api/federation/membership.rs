@@ -1,5 +1,6 @@
 //! Joining (and leaving) rooms this server is in, on behalf of other servers' users:
-//! `make_join`/`send_join` and `make_leave`/`send_leave`.
+//! `make_join`/`send_join` and `make_leave`/`send_leave`, and invites from other
+//! servers; the deprecated v1 forms of the `send_*` and invite endpoints too.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -238,29 +239,53 @@ pub async fn send_join(
     from: FederationRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
-    let (room_id, event_id) = path.into_inner();
-    let room = resident_room(&state, &room_id, &from.origin)?;
-    let pdu = accept_membership(&state, &from, &room, &event_id, "join").await?;
-    let before = state_before(&state, &room, &pdu)?;
-    let state_events = crate::rooms::state::events_of(&state, &before)?;
+    Ok(HttpResponse::Ok().json(accept_join(&state, &from, path.into_inner()).await?))
+}
+
+/// `PUT /_matrix/federation/v1/send_join/{roomId}/{eventId}`: deprecated, still
+/// specified; the same join with the v1 answer `[200, {origin, auth_chain, state}]`.
+pub async fn send_join_v1(
+    state: web::Data<AppState>,
+    from: FederationRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let mut answer = accept_join(&state, &from, path.into_inner()).await?;
+    let v1: serde_json::Map<String, Value> = ["origin", "auth_chain", "state"]
+        .into_iter()
+        .filter_map(|key| Some((key.to_owned(), answer.get_mut(key)?.take())))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!([200, v1])))
+}
+
+/// Accepts a join signed by the joining server; the v2 answer: the state before it, the
+/// auth chain, the event as this server signed it and the servers in the room.
+async fn accept_join(
+    state: &AppState,
+    from: &FederationRequest,
+    (room_id, event_id): (String, String),
+) -> Result<Value> {
+    let room = resident_room(state, &room_id, &from.origin)?;
+    let pdu = accept_membership(state, from, &room, &event_id, "join").await?;
+    let before = state_before(state, &room, &pdu)?;
+    let state_events = crate::rooms::state::events_of(state, &before)?;
     let chain = crate::rooms::state::auth_chain_of(
-        &state,
+        state,
         state_events
             .iter()
             .map(|p| &p.event_id)
             .chain(std::iter::once(&pdu.event_id)),
     )?;
-    let servers: Vec<String> = crate::rooms::servers::in_room(&state, &room.room_id)?
+    let servers: Vec<String> = crate::rooms::servers::in_room(state, &room.room_id)?
         .into_iter()
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
+    Ok(json!({
         "origin": state.server_name(),
         "state": state_events.iter().map(|p| &p.json).collect::<Vec<_>>(),
         "auth_chain": chain.iter().map(|p| &p.json).collect::<Vec<_>>(),
         "event": pdu.json,
         "members_omitted": false,
         "servers_in_room": servers,
-    })))
+    }))
 }
 
 /// `PUT /_matrix/federation/v2/send_leave/{roomId}/{eventId}`
@@ -275,6 +300,19 @@ pub async fn send_leave(
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
+/// `PUT /_matrix/federation/v1/send_leave/{roomId}/{eventId}`: deprecated, still
+/// specified; the v1 answer is `[200, {}]`.
+pub async fn send_leave_v1(
+    state: web::Data<AppState>,
+    from: FederationRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (room_id, event_id) = path.into_inner();
+    let room = resident_room(&state, &room_id, &from.origin)?;
+    accept_membership(&state, &from, &room, &event_id, "leave").await?;
+    Ok(HttpResponse::Ok().json(json!([200, {}])))
+}
+
 /// `PUT /_matrix/federation/v2/invite/{roomId}/{eventId}`
 pub async fn invite(
     state: web::Data<AppState>,
@@ -282,19 +320,40 @@ pub async fn invite(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (room_id, event_id) = path.into_inner();
-    let room_id =
-        <&RoomId>::try_from(room_id.as_str()).map_err(|_| Error::invalid_param("Bad room ID"))?;
     let body: Value = parse_json(&from.body)?;
-    if let Some(room) = RoomCtx::load(&state.storage, room_id)? {
-        crate::rooms::acl::check_room(&state, &room, &from.origin)?;
-    }
-    let answer = crate::rooms::remote_invite::receive_invite(
-        &state,
-        &from.origin,
-        room_id,
-        &event_id,
-        &body,
-    )
-    .await?;
+    let answer = receive_invite(&state, &from, &room_id, &event_id, &body).await?;
     Ok(HttpResponse::Ok().json(answer))
+}
+
+/// `PUT /_matrix/federation/v1/invite/{roomId}/{eventId}`: deprecated, still specified.
+/// The body is the event itself, with the stripped state in `unsigned.invite_room_state`,
+/// and no room version: a version 1 room, as the spec's v1 API implies.
+pub async fn invite_v1(
+    state: web::Data<AppState>,
+    from: FederationRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (room_id, event_id) = path.into_inner();
+    let event: Value = parse_json(&from.body)?;
+    let body = json!({
+        "event": event,
+        "room_version": "1",
+        "invite_room_state": event["unsigned"]["invite_room_state"],
+    });
+    let answer = receive_invite(&state, &from, &room_id, &event_id, &body).await?;
+    Ok(HttpResponse::Ok().json(json!([200, answer])))
+}
+
+async fn receive_invite(
+    state: &AppState,
+    from: &FederationRequest,
+    room_id: &str,
+    event_id: &str,
+    body: &Value,
+) -> Result<Value> {
+    let room_id = <&RoomId>::try_from(room_id).map_err(|_| Error::invalid_param("Bad room ID"))?;
+    if let Some(room) = RoomCtx::load(&state.storage, room_id)? {
+        crate::rooms::acl::check_room(state, &room, &from.origin)?;
+    }
+    crate::rooms::remote_invite::receive_invite(state, &from.origin, room_id, event_id, body).await
 }

@@ -28,6 +28,11 @@ pub fn register(routes: &mut Routes<'_>) {
             "/_matrix/key/v2/query/{server_name}",
             notary::query_one,
         )
+        .raw(
+            Method::GET,
+            "/_matrix/key/v2/query/{server_name}/{key_id}",
+            notary::query_one,
+        )
         .raw(Method::POST, "/_matrix/key/v2/query", notary::query)
         .raw(
             Method::GET,
@@ -65,6 +70,11 @@ pub fn register(routes: &mut Routes<'_>) {
             membership::send_join,
         )
         .raw(
+            Method::PUT,
+            "/_matrix/federation/v1/send_join/{room_id}/{event_id}",
+            membership::send_join_v1,
+        )
+        .raw(
             Method::GET,
             "/_matrix/federation/v1/make_knock/{room_id}/{user_id}",
             membership::make_knock,
@@ -86,8 +96,18 @@ pub fn register(routes: &mut Routes<'_>) {
         )
         .raw(
             Method::PUT,
+            "/_matrix/federation/v1/send_leave/{room_id}/{event_id}",
+            membership::send_leave_v1,
+        )
+        .raw(
+            Method::PUT,
             "/_matrix/federation/v2/invite/{room_id}/{event_id}",
             membership::invite,
+        )
+        .raw(
+            Method::PUT,
+            "/_matrix/federation/v1/invite/{room_id}/{event_id}",
+            membership::invite_v1,
         )
         .raw(
             Method::GET,

@@ -13,7 +13,10 @@ async fn document(state: &AppState, server: &str) -> Option<Value> {
     if server == state.server_name() {
         return citadel_federation::server_keys::own_keys(&state.signing_key, now).ok();
     }
-    citadel_federation::server_keys::remote_keys(
+    // A fresh copy when the server gives one; when it does not, the last copy we had,
+    // even expired: the asker judges its validity (the spec's "Querying keys through
+    // another server").
+    if let Err(e) = citadel_federation::server_keys::remote_keys(
         &state.federation,
         &state.storage,
         server,
@@ -21,19 +24,24 @@ async fn document(state: &AppState, server: &str) -> Option<Value> {
         now,
     )
     .await
-    .ok()?;
+    {
+        tracing::info!(%server, error = %e, "notary: no fresh keys, answering from the cache");
+    }
     let document = citadel_federation::server_keys::cached_document(&state.storage, server)?;
     let mut object: ruma::CanonicalJsonObject = serde_json::from_value(document).ok()?;
     state.signing_key.sign_json(&mut object).ok()?;
     serde_json::to_value(object).ok()
 }
 
-/// `GET /_matrix/key/v2/query/{serverName}`
+/// `GET /_matrix/key/v2/query/{serverName}` (also under the older
+/// `…/{serverName}/{keyId}`: every key of the server comes back either way, as the spec
+/// allows).
 pub async fn query_one(
     state: web::Data<AppState>,
-    server: web::Path<String>,
+    path: web::Path<Vec<String>>,
 ) -> Result<HttpResponse> {
-    let keys: Vec<Value> = document(&state, &server).await.into_iter().collect();
+    let server = path.first().map(String::as_str).unwrap_or_default();
+    let keys: Vec<Value> = document(&state, server).await.into_iter().collect();
     Ok(HttpResponse::Ok().json(json!({ "server_keys": keys })))
 }
 
