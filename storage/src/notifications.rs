@@ -139,6 +139,24 @@ impl Notifications {
             .map(|_| ())
     }
 
+    /// Removes (in the caller's batch) the user's pushers registered from `device_id`
+    /// (their `device_id` field): a device that goes takes its pushers along.
+    pub fn remove_device_pushers(
+        &self,
+        batch: &mut Batch,
+        user_id: &str,
+        device_id: &str,
+    ) -> Result<()> {
+        for entry in self.pushers.scan_prefix(&key((user_id,))) {
+            let (k, v) = entry?;
+            let pusher: serde_json::Value = serde_json::from_slice(&v).unwrap_or_default();
+            if pusher["device_id"] == device_id {
+                batch.remove(&self.pushers, k);
+            }
+        }
+        Ok(())
+    }
+
     /// Every pusher of a user, or of everyone when `user_id` is `None`, with its owner.
     pub fn pushers(&self, user_id: Option<&str>) -> Result<Vec<(String, Box<RawValue>)>> {
         let prefix = user_id.map(|u| key((u,))).unwrap_or_default();

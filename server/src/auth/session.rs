@@ -237,6 +237,10 @@ pub fn remove_device(
         .storage
         .to_device
         .remove_device(batch, user_id, device_id)?;
+    state
+        .storage
+        .notifications
+        .remove_device_pushers(batch, user_id, device_id)?;
     Ok(())
 }
 

@@ -17,7 +17,16 @@ pub fn deliver(
     pdu: &Pdu,
     notification: &Notification,
 ) -> Result<()> {
-    for (_, pusher) in state.storage.notifications.pushers(Some(user_id))? {
+    let pushers = state.storage.notifications.pushers(Some(user_id))?;
+    if pushers.is_empty() {
+        return Ok(());
+    }
+    let badge = match ruma::UserId::parse(user_id) {
+        Ok(user) => crate::push::read::badge_count(state, &user)?.max(1),
+        Err(_) => 1,
+    };
+    let details = room_details(state, user_id, room, pdu)?;
+    for (_, pusher) in pushers {
         let pusher: Value = serde_json::from_str(pusher.get()).unwrap_or_default();
         if pusher["kind"] != "http" {
             continue;
@@ -26,14 +35,21 @@ pub fn deliver(
             continue;
         };
         let event_id_only = pusher["data"]["format"] == "event_id_only";
+        // The pusher's data goes to the gateway without the URL (push gateway API).
+        let mut data = pusher["data"].clone();
+        if let Some(data) = data.as_object_mut() {
+            data.remove("url");
+        }
         let mut body = json!({
             "event_id": pdu.event_id,
+            // Synapse's name for the event ID, which gateways and test suites read too.
+            "id": pdu.event_id,
             "room_id": room.room_id,
-            "counts": { "unread": 1 },
+            "counts": { "unread": badge },
             "devices": [{
                 "app_id": pusher["app_id"],
                 "pushkey": pusher["pushkey"],
-                "data": pusher["data"],
+                "data": data,
                 "tweaks": tweaks(&notification.actions),
             }],
             "prio": if notification.highlight { "high" } else { "low" },
@@ -42,6 +58,9 @@ pub fn deliver(
             body["type"] = json!(pdu.kind.to_string());
             body["sender"] = json!(pdu.sender);
             body["content"] = serde_json::from_str(pdu.content.get()).unwrap_or_default();
+            for (key, value) in &details {
+                body[key] = value.clone();
+            }
         }
         let notification = json!({ "notification": body });
         // With the server's trusted roots and extra CAs: a client of its own would trust
@@ -81,4 +100,44 @@ fn tweaks(actions: &Value) -> Value {
         }
     }
     Value::Object(out)
+}
+
+/// What a gateway shows beside the event: the room's name or canonical alias, the
+/// sender's display name, and whether the user is the target of a membership event.
+fn room_details(
+    state: &AppState,
+    user_id: &str,
+    room: &RoomCtx,
+    pdu: &Pdu,
+) -> Result<serde_json::Map<String, Value>> {
+    let mut out = serde_json::Map::new();
+    let content_of = |kind: &str, key: &str| -> Result<Option<Value>> {
+        Ok(crate::rooms::state::current_event(state, room, kind, key)?
+            .and_then(|event| serde_json::from_str::<Value>(event.content.get()).ok()))
+    };
+    if let Some(name) = content_of("m.room.name", "")?.and_then(|c| {
+        c["name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+    }) {
+        out.insert("room_name".into(), name.into());
+    }
+    if let Some(alias) = content_of("m.room.canonical_alias", "")?
+        .and_then(|c| c["alias"].as_str().map(str::to_owned))
+    {
+        out.insert("room_alias".into(), alias.into());
+    }
+    if let Some(name) = content_of("m.room.member", pdu.sender.as_str())?
+        .and_then(|c| c["displayname"].as_str().map(str::to_owned))
+    {
+        out.insert("sender_display_name".into(), name.into());
+    }
+    if pdu.kind.to_string() == "m.room.member" {
+        out.insert(
+            "user_is_target".into(),
+            (pdu.state_key.as_deref() == Some(user_id)).into(),
+        );
+    }
+    Ok(out)
 }

@@ -33,3 +33,24 @@ pub fn read_upto_in(
     }
     Ok(upto)
 }
+
+/// The badge a push gateway shows: how many of the user's rooms have unread
+/// notifications (Synapse's default, counting rooms rather than messages).
+pub fn badge_count(state: &AppState, user: &UserId) -> Result<u64> {
+    let mut rooms = 0;
+    for (room_id, record) in state.storage.rooms.membership.rooms(user.as_str())? {
+        if record.membership != "join" {
+            continue;
+        }
+        let upto = read_upto(state, user, &room_id)?;
+        let (notifications, _) =
+            state
+                .storage
+                .notifications
+                .unread(user.as_str(), &room_id, upto)?;
+        if notifications > 0 {
+            rooms += 1;
+        }
+    }
+    Ok(rooms)
+}

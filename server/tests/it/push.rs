@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -301,22 +302,31 @@ async fn pushers_receive_notifications() {
     let (_, listed) = alice.client.get("/_matrix/client/v3/pushers").await;
     assert_eq!(listed["pushers"][0]["pushkey"], "device-token");
 
-    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    let room = alice
+        .create_room(json!({"preset": "public_chat", "name": "Pings"}))
+        .await;
     bob.join(&room).await;
     let event = bob.send_text(&room, "ping").await;
-    for _ in 0..50 {
-        if !received.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let got = received.lock().unwrap().clone();
+    let got = wait_for_pushes(&received, 1).await;
     assert_eq!(got.len(), 1, "{got:?}");
     let notification = &got[0]["notification"];
     assert_eq!(notification["event_id"], event);
+    assert_eq!(notification["id"], event);
     assert_eq!(notification["room_id"], room);
+    assert_eq!(notification["room_name"], "Pings");
+    assert_eq!(notification["sender_display_name"], "bob");
+    assert_eq!(notification["counts"]["unread"], 1);
     assert_eq!(notification["devices"][0]["pushkey"], "device-token");
+    // The gateway gets the pusher's data without its own URL.
+    assert_eq!(notification["devices"][0]["data"], json!({}));
     assert_eq!(notification["content"]["body"], "ping");
+
+    // The badge counts the rooms with unread notifications.
+    let other = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&other).await;
+    bob.send_text(&other, "ping again").await;
+    let got = wait_for_pushes(&received, 2).await;
+    assert_eq!(got[1]["notification"]["counts"]["unread"], 2, "{got:?}");
 
     let bad = json!({"kind": "http", "app_id": "a", "pushkey": "k", "app_display_name": "A", "device_display_name": "D", "lang": "en", "data": {"url": "http://example.org/wrong"}});
     assert_error(
@@ -415,10 +425,11 @@ async fn set_pusher(user: &User, url: &str, pushkey: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-/// What the gateway received, once it received anything (or after five seconds).
-async fn wait_for_pushes(received: &Arc<Mutex<Vec<Value>>>) -> Vec<Value> {
+/// What the gateway received, once it received `count` notifications (or after five
+/// seconds).
+async fn wait_for_pushes(received: &Arc<Mutex<Vec<Value>>>, count: usize) -> Vec<Value> {
     for _ in 0..100 {
-        if !received.lock().unwrap().is_empty() {
+        if received.lock().unwrap().len() >= count {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -447,7 +458,7 @@ async fn pushers_reach_https_gateways_signed_by_a_configured_ca() {
     let room = alice.create_room(json!({"preset": "public_chat"})).await;
     bob.join(&room).await;
     let event = bob.send_text(&room, "over tls").await;
-    let got = wait_for_pushes(&received).await;
+    let got = wait_for_pushes(&received, 1).await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["notification"]["event_id"], event);
     assert_eq!(got[0]["notification"]["devices"][0]["pushkey"], "tls-token");
@@ -479,7 +490,7 @@ async fn invites_are_pushed_to_the_invitee() {
             enc(&carol.user_id)
         ))
         .await;
-    let got = wait_for_pushes(&received).await;
+    let got = wait_for_pushes(&received, 1).await;
     assert_eq!(got.len(), 1, "{got:?}");
     let notification = &got[0]["notification"];
     assert_eq!(notification["room_id"], room);
@@ -526,4 +537,87 @@ async fn joins_notify_only_members_whose_rules_ask_for_it() {
         body["notifications"][0]["event"]["state_key"],
         dave.user_id.as_str()
     );
+}
+
+/// One kind's rules come as a list; a path naming no valid scope, kind, rule or
+/// attribute is a malformed request (400 M_UNRECOGNIZED), not a missing page.
+#[tokio::test]
+async fn push_rule_paths_are_checked() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let base = "/_matrix/client/v3/pushrules";
+    let (status, rules) = alice.client.get(&format!("{base}/global/override/")).await;
+    assert_eq!(status, 200);
+    assert_eq!(rules[0]["rule_id"], ".m.rule.master");
+    let (status, rules) = alice.client.get(&format!("{base}/global/sender/")).await;
+    assert_eq!(status, 200);
+    assert_eq!(rules, json!([]));
+    let rule = json!({"actions": ["notify"]});
+    for (method, path) in [
+        (Method::PUT, format!("{base}/")),
+        (Method::PUT, format!("{base}/not_a_scope/room/%21r%3Ax")),
+        (Method::PUT, format!("{base}/global")),
+        (Method::PUT, format!("{base}/global/room")),
+        (Method::GET, format!("{base}/global")),
+        (Method::GET, format!("{base}/global/not_a_kind/")),
+        (
+            Method::GET,
+            format!("{base}/global/override/.m.rule.master/not_an_attr"),
+        ),
+    ] {
+        let answer = alice
+            .client
+            .request(method.clone(), &path, Some(rule.clone()))
+            .await;
+        assert_error(&answer, 400, "M_UNRECOGNIZED");
+    }
+    // A well-formed path to a rule that does not exist is still not found.
+    let answer = alice
+        .client
+        .get(&format!("{base}/global/room/%21r%3Ax"))
+        .await;
+    assert_error(&answer, 404, "M_NOT_FOUND");
+}
+
+/// A pusher belongs to the device that registered it: a password change that logs the
+/// other devices out takes their pushers too, and the current device keeps its own.
+#[tokio::test]
+async fn pushers_go_with_their_device() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let alice = client.register("alice", "pw-alice-1").await;
+    let (_, login) = client.login("alice", "pw-alice-1").await;
+    let phone = client.with_token(login["access_token"].as_str().unwrap());
+    let pusher = |pushkey: &str| {
+        json!({
+            "kind": "http", "app_id": "org.example.app", "pushkey": pushkey,
+            "app_display_name": "Example", "device_display_name": "Phone", "lang": "en",
+            "data": {"url": "https://push.example.org/_matrix/push/v1/notify"},
+            "append": true,
+        })
+    };
+    for (who, key) in [(&alice.client, "laptop-key"), (&phone, "phone-key")] {
+        let (status, body) = who
+            .post("/_matrix/client/v3/pushers/set", pusher(key))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = alice
+        .client
+        .post(
+            "/_matrix/client/v3/account/password",
+            json!({"new_password": "pw-alice-2",
+                   "auth": password_auth(&alice.user_id, "pw-alice-1", None)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, listed) = alice.client.get("/_matrix/client/v3/pushers").await;
+    let keys: Vec<&str> = listed["pushers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pushkey"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["laptop-key"]);
+    assert!(listed["pushers"][0].get("device_id").is_none(), "{listed}");
 }
