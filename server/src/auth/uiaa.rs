@@ -68,6 +68,17 @@ pub async fn authorize(
             )),
         ));
     }
+    // Authenticating as someone else than the requester is no failed attempt to retry
+    // but a refusal (a plain 403, as from Synapse): a stolen access token plus the
+    // thief's own password must not pass.
+    if let (AuthData::Password(p), Some(expected)) = (auth, need.user_id)
+        && let UserIdentifier::Matrix(id) = &p.identifier
+        && !names_user(id.user.as_str(), expected, state.server_name())
+    {
+        return Err(Error::forbidden(
+            "The authenticated user is not the one making the request",
+        ));
+    }
     if let Err(failure) = complete_stage(state, need, auth, &mut session).await {
         return Err(challenge(need, &session_id, &session, Some(failure)));
     }

@@ -97,8 +97,9 @@ async fn deleting_a_device_needs_the_password_and_revokes_its_token() {
             json!({"auth": password_auth(&bob.user_id, "pw-bob-1", Some(session))}),
         )
         .await;
-    assert_eq!(wrong_user.0, 401);
-    assert_eq!(wrong_user.1["errcode"], "M_FORBIDDEN");
+    // A refusal, not a stage to retry: a plain 403 without the UIAA flows.
+    assert_error(&wrong_user, 403, "M_FORBIDDEN");
+    assert!(wrong_user.1.get("flows").is_none(), "{}", wrong_user.1);
     // Alice's session cannot be used by Bob either.
     let hijack = bob
         .client
