@@ -4,6 +4,7 @@
 //! - `accesshash_token`: `(hash[32])` → [`AccessToken`]
 //! - `refreshhash_token`: `(hash[32])` → [`RefreshToken`]
 //! - `loginhash_token`: `(hash[32])` → [`LoginToken`]
+//! - `openidhash_token`: `(hash[32])` → [`OpenIdToken`]
 //! - `useriddeviceid_tokens`: `(user_id, device_id, kind u64, hash[32])` → empty; finds every
 //!   token of a device when the device is deleted or logged out.
 //!
@@ -60,11 +61,20 @@ pub struct LoginToken {
     pub expires_at: u64,
 }
 
+/// A token a user hands to a third party (an integration manager, a widget) so that it
+/// can learn from this server, over federation `openid/userinfo`, who the user is.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OpenIdToken {
+    pub user_id: String,
+    pub expires_at: u64,
+}
+
 #[derive(Clone)]
 pub struct Tokens {
     access: Tree,
     refresh: Tree,
     login: Tree,
+    openid: Tree,
     by_device: Tree,
 }
 
@@ -74,6 +84,7 @@ impl Tokens {
             access: engine.tree("accesshash_token")?,
             refresh: engine.tree("refreshhash_token")?,
             login: engine.tree("loginhash_token")?,
+            openid: engine.tree("openidhash_token")?,
             by_device: engine.tree("useriddeviceid_tokens")?,
         })
     }
@@ -163,6 +174,25 @@ impl Tokens {
             .take(&key((hash,)))?
             .map(|b| crate::decode(&b))
             .transpose()
+    }
+}
+
+impl Tokens {
+    pub fn put_openid(&self, hash: &TokenHash, token: &OpenIdToken) -> Result<()> {
+        self.openid.insert(&key((hash,)), &encode(token))
+    }
+
+    /// The OpenID token, if it was issued and has not expired by `now_ms`; an expired one
+    /// is removed on sight. Unlike a login token it may be checked more than once.
+    pub fn openid(&self, hash: &TokenHash, now_ms: u64) -> Result<Option<OpenIdToken>> {
+        let Some(token) = get::<OpenIdToken>(&self.openid, &key((hash,)))? else {
+            return Ok(None);
+        };
+        if token.expires_at <= now_ms {
+            self.openid.take(&key((hash,)))?;
+            return Ok(None);
+        }
+        Ok(Some(token))
     }
 }
 

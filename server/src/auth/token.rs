@@ -37,6 +37,7 @@ pub fn device_id() -> String {
 pub const ACCESS_PREFIX: &str = "cit_";
 pub const REFRESH_PREFIX: &str = "citr_";
 pub const LOGIN_PREFIX: &str = "citl_";
+pub const OPENID_PREFIX: &str = "cito_";
 
 #[cfg(test)]
 mod tests {

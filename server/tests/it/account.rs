@@ -126,3 +126,78 @@ async fn third_party_ids_are_an_empty_list() {
         "M_MISSING_TOKEN",
     );
 }
+
+/// OpenID: a token the user hands to a third party, which asks this server (over the
+/// federation API) whose it is. It opens nothing else.
+#[tokio::test]
+async fn openid_tokens_name_their_user_and_nothing_more() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let path = |user: &str| format!("/_matrix/client/v3/user/{}/openid/request_token", enc(user));
+    let (status, body) = alice.client.post(&path(&alice.user_id), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["matrix_server_name"], "localhost");
+    assert_eq!(body["expires_in"], 3600);
+    let token = body["access_token"].as_str().unwrap();
+    assert_error(
+        &alice.client.post(&path(&bob.user_id), json!({})).await,
+        403,
+        "M_FORBIDDEN",
+    );
+
+    let anonymous = server.client();
+    let userinfo = "/_matrix/federation/v1/openid/userinfo";
+    let (status, info) = anonymous
+        .get(&format!("{userinfo}?access_token={token}"))
+        .await;
+    assert_eq!(
+        (status.as_u16(), info),
+        (200, json!({"sub": alice.user_id}))
+    );
+    assert_error(
+        &anonymous
+            .get(&format!("{userinfo}?access_token=nope"))
+            .await,
+        401,
+        "M_UNKNOWN_TOKEN",
+    );
+    assert_error(&anonymous.get(userinfo).await, 401, "M_MISSING_TOKEN");
+    // The OpenID token is no access token, and an access token is no OpenID token.
+    assert_error(
+        &server
+            .client()
+            .with_token(token)
+            .get("/_matrix/client/v3/account/whoami")
+            .await,
+        401,
+        "M_UNKNOWN_TOKEN",
+    );
+    let access = alice.client.token.clone().unwrap();
+    assert_error(
+        &anonymous
+            .get(&format!("{userinfo}?access_token={access}"))
+            .await,
+        401,
+        "M_UNKNOWN_TOKEN",
+    );
+}
+
+/// The client whois is open to a user about themselves; about others it needs an admin.
+#[tokio::test]
+async fn whois_is_for_oneself_or_an_admin() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let whois = |user: &str| format!("/_matrix/client/v3/admin/whois/{}", enc(user));
+    let (status, body) = alice.client.get(&whois(&alice.user_id)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user_id"], alice.user_id);
+    assert!(body["devices"].get(&alice.device_id).is_some(), "{body}");
+    assert_error(
+        &alice.client.get(&whois(&bob.user_id)).await,
+        403,
+        "M_FORBIDDEN",
+    );
+}

@@ -15,6 +15,7 @@ pub mod login;
 pub mod media;
 pub mod membership;
 pub mod message;
+pub mod openid;
 pub mod presence;
 pub mod profile;
 pub mod public_rooms;
@@ -65,4 +66,5 @@ pub fn register(routes: &mut Routes<'_>) {
     room_initial_sync::routes(routes);
     sliding_sync::routes(routes);
     space::routes(routes);
+    openid::routes(routes);
 }

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod media;
 pub mod membership;
 pub mod notary;
+pub mod openid;
 pub mod query;
 pub mod send;
 
@@ -23,6 +24,11 @@ pub fn register(routes: &mut Routes<'_>) {
         .raw(Method::GET, "/_matrix/key/v2/server", server_keys)
         .raw(Method::GET, "/_matrix/key/v2/server/{key_id}", server_keys)
         .raw(Method::GET, "/_matrix/federation/v1/version", version)
+        .raw(
+            Method::GET,
+            "/_matrix/federation/v1/openid/userinfo",
+            openid::userinfo,
+        )
         .raw(
             Method::GET,
             "/_matrix/key/v2/query/{server_name}",
