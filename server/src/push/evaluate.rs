@@ -194,3 +194,93 @@ fn power_levels_ctx(
         rules,
     )))
 }
+
+/// An invite to a room this server is not in (received over federation `invite`): the
+/// invitee's push rules run over it alone, the room as the inviting server showed it
+/// (`invite_room_state`), and a notification goes to the invitee's pushers.
+pub async fn on_remote_invite(
+    state: &AppState,
+    room_id: &ruma::RoomId,
+    pdu: &Pdu,
+    count: u64,
+    room_state: &Value,
+) -> Result<()> {
+    let Some(user_id) = pdu
+        .state_key
+        .as_deref()
+        .and_then(|k| OwnedUserId::try_from(k).ok())
+    else {
+        return Ok(());
+    };
+    let stripped: Vec<&Value> = room_state.as_array().into_iter().flatten().collect();
+    let shown = |kind: &str, key: &str| {
+        stripped
+            .iter()
+            .find(|e| e["type"] == kind && e["state_key"] == key)
+            .map(|e| &e["content"])
+    };
+    let display_name = state
+        .storage
+        .users
+        .profile_field(user_id.as_str(), "displayname")?
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| user_id.localpart().to_owned());
+    let joined = stripped
+        .iter()
+        .filter(|e| e["type"] == "m.room.member" && e["content"]["membership"] == "join")
+        .count()
+        .max(1);
+    let ctx = PushConditionRoomCtx::new(
+        room_id.to_owned(),
+        UInt::new(joined as u64).unwrap_or_default(),
+        user_id.clone(),
+        display_name,
+    );
+    let raw: Raw<ruma::events::AnySyncTimelineEvent> = Raw::from_json(
+        serde_json::value::RawValue::from_string(pdu.to_client_event(true).to_string())
+            .map_err(Error::internal)?,
+    );
+    let rules = state.push_cache.rules(state, &user_id)?;
+    let actions = rules.get_actions(&raw, &ctx).await;
+    if !actions.iter().any(|a| a.should_notify()) {
+        return Ok(());
+    }
+    let notification = Notification {
+        event_id: pdu.event_id.to_string(),
+        highlight: actions.iter().any(|a| a.is_highlight()),
+        actions: serde_json::to_value(actions).map_err(Error::internal)?,
+        ts: now_ms(),
+        thread_id: None,
+    };
+    let mut batch = state.storage.batch();
+    state.storage.notifications.add(
+        &mut batch,
+        user_id.as_str(),
+        room_id.as_str(),
+        count,
+        &notification,
+    );
+    state.storage.commit(batch).await?;
+
+    let mut details = serde_json::Map::new();
+    if let Some(name) = shown("m.room.name", "").and_then(|c| c["name"].as_str()) {
+        details.insert("room_name".into(), name.into());
+    }
+    if let Some(alias) = shown("m.room.canonical_alias", "").and_then(|c| c["alias"].as_str()) {
+        details.insert("room_alias".into(), alias.into());
+    }
+    if let Some(name) =
+        shown("m.room.member", pdu.sender.as_str()).and_then(|c| c["displayname"].as_str())
+    {
+        details.insert("sender_display_name".into(), name.into());
+    }
+    details.insert("user_is_target".into(), true.into());
+    crate::push::gateway::send(
+        state,
+        user_id.as_str(),
+        room_id,
+        pdu,
+        &notification,
+        &details,
+    )
+}

@@ -17,6 +17,28 @@ pub fn deliver(
     pdu: &Pdu,
     notification: &Notification,
 ) -> Result<()> {
+    if state
+        .storage
+        .notifications
+        .pushers(Some(user_id))?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let details = room_details(state, user_id, room, pdu)?;
+    send(state, user_id, &room.room_id, pdu, notification, &details)
+}
+
+/// Sends the notification to every HTTP pusher of the user, with `details` (room name,
+/// alias, sender's display name…) beside the event.
+pub fn send(
+    state: &AppState,
+    user_id: &str,
+    room_id: &ruma::RoomId,
+    pdu: &Pdu,
+    notification: &Notification,
+    details: &serde_json::Map<String, Value>,
+) -> Result<()> {
     let pushers = state.storage.notifications.pushers(Some(user_id))?;
     if pushers.is_empty() {
         return Ok(());
@@ -25,7 +47,6 @@ pub fn deliver(
         Ok(user) => crate::push::read::badge_count(state, &user)?.max(1),
         Err(_) => 1,
     };
-    let details = room_details(state, user_id, room, pdu)?;
     for (_, pusher) in pushers {
         let pusher: Value = serde_json::from_str(pusher.get()).unwrap_or_default();
         if pusher["kind"] != "http" {
@@ -44,11 +65,12 @@ pub fn deliver(
             "event_id": pdu.event_id,
             // Synapse's name for the event ID, which gateways and test suites read too.
             "id": pdu.event_id,
-            "room_id": room.room_id,
+            "room_id": room_id,
             "counts": { "unread": badge },
             "devices": [{
                 "app_id": pusher["app_id"],
                 "pushkey": pusher["pushkey"],
+                "pushkey_ts": pusher["pushkey_ts"].as_u64().unwrap_or(0),
                 "data": data,
                 "tweaks": tweaks(&notification.actions),
             }],
@@ -58,7 +80,7 @@ pub fn deliver(
             body["type"] = json!(pdu.kind.to_string());
             body["sender"] = json!(pdu.sender);
             body["content"] = serde_json::from_str(pdu.content.get()).unwrap_or_default();
-            for (key, value) in &details {
+            for (key, value) in details {
                 body[key] = value.clone();
             }
         }

@@ -227,7 +227,19 @@ pub async fn receive_invite(
         unsigned.insert("invite_room_state".into(), room_state);
         kept.json
             .insert("unsigned".into(), CanonicalJsonValue::Object(unsigned));
-        record_membership(state, room_id, &target, &kept, "invite").await?;
+        let count = record_membership(state, room_id, &target, &kept, "invite").await?;
+        if let Err(e) = crate::push::evaluate::on_remote_invite(
+            state,
+            room_id,
+            &kept,
+            count,
+            &body["invite_room_state"],
+        )
+        .await
+        {
+            // The invite stands; only its push notification is lost.
+            tracing::warn!(error = %e, %room_id, "could not push a remote invite");
+        }
     }
     Ok(json!({ "event": signed }))
 }
@@ -240,7 +252,7 @@ pub async fn record_membership(
     user_id: &str,
     pdu: &Pdu,
     membership: &str,
-) -> Result<()> {
+) -> Result<u64> {
     let reserved = state.stream.reserve(&state.storage)?;
     let mut batch = state.storage.batch();
     state.storage.rooms.outliers.put(&mut batch, &stored(pdu)?);
@@ -260,5 +272,5 @@ pub async fn record_membership(
     let position = reserved.position;
     drop(reserved);
     state.notifier.notify(std::iter::once(user_id), position);
-    Ok(())
+    Ok(position)
 }

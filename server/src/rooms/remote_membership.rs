@@ -82,7 +82,8 @@ async fn reject_locally(
         "depth": invite.depth + 1,
     });
     let event = sign_membership(state, &room, user, reason, &template, "leave")?;
-    record_membership(state, room_id, user.as_str(), &event, "leave").await
+    record_membership(state, room_id, user.as_str(), &event, "leave").await?;
+    Ok(())
 }
 
 /// Knocks on a room this server is not in, through one of `via` or the room's server.
@@ -133,7 +134,8 @@ async fn through(
     if membership == "knock" {
         keep_room_state(&mut event, &answer["knock_room_state"]);
     }
-    record_membership(state, room_id, user.as_str(), &event, membership).await
+    record_membership(state, room_id, user.as_str(), &event, membership).await?;
+    Ok(())
 }
 
 /// The membership handshake with a resident server: `make_<membership>` for a template,

@@ -317,6 +317,13 @@ async fn pushers_receive_notifications() {
     assert_eq!(notification["sender_display_name"], "bob");
     assert_eq!(notification["counts"]["unread"], 1);
     assert_eq!(notification["devices"][0]["pushkey"], "device-token");
+    // pushkey_ts: when the pusher was set, in seconds, as the spec's example and
+    // Synapse give it.
+    let set_at = notification["devices"][0]["pushkey_ts"].as_u64();
+    assert!(
+        set_at.is_some_and(|ts| ts > 1_700_000_000 && ts < 100_000_000_000),
+        "{notification}"
+    );
     // The gateway gets the pusher's data without its own URL.
     assert_eq!(notification["devices"][0]["data"], json!({}));
     assert_eq!(notification["content"]["body"], "ping");
@@ -571,6 +578,42 @@ async fn push_rule_paths_are_checked() {
             .await;
         assert_error(&answer, 400, "M_UNRECOGNIZED");
     }
+    // Actions the spec does not know are refused, on a new rule and on its actions;
+    // the legacy no-op actions are still taken.
+    let rule_path = format!("{base}/global/content/shout");
+    assert_error(
+        &alice
+            .client
+            .put(
+                &rule_path,
+                json!({"pattern": "shout", "actions": ["explode"]}),
+            )
+            .await,
+        400,
+        "M_UNKNOWN",
+    );
+    assert_eq!(alice.client.get(&rule_path).await.0, 404);
+    let (status, body) = alice
+        .client
+        .put(
+            &rule_path,
+            json!({"pattern": "shout", "actions": ["dont_notify"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_error(
+        &alice
+            .client
+            .put(
+                &format!("{rule_path}/actions"),
+                json!({"actions": [{"set_tweak": "highlight"}, "boom"]}),
+            )
+            .await,
+        400,
+        "M_UNKNOWN",
+    );
+    let (_, kept) = alice.client.get(&format!("{rule_path}/actions")).await;
+    assert_eq!(kept["actions"], json!(["dont_notify"]));
     // A well-formed path to a rule that does not exist is still not found.
     let answer = alice
         .client

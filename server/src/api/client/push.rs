@@ -111,6 +111,7 @@ async fn set_pushrule(
     req: Ruma<set_pushrule::v3::Request>,
 ) -> Result<set_pushrule::v3::Response> {
     let user = req.sender()?.user_id.clone();
+    check_actions(new_rule_actions(&req.body.rule))?;
     let mut rules = load(&state, &user)?;
     rules
         .insert(
@@ -126,6 +127,44 @@ async fn set_pushrule(
         })?;
     save(&state, &user, &rules).await?;
     Ok(set_pushrule::v3::Response::new())
+}
+
+fn new_rule_actions(rule: &ruma::push::NewPushRule) -> &[ruma::push::Action] {
+    use ruma::push::NewPushRule;
+    match rule {
+        NewPushRule::Override(r) | NewPushRule::Underride(r) => &r.actions,
+        NewPushRule::Content(r) => &r.actions,
+        NewPushRule::Room(r) => &r.actions,
+        NewPushRule::Sender(r) => &r.actions,
+        _ => &[],
+    }
+}
+
+/// Refuses actions the spec does not define (as Synapse does, so that a client probing
+/// for an extension learns it is unsupported); the legacy `dont_notify` and `coalesce`
+/// are still accepted and do nothing.
+fn check_actions(actions: &[ruma::push::Action]) -> Result<()> {
+    for action in actions {
+        let known = match serde_json::to_value(action).map_err(Error::internal)? {
+            serde_json::Value::String(name) => {
+                matches!(name.as_str(), "notify" | "dont_notify" | "coalesce")
+            }
+            serde_json::Value::Object(object) => object.contains_key("set_tweak"),
+            _ => false,
+        };
+        if !known {
+            return Err(Error::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "M_UNKNOWN",
+                format!("Unrecognised push rule action {}", json_of(action)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn json_of(action: &ruma::push::Action) -> String {
+    serde_json::to_string(action).unwrap_or_default()
 }
 
 /// `DELETE /_matrix/client/v3/pushrules/global/{kind}/{ruleId}`
@@ -190,6 +229,7 @@ async fn set_pushrule_actions(
     state: web::Data<AppState>,
     req: Ruma<set_pushrule_actions::v3::Request>,
 ) -> Result<set_pushrule_actions::v3::Response> {
+    check_actions(&req.body.actions)?;
     let user = req.sender()?.user_id.clone();
     let mut rules = load(&state, &user)?;
     rules
@@ -306,6 +346,8 @@ async fn set_pusher(
             // The device it came from, so the pusher goes when the device does (as
             // Synapse: logging out, deleting the device, a password change).
             json["device_id"] = req.sender()?.device_id.as_str().into();
+            // When the pushkey was set, in seconds: gateways get it with each push.
+            json["pushkey_ts"] = (citadel_storage::now_ms() / 1000).into();
             if json["kind"] == "http" {
                 let url = json["data"]["url"].as_str().unwrap_or_default();
                 let parsed = reqwest::Url::parse(url)
