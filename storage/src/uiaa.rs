@@ -25,6 +25,14 @@ pub struct UiaaSession {
     /// The registration token accepted in this session, consumed when registration completes.
     pub registration_token: Option<String>,
     pub created_ts: u64,
+    /// Registration: what the first request asked for (the name, the password's hash…),
+    /// so that later steps may send only `auth`, as Synapse allows.
+    #[serde(default)]
+    pub remembered: Option<serde_json::Value>,
+    /// Registration: the account the finished session created, so that a retried last
+    /// step (the response was lost) gets that account again rather than an error.
+    #[serde(default)]
+    pub registered_user: Option<String>,
 }
 
 #[derive(Clone)]

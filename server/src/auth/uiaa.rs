@@ -33,6 +33,9 @@ pub struct Requirement<'a> {
     pub target: String,
     /// Alternative lists of stages; completing any one list authorises the operation.
     pub flows: Vec<Vec<&'static str>>,
+    /// Parameters of the operation to keep in the session (see
+    /// `UiaaSession::remembered`); a session that has them outlives its last stage.
+    pub remember: Option<Value>,
 }
 
 /// Runs one step of user-interactive auth. Returns the finished session once a flow is
@@ -47,7 +50,13 @@ pub async fn authorize(
         return Err(challenge(need, &id, &session, None));
     };
     let (session_id, mut session) = match auth.session() {
-        Some(id) => (id.to_owned(), load_session(state, need, id)?),
+        Some(id) => {
+            let mut session = load_session(state, need, id)?;
+            if session.remembered.is_none() {
+                session.remembered = need.remember.clone();
+            }
+            (id.to_owned(), session)
+        }
         // Clients may skip the initial empty request and send a stage straight away.
         None => new_session(state, need)?,
     };
@@ -91,7 +100,12 @@ pub async fn authorize(
             .all(|s| session.completed.iter().any(|c| c == s))
     });
     if done {
-        state.storage.uiaa.remove(&session_id)?;
+        if need.remember.is_some() && auth.session().is_some() {
+            // Kept for the caller to record the outcome in (see `Requirement::remember`).
+            state.storage.uiaa.put(&session_id, &session)?;
+        } else {
+            state.storage.uiaa.remove(&session_id)?;
+        }
         Ok(session)
     } else {
         state.storage.uiaa.put(&session_id, &session)?;
@@ -108,9 +122,19 @@ fn new_session(state: &AppState, need: &Requirement<'_>) -> Result<(String, Uiaa
         completed: Vec::new(),
         registration_token: None,
         created_ts: now_ms(),
+        remembered: need.remember.clone(),
+        registered_user: None,
     };
     state.storage.uiaa.put(&id, &session)?;
     Ok((id, session))
+}
+
+/// A registration session, if `id` names one that has not expired.
+pub fn registration_session(state: &AppState, id: &str) -> Result<Option<UiaaSession>> {
+    Ok(state.storage.uiaa.get(id)?.filter(|s| {
+        s.operation == "register"
+            && now_ms().saturating_sub(s.created_ts) <= state.config.auth.uiaa_session_lifetime_ms
+    }))
 }
 
 fn load_session(state: &AppState, need: &Requirement<'_>, id: &str) -> Result<UiaaSession> {
@@ -218,7 +242,9 @@ fn challenge(
         "params": {},
         "session": session_id,
     });
-    if !session.completed.is_empty() {
+    // After an attempt, `completed` is always there (empty when nothing passed yet), as
+    // Synapse sends it and clients and SyTest look for it.
+    if !session.completed.is_empty() || failure.is_some() {
         body["completed"] = json!(session.completed);
     }
     match failure {

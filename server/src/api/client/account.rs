@@ -49,6 +49,7 @@ async fn change_password(
         target: String::new(),
         user_id: Some(user_id),
         flows: vec![vec![uiaa::PASSWORD]],
+        remember: None,
     };
     uiaa::authorize(&state, &need, req.body.auth.as_ref()).await?;
 
@@ -87,6 +88,7 @@ async fn deactivate(
         target: String::new(),
         user_id: Some(user_id),
         flows: vec![vec![uiaa::PASSWORD]],
+        remember: None,
     };
     uiaa::authorize(&state, &need, req.body.auth.as_ref()).await?;
     deactivate_account(&state, user_id, req.body.erase).await?;

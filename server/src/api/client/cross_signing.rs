@@ -58,6 +58,7 @@ pub async fn upload_signing_keys(
             target: String::new(),
             user_id: Some(user),
             flows: vec![vec![uiaa::PASSWORD]],
+            remember: None,
         };
         uiaa::authorize(&state, &need, auth.as_ref()).await?;
     }

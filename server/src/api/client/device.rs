@@ -116,6 +116,7 @@ async fn delete_device(
         target: serde_json::json!([device_id]).to_string(),
         user_id: Some(user_id),
         flows: vec![vec![uiaa::PASSWORD]],
+        remember: None,
     };
     uiaa::authorize(&state, &need, req.body.auth.as_ref()).await?;
     let mut batch = state.storage.batch();
@@ -141,6 +142,7 @@ async fn delete_devices(
         target: serde_json::json!(devices).to_string(),
         user_id: Some(user_id),
         flows: vec![vec![uiaa::PASSWORD]],
+        remember: None,
     };
     uiaa::authorize(&state, &need, req.body.auth.as_ref()).await?;
     let mut batch = state.storage.batch();

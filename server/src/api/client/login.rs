@@ -223,6 +223,7 @@ async fn get_login_token(
         target: String::new(),
         user_id: Some(sender.user_id.as_str()),
         flows: vec![vec![uiaa::PASSWORD]],
+        remember: None,
     };
     uiaa::authorize(&state, &need, req.body.auth.as_ref()).await?;
     let lifetime = state.config.auth.login_token_lifetime_ms;

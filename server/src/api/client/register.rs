@@ -10,6 +10,8 @@ use ruma::api::client::account::{
 };
 use std::time::Duration;
 
+use serde_json::json;
+
 use crate::api::Routes;
 use crate::api::error::{Error, Result};
 use crate::api::extract::Ruma;
@@ -42,9 +44,31 @@ async fn register(
     };
     let upgrading = upgrading_guest(&state, &req).await?;
 
+    // A later step of a session started earlier: the parameters given then stand in for
+    // those left out now, and a session that already registered its account answers
+    // with that account again (a retried last step whose response was lost).
+    let session_id = body
+        .auth
+        .as_ref()
+        .and_then(|a| a.session())
+        .map(str::to_owned);
+    let earlier = match &session_id {
+        Some(id) if upgrading.is_none() => uiaa::registration_session(&state, id)?,
+        _ => None,
+    };
+    if let Some(user_id) = earlier.as_ref().and_then(|s| s.registered_user.clone()) {
+        let remembered = earlier.and_then(|s| s.remembered).unwrap_or_default();
+        return logged_in(&state, &req, &user_id, &remembered).await;
+    }
+    let remembered = earlier.and_then(|s| s.remembered).unwrap_or_default();
+    let username = body
+        .username
+        .clone()
+        .or_else(|| remembered["username"].as_str().map(str::to_owned));
+
     // Check the name before authentication, so nobody completes the auth stages only to
     // learn that the name was never available.
-    let localpart = match (&body.username, &upgrading) {
+    let localpart = match (&username, &upgrading) {
         (Some(name), Some(guest)) => {
             // A guest keeps its user ID: the name, if given, must be the guest's own.
             let localpart = username::localpart_for(name, state.server_name())?;
@@ -65,8 +89,35 @@ async fn register(
         }
         (None, None) => None,
     };
-    if body.auth.is_some() && body.password.is_none() {
+    let password_hash = match &body.password {
+        Some(p) => Some(state.hasher.hash(p.clone()).await?),
+        None => remembered["password_hash"].as_str().map(str::to_owned),
+    };
+    if body.auth.is_some() && password_hash.is_none() {
         return Err(Error::missing_param("Missing password"));
+    }
+    let mut params = json!({
+        "inhibit_login": body.inhibit_login || remembered["inhibit_login"] == true,
+        "refresh_token": body.refresh_token || remembered["refresh_token"] == true,
+    });
+    if let Some(name) = &username {
+        params["username"] = json!(name);
+    }
+    if let Some(hash) = &password_hash {
+        params["password_hash"] = json!(hash);
+    }
+    match (&body.device_id, remembered["device_id"].as_str()) {
+        (Some(device), _) => params["device_id"] = json!(device),
+        (None, Some(device)) => params["device_id"] = json!(device),
+        _ => {}
+    }
+    match (
+        &body.initial_device_display_name,
+        remembered["initial_device_display_name"].as_str(),
+    ) {
+        (Some(name), _) => params["initial_device_display_name"] = json!(name),
+        (None, Some(name)) => params["initial_device_display_name"] = json!(name),
+        _ => {}
     }
 
     let need = Requirement {
@@ -74,12 +125,12 @@ async fn register(
         target: String::new(),
         user_id: None,
         flows,
+        remember: Some(params.clone()),
     };
-    let finished = uiaa::authorize(&state, &need, body.auth.as_ref()).await?;
+    let mut finished = uiaa::authorize(&state, &need, body.auth.as_ref()).await?;
 
-    let password_hash = match &body.password {
-        Some(p) => Some(state.hasher.hash(p.clone()).await?),
-        None => return Err(Error::missing_param("Missing password")),
+    let Some(password_hash) = password_hash else {
+        return Err(Error::missing_param("Missing password"));
     };
     if let Some(token) = &finished.registration_token
         && !state.storage.registration_tokens.consume(token, now_ms())?
@@ -95,27 +146,44 @@ async fn register(
         None => generated_localpart(&state)?,
     };
     let user_id = state.user_id(&localpart);
-    match (upgrading, password_hash) {
-        (Some(_), Some(hash)) => {
-            upgrade_guest(&state, &user_id, &localpart, hash).await?;
+    match upgrading {
+        Some(_) => {
+            upgrade_guest(&state, &user_id, &localpart, password_hash).await?;
             tracing::info!(%user_id, "guest registered");
         }
-        (_, password_hash) => {
-            create_account(&state, &user_id, &localpart, password_hash, false).await?;
+        None => {
+            create_account(&state, &user_id, &localpart, Some(password_hash), false).await?;
             tracing::info!(%user_id, "registered");
         }
     }
+    if let Some(id) = &session_id {
+        finished.registered_user = Some(user_id.clone());
+        finished.remembered = Some(params.clone());
+        state.storage.uiaa.put(id, &finished)?;
+    }
+    logged_in(&state, &req, &user_id, &params).await
+}
 
-    let user_id_parsed = ruma::OwnedUserId::try_from(user_id.clone()).map_err(Error::internal)?;
-    if body.inhibit_login {
+/// The registration response for `user_id`: logged in on a new device unless the
+/// request (or the session's first request) asked for `inhibit_login`.
+async fn logged_in(
+    state: &AppState,
+    req: &Ruma<register::v3::Request>,
+    user_id: &str,
+    params: &serde_json::Value,
+) -> Result<register::v3::Response> {
+    let user_id_parsed = ruma::OwnedUserId::try_from(user_id).map_err(Error::internal)?;
+    if params["inhibit_login"] == true {
         return Ok(register::v3::Response::new(user_id_parsed));
     }
     let new = session::start(
-        &state,
-        &user_id,
-        body.device_id.as_ref().map(|d| d.to_string()),
-        body.initial_device_display_name.clone(),
-        body.refresh_token,
+        state,
+        user_id,
+        params["device_id"].as_str().map(str::to_owned),
+        params["initial_device_display_name"]
+            .as_str()
+            .map(str::to_owned),
+        params["refresh_token"] == true,
         req.ip,
     )
     .await?;
