@@ -157,6 +157,7 @@ async fn room_for(state: &AppState, system: &OwnedUserId, user_id: &str) -> Resu
         initial_state: Vec::new(),
         power_level_override: Some(overrides),
         creation_content: None,
+        room_id: None,
     };
     let room_id = crate::rooms::create::create_room(state, system, request).await?;
     let mut rooms = rooms;

@@ -42,6 +42,9 @@ pub struct CreateRoom {
     pub initial_state: Vec<StateTemplate>,
     pub power_level_override: Option<serde_json::Map<String, Value>>,
     pub creation_content: Option<serde_json::Map<String, Value>>,
+    /// The room ID to take, chosen beforehand (an upgrade names it in the old room's
+    /// tombstone); only for room versions whose room ID is not the create event's hash.
+    pub room_id: Option<OwnedRoomId>,
 }
 
 /// Turns a JSON object into the canonical form events are built from.
@@ -276,16 +279,10 @@ async fn claim_room(
     for _ in 0..ROOM_ID_ATTEMPTS {
         let provisional_id = if rules.authorization.room_create_event_id_as_room_id {
             None
+        } else if let Some(chosen) = &request.room_id {
+            Some(chosen.clone())
         } else {
-            let local: String = rand::thread_rng()
-                .sample_iter(rand::distributions::Alphanumeric)
-                .take(18)
-                .map(char::from)
-                .collect();
-            Some(
-                OwnedRoomId::try_from(format!("!{local}:{}", state.server_name()))
-                    .map_err(Error::internal)?,
-            )
+            Some(random_room_id(state)?)
         };
         let placeholder = RoomCtx {
             room_id: provisional_id
@@ -327,9 +324,26 @@ async fn claim_room(
             state.storage.flush().await?;
             return Ok((create_pdu, room));
         }
+        if request.room_id.is_some() {
+            return Err(Error::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "M_ROOM_IN_USE",
+                "The chosen room ID is already taken",
+            ));
+        }
         tracing::debug!(%room_id, "room ID taken; building the create event again");
     }
     Err(Error::internal("could not find a free room ID"))
+}
+
+/// A fresh room ID on this server, for room versions whose IDs are not event hashes.
+pub fn random_room_id(state: &AppState) -> Result<OwnedRoomId> {
+    let local: String = rand::thread_rng()
+        .sample_iter(rand::distributions::Alphanumeric)
+        .take(18)
+        .map(char::from)
+        .collect();
+    OwnedRoomId::try_from(format!("!{local}:{}", state.server_name())).map_err(Error::internal)
 }
 
 /// Timestamps for create events that strictly increase within the process: two rooms

@@ -118,6 +118,7 @@ pub async fn join(
     user: &UserId,
     reason: Option<&str>,
     via: &[String],
+    extra: &serde_json::Map<String, Value>,
 ) -> Result<OwnedRoomId> {
     crate::rooms::shutdown::ensure_not_blocked(state, room_id)?;
     let known = RoomCtx::load(&state.storage, room_id)?;
@@ -142,7 +143,13 @@ pub async fn join(
     if current.as_deref() == Some("join") {
         return Ok(room.room_id);
     }
-    let mut content = json!({ "membership": "join" });
+    // Other keys of the request body go into the member event, as in Synapse; the ones
+    // the server decides are set below and win.
+    let mut content = Value::Object(extra.clone());
+    content["membership"] = json!("join");
+    if let Some(object) = content.as_object_mut() {
+        object.remove("join_authorised_via_users_server");
+    }
     if current.as_deref() != Some("invite")
         && let Some(authoriser) = restricted_join_authoriser(state, &room, user)?
     {

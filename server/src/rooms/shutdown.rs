@@ -193,6 +193,7 @@ async fn replacement_room(
         initial_state: Vec::new(),
         power_level_override: Some(overrides),
         creation_content: None,
+        room_id: None,
     };
     crate::rooms::create::create_room(state, &creator, request).await
 }
@@ -227,7 +228,8 @@ async fn move_member(
     if let Some(new_room) = new_room
         && membership == "join"
     {
-        crate::rooms::membership::join(state, new_room, &user, None, &[]).await?;
+        crate::rooms::membership::join(state, new_room, &user, None, &[], &Default::default())
+            .await?;
     }
     Ok(())
 }

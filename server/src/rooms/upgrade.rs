@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::api::error::{Error, Result};
 use crate::app::AppState;
-use crate::rooms::create::{CreateRoom, Preset, create_room, state_event};
+use crate::rooms::create::{CreateRoom, Preset, create_room, random_room_id, state_event};
 use crate::rooms::state::{current, event_in, power_levels};
 use crate::rooms::{RoomCtx, append_event};
 
@@ -61,19 +61,35 @@ pub async fn upgrade(
         .map(|e| serde_json::from_str(e.content.get()).unwrap_or_default())
         .unwrap_or_default();
     let mut creation_content = serde_json::Map::new();
-    // The spec's "last known event in the old room" (deprecated since 1.16 but still to
-    // be set where practical: clients and older servers follow it).
-    let last_event = state
+    // Where the new room's ID can be chosen beforehand, the tombstone goes first so the
+    // new room's `predecessor.event_id` names it (what clients follow back, and Synapse
+    // does). In room version 12 the new room's ID is its create event's hash, which would
+    // have to contain the tombstone's ID that contains it: there the new room comes
+    // first and `event_id` (deprecated since v1.16) names the old room's last event.
+    let chosen_id = if new_rules.authorization.room_create_event_id_as_room_id {
+        None
+    } else {
+        Some(random_room_id(state)?)
+    };
+    let mut predecessor = json!({ "room_id": old_room_id });
+    if let Some(new_room_id) = &chosen_id {
+        let (tombstone, _) = append_event(
+            state,
+            &old,
+            sender,
+            state_event("m.room.tombstone", "", tombstone_content(new_room_id))?,
+        )
+        .await?;
+        predecessor["event_id"] = json!(tombstone.event_id);
+    } else if let Some((_, pdu)) = state
         .storage
         .rooms
         .timeline
         .before(old.short, u64::MAX, 1)?
         .into_iter()
         .next()
-        .map(|(_, pdu)| pdu.event_id);
-    let mut predecessor = json!({ "room_id": old_room_id });
-    if let Some(event_id) = last_event {
-        predecessor["event_id"] = json!(event_id);
+    {
+        predecessor["event_id"] = json!(pdu.event_id);
     }
     creation_content.insert("predecessor".into(), predecessor);
     for key in ["type", "m.federate"] {
@@ -131,6 +147,7 @@ pub async fn upgrade(
             initial_state,
             power_level_override: Some(levels),
             creation_content: Some(creation_content),
+            room_id: chosen_id.clone(),
         },
     )
     .await?;
@@ -174,15 +191,15 @@ pub async fn upgrade(
             .set_published(old_room_id.as_str(), false)?;
     }
 
-    let tombstone =
-        json!({ "body": "This room has been replaced", "replacement_room": new_room_id });
-    append_event(
-        state,
-        &old,
-        sender,
-        state_event("m.room.tombstone", "", tombstone)?,
-    )
-    .await?;
+    if chosen_id.is_none() {
+        append_event(
+            state,
+            &old,
+            sender,
+            state_event("m.room.tombstone", "", tombstone_content(&new_room_id))?,
+        )
+        .await?;
+    }
 
     // Ordinary members can no longer talk or invite in the old room.
     let users_default = old_levels["users_default"].as_i64().unwrap_or(0);
@@ -204,4 +221,8 @@ pub async fn upgrade(
     )
     .await?;
     Ok(new_room_id)
+}
+
+fn tombstone_content(new_room_id: &RoomId) -> Value {
+    json!({ "body": "This room has been replaced", "replacement_room": new_room_id })
 }

@@ -20,6 +20,25 @@ use crate::app::AppState;
 use crate::rooms::RoomCtx;
 use crate::rooms::state::{content_str, event_in, membership_in};
 
+/// The senders a user ignores (`m.ignored_user_list` account data).
+pub fn ignored_users(state: &AppState, user_id: &str) -> Result<std::collections::HashSet<String>> {
+    let Some(raw) = state
+        .storage
+        .account_data
+        .get(user_id, None, "m.ignored_user_list")?
+    else {
+        return Ok(Default::default());
+    };
+    Ok(serde_json::from_str::<serde_json::Value>(raw.get())
+        .ok()
+        .and_then(|v| {
+            v.get("ignored_users")
+                .and_then(|u| u.as_object())
+                .map(|m| m.keys().cloned().collect())
+        })
+        .unwrap_or_default())
+}
+
 /// Decides visibility for one user in one room, caching per state snapshot.
 pub struct Visibility<'a> {
     state: &'a AppState,
@@ -42,21 +61,7 @@ impl<'a> Visibility<'a> {
             .membership
             .get(user_id, room.room_id.as_str())?
             .is_some_and(|r| r.membership == "join");
-        let ignored = match state
-            .storage
-            .account_data
-            .get(user_id, None, "m.ignored_user_list")?
-        {
-            Some(raw) => serde_json::from_str::<serde_json::Value>(raw.get())
-                .ok()
-                .and_then(|v| {
-                    v.get("ignored_users")
-                        .and_then(|u| u.as_object())
-                        .map(|m| m.keys().cloned().collect())
-                })
-                .unwrap_or_default(),
-            None => Default::default(),
-        };
+        let ignored = ignored_users(state, user_id)?;
         Ok(Self {
             state,
             user_id,

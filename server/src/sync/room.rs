@@ -26,15 +26,9 @@ pub(crate) fn joined_room(
     let limit = options.timeline_limit;
 
     // Incrementally, only what is new is read (most rooms have nothing new).
-    let timeline = &state.storage.rooms.timeline;
-    let mut events = if initial {
-        timeline.before(room.short, next, limit + 1)?
-    } else {
-        timeline.between(room.short, since, next, limit + 1)?
-    };
-    let limited = events.len() > limit;
-    events.truncate(limit);
-    events.reverse();
+    let floor = if initial { 0 } else { since };
+    let window = timeline_window(state, room, user_id, options, floor, next, limit)?;
+    let (timeline, limited, timeline_start) = (window.events, window.limited, window.start);
     let mut account_data = room_account_data(state, user_id, room, options.since)?;
     options.filter.room_account_data.retain(&mut account_data);
     let mut ephemeral = ephemeral(
@@ -44,15 +38,21 @@ pub(crate) fn joined_room(
         if initial { None } else { options.since },
     )?;
     options.filter.ephemeral.retain(&mut ephemeral);
-    if !initial && events.is_empty() && account_data.is_empty() && ephemeral.is_empty() {
+    // Nothing stored since the last sync: the room is left out before its state is read.
+    if !initial && window.scanned == 0 && account_data.is_empty() && ephemeral.is_empty() {
         return Ok(None);
     }
-    let timeline_start = events.first().map_or(next, |(count, _)| *count);
-
     let mut state_events = state_up_to(state, room, options, initial, timeline_start, limited)?;
-
-    let mut timeline = visible_events(state, room, user_id, &options.device_id, &events)?;
-    options.filter.timeline.retain(&mut timeline);
+    // Nothing the user may see or asked for is new (only events from ignored users, or
+    // of types the filter leaves out): the room is left out too.
+    if !initial
+        && timeline.is_empty()
+        && state_events.is_empty()
+        && account_data.is_empty()
+        && ephemeral.is_empty()
+    {
+        return Ok(None);
+    }
     if options.lazy_load_members {
         // Members only for who speaks in this timeline (and the user), current as of its
         // start; everything else about the room as usual.
@@ -173,18 +173,21 @@ pub(crate) fn left_room(
     left_at: u64,
 ) -> Result<Value> {
     let since = options.since.unwrap_or(0);
-    let limit = options.timeline_limit;
-    let mut events = state
-        .storage
-        .rooms
-        .timeline
-        .before(room.short, left_at + 1, limit + 1)?;
-    events.retain(|(count, _)| *count >= since);
-    let limited = events.len() > limit;
-    events.truncate(limit);
-    events.reverse();
-    let timeline_start = events.first().map_or(left_at, |(count, _)| *count);
-    let timeline = visible_events(state, room, user_id, &options.device_id, &events)?;
+    let window = timeline_window(
+        state,
+        room,
+        user_id,
+        options,
+        since,
+        left_at + 1,
+        options.timeline_limit,
+    )?;
+    let (timeline, limited) = (window.events, window.limited);
+    let timeline_start = if window.events_found {
+        window.start
+    } else {
+        left_at
+    };
     // The room's state at the start of that timeline, as for a joined room: all of it
     // the first time the room is sent, what changed in a gap otherwise.
     let whole = options.since.is_none() || options.full_state;
@@ -226,6 +229,95 @@ fn state_up_to(
         }
         Some(_) => Ok(Vec::new()),
     }
+}
+
+/// A sync timeline: the newest events the user may see and the timeline filter lets
+/// through, oldest first.
+pub(crate) struct Window {
+    pub events: Vec<Value>,
+    /// More such events lie before `start` (or the scan stopped before finding out).
+    pub limited: bool,
+    /// The stream position of the earliest event sent (`before` when none was).
+    pub start: u64,
+    /// Whether any event was sent.
+    pub events_found: bool,
+    /// How many stored events were read, whether or not they were sent.
+    pub scanned: usize,
+}
+
+/// How many stored events one timeline reads at most looking for `limit` that pass a
+/// filter: a filter matching nothing recent costs a bounded scan, then a gap.
+const TIMELINE_SCAN_LIMIT: usize = 1_000;
+
+/// Reads the room's timeline back from `before` to `floor` until `limit` events pass
+/// the filter and the user's visibility: the filter picks which events fill the limit,
+/// as the spec's filter `limit` means, not which of the last `limit` are kept.
+pub(crate) fn timeline_window(
+    state: &AppState,
+    room: &RoomCtx,
+    user_id: &str,
+    options: &Options,
+    floor: u64,
+    before: u64,
+    limit: usize,
+) -> Result<Window> {
+    let timeline = &state.storage.rooms.timeline;
+    let filter = &options.filter.timeline;
+    let mut visibility = Visibility::new(state, room, user_id)?;
+    let mut kept = Vec::new();
+    let (mut upper, mut start, mut scanned, mut limited) = (before, before, 0, false);
+    let page_size = (limit + 1).clamp(1, 100);
+    'scan: loop {
+        let page = if floor == 0 {
+            timeline.before(room.short, upper, page_size)?
+        } else {
+            timeline.between(room.short, floor, upper, page_size)?
+        };
+        let exhausted = page.len() < page_size;
+        for (count, stored) in page {
+            upper = count;
+            let pdu = state.pdu_cache.parse(&stored)?;
+            if !filter.allows(&pdu.kind.to_string(), Some(pdu.sender.as_str())) {
+                scanned += 1;
+                continue;
+            }
+            let Some(pdu) = visibility.view(&pdu)? else {
+                scanned += 1;
+                continue;
+            };
+            if kept.len() == limit {
+                limited = true;
+                break 'scan;
+            }
+            scanned += 1;
+            let mut event = crate::rooms::relations::client_event(state, &pdu, user_id, false)?;
+            crate::rooms::relations::add_transaction_id(
+                state,
+                &mut event,
+                &pdu,
+                user_id,
+                &options.device_id,
+            )?;
+            start = count;
+            kept.push(event);
+        }
+        if exhausted {
+            break;
+        }
+        if scanned >= TIMELINE_SCAN_LIMIT {
+            limited = true;
+            break;
+        }
+    }
+    let events_found = !kept.is_empty();
+    kept.reverse();
+    Ok(Window {
+        events: kept,
+        limited,
+        start,
+        events_found,
+        scanned,
+    })
 }
 
 /// The events the user may see, in client format.

@@ -183,6 +183,7 @@ fn build_rooms(
     let mut invite = Map::new();
     let mut leave = Map::new();
     let mut knock = Map::new();
+    let ignored = crate::rooms::visibility::ignored_users(state, user_id)?;
     for (room_id, record) in state.storage.rooms.membership.rooms(user_id)? {
         if !options.filter.rooms.allows_room(&room_id) {
             continue;
@@ -199,6 +200,13 @@ fn build_rooms(
         let room = RoomCtx::load(&state.storage, &room_id)?;
         match (record.membership.as_str(), room) {
             ("invite", _) if changed_since => {
+                // An invite from someone the user ignores is not shown (as in Synapse).
+                if !ignored.is_empty()
+                    && crate::rooms::load_pdu(state, &record.event_id)?
+                        .is_some_and(|invite| ignored.contains(invite.sender.as_str()))
+                {
+                    continue;
+                }
                 let events = stripped_state(state, &record.event_id)?;
                 invite.insert(
                     room_id.to_string(),

@@ -195,6 +195,43 @@ async fn ignored_users_disappear_from_timelines() {
     assert!(synced.contains(&troll.user_id));
 }
 
+/// An invite from an ignored user is not shown in /sync (the spec's "Ignoring Users":
+/// the server must not send invites from them); others' invites still arrive.
+#[tokio::test]
+async fn invites_from_ignored_users_are_hidden() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let troll = server.client().register("troll", "pw-troll-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    alice
+        .client
+        .put(
+            &format!(
+                "/_matrix/client/v3/user/{}/account_data/m.ignored_user_list",
+                enc(&alice.user_id)
+            ),
+            json!({"ignored_users": {troll.user_id.clone(): {}}}),
+        )
+        .await;
+    let invite = |room: &str| format!("/_matrix/client/v3/rooms/{}/invite", enc(room));
+    let from_troll = troll.create_room(json!({})).await;
+    let from_bob = bob.create_room(json!({})).await;
+    for (user, room) in [(&troll, &from_troll), (&bob, &from_bob)] {
+        let (status, body) = user
+            .client
+            .post(&invite(room), json!({"user_id": alice.user_id}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let sync = alice.sync(None, 0).await;
+    let invites = sync["rooms"]["invite"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert!(invites.contains_key(&from_bob), "{sync}");
+    assert!(!invites.contains_key(&from_troll), "{sync}");
+}
+
 #[tokio::test]
 async fn content_reports_are_accepted_for_visible_events() {
     let server = TestServer::spawn();

@@ -172,3 +172,36 @@ async fn upgrading_a_room_moves_everything_over() {
     assert_eq!(bob.join(&new).await.0, 200);
     bob.send_text(&new, "moved in").await;
 }
+
+/// Upgrading to a version before 12 tombstones the old room first, and the new room's
+/// predecessor names that tombstone (as Synapse does; SyTest checks it).
+#[tokio::test]
+async fn an_upgrade_to_an_older_version_points_at_the_tombstone() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let old = alice.create_room(json!({"room_version": "10"})).await;
+    let (status, body) = alice
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/upgrade", enc(&old)),
+            json!({"new_version": "11"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let new = body["replacement_room"].as_str().unwrap();
+    let state = |room: &str, kind: &str| {
+        format!(
+            "/_matrix/client/v3/rooms/{}/state/{kind}/?format=event",
+            enc(room)
+        )
+    };
+    let (_, tombstone) = alice.client.get(&state(&old, "m.room.tombstone")).await;
+    assert_eq!(tombstone["content"]["replacement_room"], new, "{tombstone}");
+    let (_, create) = alice.client.get(&state(new, "m.room.create")).await;
+    assert_eq!(create["content"]["predecessor"]["room_id"], old);
+    assert_eq!(
+        create["content"]["predecessor"]["event_id"],
+        tombstone["event_id"]
+    );
+    assert_eq!(create["content"]["room_version"], "11");
+}

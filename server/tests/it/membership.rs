@@ -177,3 +177,33 @@ async fn join_with_an_empty_body_works() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["room_id"], room);
 }
+
+/// Extra keys in a join body (SyTest: "Can join a room with custom content") go into
+/// the member event; the keys the server owns cannot be overridden that way.
+#[tokio::test]
+async fn join_content_carries_the_callers_extra_keys() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    let (status, body) = bob
+        .client
+        .post(
+            &format!("/_matrix/client/v3/join/{}", enc(&room)),
+            json!({"foo": "bar", "membership": "leave", "reason": "hello"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, member) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+            enc(&room),
+            enc(&bob.user_id)
+        ))
+        .await;
+    assert_eq!(member["foo"], "bar", "{member}");
+    assert_eq!(member["membership"], "join");
+    assert_eq!(member["reason"], "hello");
+    assert_eq!(member["displayname"], "bob");
+}

@@ -468,6 +468,58 @@ async fn sync_filters_select_rooms_and_event_types() {
     );
 }
 
+/// A timeline filter fills its limit with matching events: the ones filtered out do not
+/// use up the limit (SyTest: "Can filter timeline by type with limit").
+#[tokio::test]
+async fn a_filtered_timeline_fills_its_limit_with_matching_events() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let room = alice.create_room(json!({})).await;
+    for n in 0..3 {
+        alice.send_text(&room, &format!("text {n}")).await;
+    }
+    for n in 0..5 {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/send/org.example.noise/n{n}",
+            enc(&room)
+        );
+        alice.client.put(&path, json!({"n": n})).await;
+    }
+    let filter = json!({"room": {"timeline": {"types": ["m.room.message"], "limit": 2}}});
+    let (_, body) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/sync?filter={}",
+            enc(&filter.to_string())
+        ))
+        .await;
+    let timeline = &body["rooms"]["join"][&room]["timeline"];
+    let bodies: Vec<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["content"]["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["text 1", "text 2"], "{timeline}");
+    assert_eq!(timeline["limited"], true);
+
+    // An incremental sync where nothing matching happened leaves the room out.
+    let since = body["next_batch"].as_str().unwrap();
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/send/org.example.noise/late",
+        enc(&room)
+    );
+    alice.client.put(&path, json!({})).await;
+    let (_, body) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/sync?since={since}&filter={}",
+            enc(&filter.to_string())
+        ))
+        .await;
+    assert!(body["rooms"]["join"].get(&room).is_none(), "{body}");
+}
+
 #[tokio::test]
 async fn a_repeated_initial_sync_is_identical_until_anything_changes() {
     let server = TestServer::spawn();

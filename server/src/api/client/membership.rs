@@ -46,6 +46,7 @@ async fn join_room_by_id(
         &user,
         req.body.reason.as_deref(),
         &[],
+        &extra_member_content(&req.raw_body),
     )
     .await?;
     guests::after_remote_join(&state, &room_id, &user, guest).await?;
@@ -62,9 +63,29 @@ async fn join_room_by_id_or_alias(
         room_and_servers(&state, req.body.room_id_or_alias.clone(), &req.body.via).await?;
     let guest = req.sender()?.guest;
     guests::check_join(&state, &room_id, guest)?;
-    let room_id = join(&state, &room_id, &user, req.body.reason.as_deref(), &via).await?;
+    let extra = extra_member_content(&req.raw_body);
+    let room_id = join(
+        &state,
+        &room_id,
+        &user,
+        req.body.reason.as_deref(),
+        &via,
+        &extra,
+    )
+    .await?;
     guests::after_remote_join(&state, &room_id, &user, guest).await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
+}
+
+/// The keys of a join request's body beyond those the spec defines, which Synapse (and
+/// so clients that rely on it) puts into the member event.
+fn extra_member_content(raw_body: &[u8]) -> serde_json::Map<String, serde_json::Value> {
+    let mut extra: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(raw_body).unwrap_or_default();
+    for key in ["reason", "third_party_signed", "membership"] {
+        extra.remove(key);
+    }
+    extra
 }
 
 /// The room an ID or alias names, and servers to reach it through: those given, plus

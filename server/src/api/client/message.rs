@@ -228,7 +228,14 @@ async fn get_room_event(
 ) -> Result<get_room_event::v3::Response> {
     let user = req.sender()?.user_id.as_str();
     let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
-    let until = readable_until(&state, &room, user)?;
+    // The spec answers 404 also when the user may not read the event, so an outsider
+    // cannot tell an event ID in a room they are not in from one that does not exist.
+    let until = readable_until(&state, &room, user).map_err(|e| match e {
+        Error::Matrix { status, .. } if status == actix_web::http::StatusCode::FORBIDDEN => {
+            Error::not_found("Event not found")
+        }
+        other => other,
+    })?;
     let mut visibility = Visibility::new(&state, &room, user)?;
     let (_, pdu) = visible_event(
         &state,

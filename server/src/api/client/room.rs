@@ -111,6 +111,7 @@ async fn create_room(
                 .map(|r| r.json().get()),
         )?,
         creation_content,
+        room_id: None,
     };
     let room_id = create(&state, &sender, request).await?;
     tracing::info!(%room_id, %sender, "room created");

@@ -81,7 +81,7 @@ async fn join(
         )
         .await?;
     }
-    crate::rooms::membership::join(&state, &room_id, &user, None, &[]).await?;
+    crate::rooms::membership::join(&state, &room_id, &user, None, &[], &Default::default()).await?;
     super::audited(&state, &admin, "admin.room.join_user", Some(&user_id)).await?;
     Ok(HttpResponse::Ok().json(json!({ "room_id": room_id })))
 }
