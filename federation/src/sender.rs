@@ -173,7 +173,46 @@ fn random_prefix() -> String {
 struct InFlight {
     txn_id: String,
     seqs: Vec<u64>,
+    /// The outbox positions of its PDUs (the rest are EDUs).
+    pdu_seqs: Vec<u64>,
     body: Value,
+    /// How many times the destination answered it with an error.
+    answered_errors: u32,
+}
+
+/// A destination that answers the same transaction with an error (other than 429) this
+/// many times is failing on its content, not on being down: its PDUs are dropped (the destination
+/// fetches them as missing events when it sees later ones, as after Synapse's
+/// catch-up) and the EDUs go on alone; an EDU-only transaction is then dropped too.
+/// Retrying forever would hold back everything queued behind it.
+const MAX_SERVER_ERRORS: u32 = 3;
+
+/// How a send went wrong.
+enum SendError {
+    /// No answer (connection, TLS, timeout): retry for as long as it takes.
+    Unreachable(String),
+    /// The destination answered with this status.
+    Answered(u16, String),
+}
+
+/// What to do with a transaction the destination did not acknowledge.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    /// Send it again, unchanged, after the backoff.
+    Retry,
+    /// Drop its PDUs; the EDUs go in the next transaction.
+    DropPdus,
+    /// Drop all of it.
+    Drop,
+}
+
+fn verdict(error: &SendError, answered_errors: u32, has_pdus: bool) -> Verdict {
+    match error {
+        SendError::Unreachable(_) | SendError::Answered(429, _) => Verdict::Retry,
+        SendError::Answered(..) if answered_errors < MAX_SERVER_ERRORS => Verdict::Retry,
+        SendError::Answered(..) if has_pdus => Verdict::DropPdus,
+        SendError::Answered(..) => Verdict::Drop,
+    }
 }
 
 /// The delivery loop of one destination.
@@ -191,6 +230,9 @@ async fn deliver(
 ) {
     let mut delay = backoff.first;
     let mut retry: Option<InFlight> = None;
+    // Bumped whenever part of a transaction is dropped, so the next one (which may start
+    // at the same outbox position) never reuses an ID the destination has seen.
+    let mut generation = 0u64;
     loop {
         if *stop.borrow() {
             return;
@@ -212,10 +254,21 @@ async fn deliver(
                     }
                 }
                 let seqs: Vec<u64> = items.iter().map(|(seq, _)| *seq).collect();
+                let pdu_seqs = items
+                    .iter()
+                    .filter(|(_, item)| matches!(item, OutboxItem::Pdu { .. }))
+                    .map(|(seq, _)| *seq)
+                    .collect();
+                let txn_id = match generation {
+                    0 => format!("{txn_prefix}.{}", seqs[0]),
+                    n => format!("{txn_prefix}.{}-{n}", seqs[0]),
+                };
                 InFlight {
-                    txn_id: format!("{txn_prefix}.{}", seqs[0]),
+                    txn_id,
                     seqs,
+                    pdu_seqs,
                     body: transaction(&storage, client.server_name(), items),
+                    answered_errors: 0,
                 }
             }
         };
@@ -239,7 +292,33 @@ async fn deliver(
                     tracing::error!(error = %e, %destination, "cannot dequeue a sent transaction");
                 }
             }
-            Err(reason) => {
+            Err(error) => {
+                let mut txn = txn;
+                if matches!(error, SendError::Answered(status, _) if status != 429) {
+                    txn.answered_errors += 1;
+                }
+                let reason = match &error {
+                    SendError::Unreachable(reason) => reason.clone(),
+                    SendError::Answered(status, answer) => format!("{status}: {answer}"),
+                };
+                match verdict(&error, txn.answered_errors, !txn.pdu_seqs.is_empty()) {
+                    Verdict::Retry => {}
+                    drop => {
+                        let seqs = match drop {
+                            Verdict::DropPdus => &txn.pdu_seqs,
+                            _ => &txn.seqs,
+                        };
+                        tracing::warn!(%destination, txn_id = %txn.txn_id, %reason, dropped = seqs.len(), "destination keeps refusing a transaction; dropping its content");
+                        let mut batch = storage.batch();
+                        storage.outbox.remove(&mut batch, &destination, seqs);
+                        if let Err(e) = storage.commit(batch).await {
+                            tracing::error!(error = %e, %destination, "cannot drop a refused transaction");
+                        }
+                        generation += 1;
+                        // The destination is up (it answered): go on at once.
+                        continue;
+                    }
+                }
                 if let Ok(mut health) = health.lock() {
                     let entry = health.entry(destination.clone()).or_default();
                     entry.failures += 1;
@@ -294,11 +373,32 @@ async fn send(
     destination: &str,
     txn_id: &str,
     body: &Value,
-) -> Result<(), String> {
+) -> Result<(), SendError> {
     let path = format!("/_matrix/federation/v1/send/{txn_id}");
     match client.request(destination, "PUT", &path, Some(body)).await {
         Ok((200, _)) => Ok(()),
-        Ok((status, answer)) => Err(format!("{status}: {answer}")),
-        Err(e) => Err(e.to_string()),
+        Ok((status, answer)) => Err(SendError::Answered(status, answer.to_string())),
+        Err(e) => Err(SendError::Unreachable(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_transactions_are_dropped_and_outages_retried() {
+        let down = SendError::Unreachable("connection refused".into());
+        assert_eq!(verdict(&down, 0, true), Verdict::Retry);
+        assert_eq!(verdict(&down, 99, true), Verdict::Retry);
+        let busy = SendError::Answered(429, String::new());
+        assert_eq!(verdict(&busy, 0, true), Verdict::Retry);
+        let bad = SendError::Answered(400, String::new());
+        assert_eq!(verdict(&bad, 1, true), Verdict::Retry);
+        assert_eq!(verdict(&bad, MAX_SERVER_ERRORS, true), Verdict::DropPdus);
+        let broken = SendError::Answered(500, String::new());
+        assert_eq!(verdict(&broken, 1, true), Verdict::Retry);
+        assert_eq!(verdict(&broken, MAX_SERVER_ERRORS, true), Verdict::DropPdus);
+        assert_eq!(verdict(&broken, MAX_SERVER_ERRORS, false), Verdict::Drop);
     }
 }
