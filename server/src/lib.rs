@@ -3,6 +3,7 @@
 //! [`start`] opens the database and binds the listeners; the returned [`Running`] server
 //! is awaited by `main` (or stopped by tests).
 
+pub mod account_data;
 pub mod admin;
 pub mod api;
 pub mod app;

@@ -24,21 +24,7 @@ pub fn load(state: &AppState, user_id: &UserId) -> Result<Ruleset> {
 pub async fn save(state: &AppState, user_id: &UserId, rules: &Ruleset) -> Result<()> {
     let content =
         RawValue::from_string(json!({ "global": rules }).to_string()).map_err(Error::internal)?;
-    let mut batch = state.storage.batch();
-    // Reserved (not just allocated) until committed, so `/sync` cannot pass it first.
-    let reserved = state.stream.reserve(&state.storage)?;
-    let pos = reserved.position;
-    state.storage.account_data.set(
-        &mut batch,
-        user_id.as_str(),
-        None,
-        "m.push_rules",
-        &content,
-        pos,
-    )?;
-    state.storage.commit(batch).await?;
+    crate::account_data::store(state, user_id.as_str(), None, "m.push_rules", &content).await?;
     state.push_cache.forget_rules(user_id);
-    drop(reserved);
-    state.notifier.notify([user_id.as_str()], pos);
     Ok(())
 }

@@ -135,6 +135,9 @@ pub async fn join(
         }
         _ => {
             crate::rooms::remote_join::join_remote(state, room_id, user, reason, via).await?;
+            if let Some(room) = RoomCtx::load(&state.storage, room_id)? {
+                crate::rooms::upgrade_carry::after_join(state, user, &room).await;
+            }
             return Ok(room_id.to_owned());
         }
     };
@@ -156,6 +159,7 @@ pub async fn join(
         content["join_authorised_via_users_server"] = json!(authoriser);
     }
     set_membership_with(state, &room, user, user, content, reason).await?;
+    crate::rooms::upgrade_carry::after_join(state, user, &room).await;
     Ok(room.room_id)
 }
 

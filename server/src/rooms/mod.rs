@@ -6,6 +6,7 @@ pub mod acl;
 pub mod activity;
 pub(crate) mod append;
 pub mod backfill;
+pub mod canonical_alias;
 pub mod create;
 pub mod extremities;
 pub mod fetch;
@@ -29,6 +30,7 @@ pub mod stream;
 pub mod tags;
 pub mod typing;
 pub mod upgrade;
+pub mod upgrade_carry;
 pub mod visibility;
 pub mod walk;
 

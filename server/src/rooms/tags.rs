@@ -31,16 +31,5 @@ pub async fn save(
 ) -> Result<()> {
     let content =
         RawValue::from_string(json!({ "tags": tags }).to_string()).map_err(Error::internal)?;
-    let mut batch = state.storage.batch();
-    // Reserved (not just allocated) until committed, so `/sync` cannot pass it first.
-    let reserved = state.stream.reserve(&state.storage)?;
-    let pos = reserved.position;
-    state
-        .storage
-        .account_data
-        .set(&mut batch, user_id, Some(room_id), "m.tag", &content, pos)?;
-    state.storage.commit(batch).await?;
-    drop(reserved);
-    state.notifier.notify([user_id], pos);
-    Ok(())
+    crate::account_data::store(state, user_id, Some(room_id), "m.tag", &content).await
 }

@@ -201,6 +201,33 @@ pub async fn upgrade(
         .await?;
     }
 
+    // The banned stay banned in the new room (as Synapse does).
+    for (banned, record) in state
+        .storage
+        .rooms
+        .membership
+        .members(old_room_id.as_str())?
+    {
+        if record.membership != "ban" {
+            continue;
+        }
+        let mut ban = json!({ "membership": "ban" });
+        if let Some(event) = event_in(state, &map, "m.room.member", &banned)? {
+            let content: Value = serde_json::from_str(event.content.get()).unwrap_or_default();
+            if let Some(reason) = content.get("reason") {
+                ban["reason"] = reason.clone();
+            }
+        }
+        append_event(
+            state,
+            &new,
+            sender,
+            state_event("m.room.member", &banned, ban)?,
+        )
+        .await?;
+    }
+    crate::rooms::upgrade_carry::carry_over(state, sender, old_room_id, &new_room_id).await?;
+
     // Ordinary members can no longer talk or invite in the old room.
     let users_default = old_levels["users_default"].as_i64().unwrap_or(0);
     let restricted = 50.max(users_default + 1);

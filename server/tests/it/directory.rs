@@ -267,3 +267,47 @@ async fn content_reports_are_accepted_for_visible_events() {
         "M_NOT_FOUND",
     );
 }
+
+/// Removing an alias from the directory takes it out of the room's canonical alias
+/// event too (SyTest: "Can delete canonical alias").
+#[tokio::test]
+async fn deleting_an_alias_takes_it_out_of_the_canonical_alias() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let room = alice.create_room(json!({})).await;
+    for alias in ["#main:localhost", "#other:localhost"] {
+        let (status, _) = alice
+            .client
+            .put(
+                &format!("/_matrix/client/v3/directory/room/{}", enc(alias)),
+                json!({"room_id": room}),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let canonical = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.canonical_alias/",
+        enc(&room)
+    );
+    let (status, body) = alice
+        .client
+        .put(
+            &canonical,
+            json!({"alias": "#main:localhost", "alt_aliases": ["#main:localhost", "#other:localhost"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = alice
+        .client
+        .delete(
+            &format!(
+                "/_matrix/client/v3/directory/room/{}",
+                enc("#main:localhost")
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, content) = alice.client.get(&canonical).await;
+    assert_eq!(content, json!({"alt_aliases": ["#other:localhost"]}));
+}

@@ -205,3 +205,142 @@ async fn an_upgrade_to_an_older_version_points_at_the_tombstone() {
     );
     assert_eq!(create["content"]["room_version"], "11");
 }
+
+/// What users had on the old room follows them: bans, tags, the `m.direct` entry and a
+/// room push rule (for the upgrader at once, for others when they join the new room).
+#[tokio::test]
+async fn an_upgrade_carries_bans_and_each_users_room_settings() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let mallory = server.client().register("mallory", "pw-mallory-1").await;
+    let old = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&old).await;
+    let (status, _) = alice
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/ban", enc(&old)),
+            json!({"user_id": mallory.user_id, "reason": "spam"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let tag = |user: &User, room: &str| {
+        format!(
+            "/_matrix/client/v3/user/{}/rooms/{}/tags",
+            enc(&user.user_id),
+            enc(room)
+        )
+    };
+    for user in [&alice, &bob] {
+        let (status, _) = user
+            .client
+            .put(
+                &format!("{}/u.work", tag(user, &old)),
+                json!({"order": 0.5}),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let direct = format!(
+        "/_matrix/client/v3/user/{}/account_data/m.direct",
+        enc(&alice.user_id)
+    );
+    alice
+        .client
+        .put(&direct, json!({(bob.user_id.clone()): [old]}))
+        .await;
+    let rule = |room: &str| format!("/_matrix/client/v3/pushrules/global/room/{}", enc(room));
+    let (status, _) = alice
+        .client
+        .put(&rule(&old), json!({"actions": ["dont_notify"]}))
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, body) = alice
+        .client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/upgrade", enc(&old)),
+            json!({"new_version": "11"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let new = body["replacement_room"].as_str().unwrap().to_owned();
+
+    let (_, ban) = alice
+        .client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+            enc(&new),
+            enc(&mallory.user_id)
+        ))
+        .await;
+    assert_eq!(ban, json!({"membership": "ban", "reason": "spam"}));
+    assert_error(&mallory.join(&new).await, 403, "M_FORBIDDEN");
+
+    let (_, tags) = alice.client.get(&tag(&alice, &new)).await;
+    assert_eq!(tags["tags"], json!({"u.work": {"order": 0.5}}));
+    let (_, direct) = alice.client.get(&direct).await;
+    assert_eq!(direct[&bob.user_id], json!([old, new]));
+    let (status, copied) = alice.client.get(&rule(&new)).await;
+    assert_eq!(status, 200, "{copied}");
+    assert_eq!(copied["actions"], json!(["dont_notify"]));
+
+    // Bob's tags wait until he joins the new room.
+    let (_, tags) = bob.client.get(&tag(&bob, &new)).await;
+    assert_eq!(tags["tags"], json!({}));
+    assert_eq!(bob.join(&new).await.0, 200);
+    let (_, tags) = bob.client.get(&tag(&bob, &new)).await;
+    assert_eq!(tags["tags"], json!({"u.work": {"order": 0.5}}));
+}
+
+/// Any version the server does not support, even one that is no valid version string,
+/// gets M_UNSUPPORTED_ROOM_VERSION; a missing or mistyped one is a malformed body.
+#[tokio::test]
+async fn upgrade_requests_are_checked() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let room = alice.create_room(json!({})).await;
+    let upgrade = format!("/_matrix/client/v3/rooms/{}/upgrade", enc(&room));
+    for version in ["my_bad_version", "99", ""] {
+        assert_error(
+            &alice
+                .client
+                .post(&upgrade, json!({"new_version": version}))
+                .await,
+            400,
+            "M_UNSUPPORTED_ROOM_VERSION",
+        );
+    }
+    assert_error(
+        &alice.client.post(&upgrade, json!({})).await,
+        400,
+        "M_MISSING_PARAM",
+    );
+    assert_error(
+        &alice
+            .client
+            .post(&upgrade, json!({"new_version": 11}))
+            .await,
+        400,
+        "M_BAD_JSON",
+    );
+    assert_error(
+        &alice
+            .client
+            .post(
+                "/_matrix/client/v3/rooms/%21nowhere%3Alocalhost/upgrade",
+                json!({"new_version": "11"}),
+            )
+            .await,
+        404,
+        "M_NOT_FOUND",
+    );
+    assert_error(
+        &server
+            .client()
+            .post(&upgrade, json!({"new_version": "11"}))
+            .await,
+        401,
+        "M_MISSING_TOKEN",
+    );
+}

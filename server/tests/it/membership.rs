@@ -207,3 +207,28 @@ async fn join_content_carries_the_callers_extra_keys() {
     assert_eq!(member["reason"], "hello");
     assert_eq!(member["displayname"], "bob");
 }
+
+/// `joined_members` keeps `display_name` and `avatar_url` as keys, null when unset.
+#[tokio::test]
+async fn joined_members_lists_unset_profile_fields_as_null() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let room = alice.create_room(json!({})).await;
+    let path = format!("/_matrix/client/v3/rooms/{}/joined_members", enc(&room));
+    let (status, body) = alice.client.get(&path).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"joined": {(alice.user_id.clone()): {"display_name": "alice", "avatar_url": null}}})
+    );
+    let stranger = server.client().register("stranger", "pw-stranger-1").await;
+    assert_error(&stranger.client.get(&path).await, 403, "M_FORBIDDEN");
+    assert_error(
+        &alice
+            .client
+            .get("/_matrix/client/v3/rooms/not-a-room/joined_members")
+            .await,
+        400,
+        "M_INVALID_PARAM",
+    );
+}

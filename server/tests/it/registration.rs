@@ -322,3 +322,25 @@ async fn a_later_stage_may_leave_the_parameters_out() {
     assert_eq!(body["device_id"], "FIRST");
     assert_eq!(client.login("carol", "pw-carol-1").await.0, 200);
 }
+
+#[tokio::test]
+async fn inhibit_login_given_only_with_the_first_stage_still_holds() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let (status, body) = client
+        .post(
+            REGISTER,
+            json!({"username": "dave", "password": "pw-dave-1", "inhibit_login": true}),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    let session = body["session"].as_str().unwrap();
+    let (status, body) = client
+        .post(
+            REGISTER,
+            json!({"auth": {"type": "m.login.dummy", "session": session}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"user_id": "@dave:localhost"}));
+}

@@ -60,18 +60,7 @@ async fn store(
     content: &RawValue,
 ) -> Result<()> {
     crate::api::error::ensure_canonical(content)?;
-    let mut batch = state.storage.batch();
-    // Reserved (not just allocated) until committed, so `/sync` cannot pass it first.
-    let reserved = state.stream.reserve(&state.storage)?;
-    let pos = reserved.position;
-    state
-        .storage
-        .account_data
-        .set(&mut batch, user_id, room_id, kind, content, pos)?;
-    state.storage.commit(batch).await?;
-    drop(reserved);
-    state.notifier.notify([user_id], pos);
-    Ok(())
+    crate::account_data::store(state, user_id, room_id, kind, content).await
 }
 
 /// `GET /_matrix/client/v3/user/{userId}/account_data/{type}`

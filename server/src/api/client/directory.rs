@@ -161,6 +161,16 @@ async fn delete_alias(
     }
     state.storage.rooms.aliases.remove(alias.as_str())?;
     state.storage.flush().await?;
+    let room_id = OwnedRoomId::try_from(record.room_id.as_str()).map_err(Error::internal)?;
+    if let Some(room) = RoomCtx::load(&state.storage, &room_id)? {
+        crate::rooms::canonical_alias::forget(
+            &state,
+            &room,
+            &req.sender()?.user_id,
+            alias.as_str(),
+        )
+        .await;
+    }
     Ok(delete_alias::v3::Response::new())
 }
 

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use ruma::api::client::membership::{
     ban_user, forget_room, get_member_events, invite_user, join_room_by_id,
-    join_room_by_id_or_alias, joined_members, joined_rooms, kick_user, leave_room, unban_user,
+    join_room_by_id_or_alias, joined_rooms, kick_user, leave_room, unban_user,
 };
 use ruma::{OwnedRoomId, OwnedRoomOrAliasId};
 
@@ -27,9 +27,17 @@ pub fn routes(routes: &mut Routes<'_>) {
         .ruma(unban_user)
         .ruma(forget_room)
         .ruma(joined_rooms)
-        .ruma(joined_members)
         .ruma(get_member_events)
         .ruma(knock_room);
+    // Raw, not ruma's type: the spec's RoomMember keeps `display_name` and `avatar_url`
+    // as keys even when unset (null), and clients and SyTest look for them.
+    for version in ["v3", "r0"] {
+        routes.raw(
+            actix_web::http::Method::GET,
+            &format!("/_matrix/client/{version}/rooms/{{room_id}}/joined_members"),
+            joined_members,
+        );
+    }
 }
 
 /// `POST /_matrix/client/v3/rooms/{roomId}/join`
@@ -273,36 +281,41 @@ async fn joined_rooms(
 /// `GET /_matrix/client/v3/rooms/{roomId}/joined_members`
 async fn joined_members(
     state: web::Data<AppState>,
-    req: Ruma<joined_members::v3::Request>,
-) -> Result<joined_members::v3::Response> {
-    let user = req.sender()?.user_id.as_str();
-    let room_id = req.body.room_id.as_str();
-    let room = RoomCtx::require(&state.storage, &req.body.room_id)?;
+    authed: crate::api::extract::Authed,
+    path: web::Path<String>,
+) -> Result<actix_web::HttpResponse> {
+    let user = authed.0.user_id.as_str();
+    let room_id = OwnedRoomId::try_from(path.as_str())
+        .map_err(|_| Error::invalid_param(format!("Invalid room ID {:?}", path.as_str())))?;
+    let room = RoomCtx::require(&state.storage, &room_id)?;
     if state
         .storage
         .rooms
         .membership
-        .get(user, room_id)?
+        .get(user, room_id.as_str())?
         .is_none_or(|r| r.membership != "join")
     {
         return Err(Error::forbidden("You are not a member of this room"));
     }
-    let mut joined = std::collections::BTreeMap::new();
-    for (member, record) in state.storage.rooms.membership.members(room_id)? {
+    let mut joined = serde_json::Map::new();
+    for (member, record) in state.storage.rooms.membership.members(room_id.as_str())? {
         if record.membership != "join" {
             continue;
         }
         let pdu = crate::rooms::state::current_event(&state, &room, "m.room.member", &member)?;
-        let mut info = joined_members::v3::RoomMember::new();
-        if let Some(pdu) = pdu {
-            info.display_name = crate::rooms::state::content_str(&pdu, "displayname");
-            info.avatar_url = crate::rooms::state::content_str(&pdu, "avatar_url").map(Into::into);
-        }
-        if let Ok(member) = ruma::OwnedUserId::try_from(member) {
-            joined.insert(member, info);
-        }
+        let field = |key: &str| {
+            pdu.as_ref()
+                .and_then(|pdu| crate::rooms::state::content_str(pdu, key))
+        };
+        joined.insert(
+            member.clone(),
+            serde_json::json!({
+                "display_name": field("displayname"),
+                "avatar_url": field("avatar_url"),
+            }),
+        );
     }
-    Ok(joined_members::v3::Response::new(joined))
+    Ok(actix_web::HttpResponse::Ok().json(serde_json::json!({ "joined": joined })))
 }
 
 /// `GET /_matrix/client/v3/rooms/{roomId}/members`: member events of the current state

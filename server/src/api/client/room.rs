@@ -14,7 +14,16 @@ use crate::rooms::create::DEFAULT_ROOM_VERSION;
 use crate::rooms::create::{CreateRoom, Preset, create_room as create};
 
 pub fn routes(routes: &mut Routes<'_>) {
-    routes.ruma(create_room).ruma(upgrade_room);
+    routes.ruma(create_room);
+    // Raw: ruma refuses a malformed version string as M_BAD_JSON, where the spec wants
+    // M_UNSUPPORTED_ROOM_VERSION for any version the server does not support.
+    for version in ["v3", "r0"] {
+        routes.raw(
+            actix_web::http::Method::POST,
+            &format!("/_matrix/client/{version}/rooms/{{room_id}}/upgrade"),
+            upgrade_room,
+        );
+    }
 }
 
 /// `POST /_matrix/client/v3/createRoom`
@@ -121,20 +130,35 @@ async fn create_room(
 /// `POST /_matrix/client/v3/rooms/{roomId}/upgrade`
 async fn upgrade_room(
     state: web::Data<AppState>,
-    req: Ruma<ruma::api::client::room::upgrade_room::v3::Request>,
-) -> Result<ruma::api::client::room::upgrade_room::v3::Response> {
-    let sender = req.sender()?.user_id.clone();
-    let body = req.body;
+    authed: crate::api::extract::Authed,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<actix_web::HttpResponse> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        new_version: String,
+        #[serde(default)]
+        additional_creators: Vec<ruma::OwnedUserId>,
+    }
+    let sender = authed.0.user_id.clone();
+    let room_id = ruma::OwnedRoomId::try_from(path.as_str())
+        .map_err(|_| Error::invalid_param(format!("Invalid room ID {:?}", path.as_str())))?;
+    let body: Body = crate::api::error::parse_json(&body)?;
+    let new_version = ruma::RoomVersionId::try_from(body.new_version.as_str()).map_err(|_| {
+        Error::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "M_UNSUPPORTED_ROOM_VERSION",
+            format!("Unsupported room version {:?}", body.new_version),
+        )
+    })?;
     let new_room = crate::rooms::upgrade::upgrade(
         &state,
-        &body.room_id,
+        &room_id,
         &sender,
-        body.new_version,
+        new_version,
         body.additional_creators,
     )
     .await?;
-    tracing::info!(old = %body.room_id, new = %new_room, "room upgraded");
-    Ok(ruma::api::client::room::upgrade_room::v3::Response::new(
-        new_room,
-    ))
+    tracing::info!(old = %room_id, new = %new_room, "room upgraded");
+    Ok(actix_web::HttpResponse::Ok().json(serde_json::json!({ "replacement_room": new_room })))
 }
