@@ -286,8 +286,14 @@ pub(crate) fn write(
             if pdu.kind == TimelineEventType::RoomMember
                 && let Some(target) = pdu.state_key.as_deref()
                 && let Ok(target) = <&UserId>::try_from(target)
+                && matches!(
+                    crate::rooms::state::content_str(pdu, "membership").as_deref(),
+                    Some("leave" | "ban")
+                )
             {
-                // A kicked, banned or leaving user's server hears of it too.
+                // A kicked, banned or uninvited user's server hears of it too. (An invite
+                // reached the invitee's server through `/invite`; in a transaction it
+                // would be a PDU of a room that server is not in.)
                 servers.insert(target.server_name().to_string());
             }
             servers.remove(state.server_name());
