@@ -42,6 +42,7 @@ pub(crate) fn events_between(
         lazy_load_members: false,
         unread_thread_notifications: false,
         filter: SyncFilter::from_value(&filter),
+        federation_format: false,
         cache_key: None,
     };
     let (body, _) = build(state, request.user_id, &options, next)?;

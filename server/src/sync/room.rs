@@ -100,22 +100,33 @@ pub(crate) fn joined_room(
     })))
 }
 
-/// Joined and invited counts and, for unnamed rooms, up to five other members.
+/// Joined and invited counts and, for rooms without a name or canonical alias, up to
+/// five other members (the spec requires heroes only then; Synapse leaves them out
+/// otherwise, and SyTest checks that).
 pub(crate) fn summary(state: &AppState, room: &RoomCtx, user_id: &str) -> Result<Value> {
     let members = crate::rooms::members::of(state, room.room_id.as_str())?;
     let joined = members.joined_count();
     let invited = members.invited_count();
+    let mut summary = json!({
+        "m.joined_member_count": joined,
+        "m.invited_member_count": invited,
+    });
+    let (_, map) = crate::rooms::state::current(state, room)?;
+    for (kind, field) in [("m.room.name", "name"), ("m.room.canonical_alias", "alias")] {
+        if let Some(event) = crate::rooms::state::event_in(state, &map, kind, "")?
+            && crate::rooms::state::content_str(&event, field).is_some_and(|v| !v.is_empty())
+        {
+            return Ok(summary);
+        }
+    }
     let heroes: Vec<&str> = members
         .iter()
         .filter(|(u, r)| *u != user_id && (r.membership == "join" || r.membership == "invite"))
         .map(|(u, _)| u)
         .take(5)
         .collect();
-    Ok(json!({
-        "m.heroes": heroes,
-        "m.joined_member_count": joined,
-        "m.invited_member_count": invited,
-    }))
+    summary["m.heroes"] = json!(heroes);
+    Ok(summary)
 }
 
 /// Stripped state for an invite or knock: the events a client needs to show the room,
@@ -189,8 +200,16 @@ pub(crate) fn left_room(
         left_at
     };
     // The room's state at the start of that timeline, as for a joined room: all of it
-    // the first time the room is sent, what changed in a gap otherwise.
-    let whole = options.since.is_none() || options.full_state;
+    // the first time the room is sent (also when the user joined and left since the last
+    // sync, which never sent the room as joined), what changed in a gap otherwise.
+    let whole = match options.since {
+        None => true,
+        _ if options.full_state => true,
+        Some(since) => {
+            let at_since = before_count(state, room, since)?;
+            crate::rooms::state::membership_in(state, &at_since, user_id)? != "join"
+        }
+    };
     let state_events = state_up_to(state, room, options, whole, timeline_start, limited)?;
     Ok(json!({
         "timeline": { "events": timeline, "limited": limited, "prev_batch": format!("t{timeline_start}") },
@@ -281,9 +300,16 @@ pub(crate) fn timeline_window(
                 scanned += 1;
                 continue;
             }
-            let Some(pdu) = visibility.view(&pdu)? else {
-                scanned += 1;
-                continue;
+            let pdu = match visibility.view(&pdu)? {
+                Some(pdu) => pdu,
+                // Current state is sent even when history visibility hides the moment it
+                // was set (as Synapse does): clients build the room's state from the
+                // timeline too.
+                None if is_current_state(state, room, &pdu)? => std::borrow::Cow::Borrowed(&*pdu),
+                None => {
+                    scanned += 1;
+                    continue;
+                }
             };
             if kept.len() == limit {
                 limited = true;
@@ -298,6 +324,9 @@ pub(crate) fn timeline_window(
                 user_id,
                 &options.device_id,
             )?;
+            if options.federation_format {
+                event = federation_format(&pdu, event)?;
+            }
             start = count;
             kept.push(event);
         }
@@ -318,6 +347,32 @@ pub(crate) fn timeline_window(
         events_found,
         scanned,
     })
+}
+
+/// Whether `pdu` is a state event still in the room's current state.
+fn is_current_state(
+    state: &AppState,
+    room: &RoomCtx,
+    pdu: &citadel_federation::pdu::Pdu,
+) -> Result<bool> {
+    let Some(key) = pdu.state_key.as_deref() else {
+        return Ok(false);
+    };
+    Ok(
+        crate::rooms::state::current_event(state, room, &pdu.kind.to_string(), key)?
+            .is_some_and(|current| current.event_id == pdu.event_id),
+    )
+}
+
+/// The PDU itself, as `event_format: federation` asks, with its event ID and the
+/// client event's `unsigned` (age, transaction ID, relations).
+fn federation_format(pdu: &citadel_federation::pdu::Pdu, client: Value) -> Result<Value> {
+    let mut event = serde_json::to_value(&pdu.json).map_err(crate::api::error::Error::internal)?;
+    event["event_id"] = json!(pdu.event_id);
+    if let Some(unsigned) = client.get("unsigned") {
+        event["unsigned"] = unsigned.clone();
+    }
+    Ok(event)
 }
 
 /// The events the user may see, in client format.

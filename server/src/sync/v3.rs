@@ -36,6 +36,8 @@ pub(crate) struct Options {
     /// Count notifications per thread (`unread_thread_notifications` in the filter).
     pub(crate) unread_thread_notifications: bool,
     pub(crate) filter: crate::sync::filter::SyncFilter,
+    /// The filter's `event_format: federation`: timeline events as the PDUs they are.
+    pub(crate) federation_format: bool,
     /// For an initial sync: its key in the cache of built `rooms` sections.
     pub(crate) cache_key: Option<String>,
 }

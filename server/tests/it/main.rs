@@ -60,6 +60,7 @@ mod spaces;
 mod state_events;
 mod synapse;
 mod sync;
+mod sync_details;
 mod sync_membership;
 mod tls;
 mod visibility;

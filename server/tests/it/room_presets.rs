@@ -71,10 +71,9 @@ pub fn synapse_preset_state(preset: &str, version: u32, creator: &str) -> Vec<(S
         ),
         (
             "m.room.guest_access".into(),
-            // Synapse sends no guest_access event in public rooms (absent means
-            // forbidden); Citadel sends the spec's `forbidden` explicitly.
+            // No guest_access event in public rooms (absent means forbidden).
             if public {
-                json!({"guest_access": "forbidden"})
+                Value::Null
             } else {
                 json!({"guest_access": "can_join"})
             },

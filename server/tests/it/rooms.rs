@@ -93,13 +93,19 @@ async fn presets_set_join_rules_and_visibility() {
     );
     // Without the trailing slash too.
     let no_slash = format!(
-        "/_matrix/client/v3/rooms/{}/state/m.room.guest_access",
+        "/_matrix/client/v3/rooms/{}/state/m.room.join_rules",
         enc(&public)
     );
     assert_eq!(
         alice.client.get(&no_slash).await.1,
-        json!({"guest_access": "forbidden"})
+        json!({"join_rule": "public"})
     );
+    // A public room has no guest_access event (absent means forbidden), as in Synapse.
+    let guest_access = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.guest_access",
+        enc(&public)
+    );
+    assert_error(&alice.client.get(&guest_access).await, 404, "M_NOT_FOUND");
 
     assert_eq!(carol.join(&public).await.0, 200);
     assert_error(&carol.join(&private).await, 403, "M_FORBIDDEN");

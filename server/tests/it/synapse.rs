@@ -288,8 +288,7 @@ async fn citadel_and_synapse_share_rooms() {
 
 /// New rooms start as Synapse starts them: the same power levels, join rules, history
 /// visibility and guest access for each preset and room version, read from a real
-/// Synapse. (Where Citadel deliberately differs: it sends the spec's explicit
-/// `guest_access: forbidden` in public rooms, where Synapse sends none.)
+/// Synapse.
 #[tokio::test]
 async fn new_rooms_start_with_the_state_synapse_gives_them() {
     use crate::room_presets::preset_state;
@@ -319,9 +318,6 @@ async fn new_rooms_start_with_the_state_synapse_gives_them() {
                     && let Some(level) = users.remove(&sam.user_id)
                 {
                     users.insert(alice.user_id.clone(), level);
-                }
-                if kind == "m.room.guest_access" && content.is_null() {
-                    *content = json!({"guest_access": "forbidden"});
                 }
             }
             assert_eq!(got, want, "room version {version}, preset {preset:?}");

@@ -67,11 +67,12 @@ async fn sync(
         full_state: query.full_state,
         timeline_limit: filter["room"]["timeline"]["limit"]
             .as_u64()
-            .map_or(DEFAULT_TIMELINE_LIMIT, |n| n.clamp(1, 500) as usize),
+            .map_or(DEFAULT_TIMELINE_LIMIT, |n| n.min(500) as usize),
         lazy_load_members: filter["room"]["state"]["lazy_load_members"] == true,
         unread_thread_notifications: filter["room"]["timeline"]["unread_thread_notifications"]
             == true,
         filter: crate::sync::filter::SyncFilter::from_value(&filter),
+        federation_format: filter["event_format"] == "federation",
         cache_key: since.is_none().then(|| {
             crate::sync::cache::key(
                 sender.user_id.as_str(),
