@@ -287,6 +287,12 @@ fn to_ruma_request<R: IncomingRequest + 'static>(req: &HttpRequest, body: &[u8])
 #[derive(Clone, Copy)]
 pub struct EmptyLastPathArg;
 
+/// A room ID taken from a raw handler's path or query: `M_INVALID_PARAM` when malformed.
+pub fn room_id_param(raw: &str) -> Result<ruma::OwnedRoomId> {
+    ruma::OwnedRoomId::try_from(raw)
+        .map_err(|_| Error::invalid_param(format!("Invalid room ID {raw:?}")))
+}
+
 /// A ruma response, serialised by ruma and sent by actix.
 pub struct RumaResponse<T>(pub T);
 

@@ -131,10 +131,15 @@ fn new_session(state: &AppState, need: &Requirement<'_>) -> Result<(String, Uiaa
 
 /// A registration session, if `id` names one that has not expired.
 pub fn registration_session(state: &AppState, id: &str) -> Result<Option<UiaaSession>> {
-    Ok(state.storage.uiaa.get(id)?.filter(|s| {
-        s.operation == "register"
-            && now_ms().saturating_sub(s.created_ts) <= state.config.auth.uiaa_session_lifetime_ms
-    }))
+    Ok(state
+        .storage
+        .uiaa
+        .get(id)?
+        .filter(|s| s.operation == "register" && !expired(state, s)))
+}
+
+fn expired(state: &AppState, session: &UiaaSession) -> bool {
+    now_ms().saturating_sub(session.created_ts) > state.config.auth.uiaa_session_lifetime_ms
 }
 
 fn load_session(state: &AppState, need: &Requirement<'_>, id: &str) -> Result<UiaaSession> {
@@ -146,7 +151,7 @@ fn load_session(state: &AppState, need: &Requirement<'_>, id: &str) -> Result<Ui
         )
     };
     let session = state.storage.uiaa.get(id)?.ok_or_else(unknown)?;
-    if now_ms().saturating_sub(session.created_ts) > state.config.auth.uiaa_session_lifetime_ms {
+    if expired(state, &session) {
         state.storage.uiaa.remove(id)?;
         return Err(unknown());
     }

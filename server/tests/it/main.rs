@@ -49,6 +49,7 @@ mod messages;
 mod metrics;
 mod profile;
 mod push;
+mod pushers;
 mod registration;
 mod relations;
 mod room_presets;

@@ -42,8 +42,7 @@ async fn events(
         .map_err(|e| Error::invalid_param(format!("Invalid query parameters: {e}")))?
         .into_inner();
     if let Some(room_id) = &query.room_id {
-        ruma::RoomId::parse(room_id)
-            .map_err(|_| Error::invalid_param(format!("Invalid room ID {room_id:?}")))?;
+        crate::api::extract::room_id_param(room_id)?;
     }
     let mut wake = state.notifier.subscribe(sender.user_id.as_str());
     // Without a token the stream starts now: only what happens from here on.

@@ -285,8 +285,7 @@ async fn joined_members(
     path: web::Path<String>,
 ) -> Result<actix_web::HttpResponse> {
     let user = authed.0.user_id.as_str();
-    let room_id = OwnedRoomId::try_from(path.as_str())
-        .map_err(|_| Error::invalid_param(format!("Invalid room ID {:?}", path.as_str())))?;
+    let room_id = crate::api::extract::room_id_param(&path)?;
     let room = RoomCtx::require(&state.storage, &room_id)?;
     if state
         .storage

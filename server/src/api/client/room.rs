@@ -141,8 +141,7 @@ async fn upgrade_room(
         additional_creators: Vec<ruma::OwnedUserId>,
     }
     let sender = authed.0.user_id.clone();
-    let room_id = ruma::OwnedRoomId::try_from(path.as_str())
-        .map_err(|_| Error::invalid_param(format!("Invalid room ID {:?}", path.as_str())))?;
+    let room_id = crate::api::extract::room_id_param(&path)?;
     let body: Body = crate::api::error::parse_json(&body)?;
     let new_version = ruma::RoomVersionId::try_from(body.new_version.as_str()).map_err(|_| {
         Error::new(

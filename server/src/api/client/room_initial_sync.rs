@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::api::Routes;
 use crate::api::client::message::readable_until;
 use crate::api::client::state::readable_state;
-use crate::api::error::{Error, Result};
+use crate::api::error::Result;
 use crate::api::extract::Authed;
 use crate::app::AppState;
 use crate::rooms::state::events_of;
@@ -40,8 +40,7 @@ async fn room_initial_sync(
 ) -> Result<HttpResponse> {
     let raw = req.match_info().get("room_id").unwrap_or_default();
     let room_id = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
-    let room_id = ruma::RoomId::parse(room_id.as_ref())
-        .map_err(|_| Error::invalid_param(format!("Invalid room ID {room_id:?}")))?;
+    let room_id = crate::api::extract::room_id_param(&room_id)?;
     let user = sender.user_id.as_str();
     let room = RoomCtx::require(&state.storage, &room_id)?;
     // Members up to their leave; others only in a world-readable room (403 otherwise).

@@ -22,6 +22,7 @@ pub mod threepids;
 pub mod user_activity;
 pub mod user_redact;
 pub mod users;
+pub mod whois;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,6 +39,7 @@ use crate::auth::session::Sender;
 pub fn routes(routes: &mut Routes<'_>) {
     server::routes(routes);
     users::routes(routes);
+    whois::routes(routes);
     user_activity::routes(routes);
     user_redact::routes(routes);
     restrictions::routes(routes);
@@ -72,17 +74,17 @@ impl FromRequest for Admin {
         Box::pin(async move {
             let Authed(sender) = authed.await?;
             let state = state.ok_or_else(|| Error::internal("no app state"))?;
-            let is_admin = state
-                .storage
-                .users
-                .get(sender.user_id.as_str())?
-                .is_some_and(|u| u.admin);
-            if !is_admin {
+            if !is_admin(&state, sender.user_id.as_str())? {
                 return Err(Error::forbidden("You are not a server admin"));
             }
             Ok(Admin(sender))
         })
     }
+}
+
+/// Whether the user is a server admin.
+pub fn is_admin(state: &AppState, user_id: &str) -> Result<bool> {
+    Ok(state.storage.users.get(user_id)?.is_some_and(|u| u.admin))
 }
 
 /// Records an admin's action in the audit trail.

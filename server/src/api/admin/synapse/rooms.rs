@@ -57,8 +57,7 @@ pub(crate) fn room(state: &AppState, raw: &str) -> Result<RoomCtx> {
     } else {
         raw.to_owned()
     };
-    let room_id = OwnedRoomId::try_from(raw.as_str())
-        .map_err(|_| Error::invalid_param(format!("Invalid room ID {raw:?}")))?;
+    let room_id = crate::api::extract::room_id_param(&raw)?;
     RoomCtx::load(&state.storage, &room_id)?.ok_or_else(|| Error::not_found("Room not found"))
 }
 

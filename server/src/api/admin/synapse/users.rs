@@ -39,17 +39,6 @@ pub fn routes(routes: &mut Routes<'_>) {
             Method::PUT,
             "/_synapse/admin/v1/users/{user_id}/admin",
             put_admin,
-        )
-        .raw(Method::GET, "/_synapse/admin/v1/whois/{user_id}", whois)
-        .raw(
-            Method::GET,
-            "/_matrix/client/v3/admin/whois/{user_id}",
-            client_whois,
-        )
-        .raw(
-            Method::GET,
-            "/_matrix/client/r0/admin/whois/{user_id}",
-            client_whois,
         );
 }
 
@@ -568,46 +557,4 @@ async fn put_admin(
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({})))
-}
-
-/// `GET /_synapse/admin/v1/whois/{user_id}` and `GET /_matrix/client/v3/admin/whois/{userId}`:
-/// the user's devices with their last seen address and time.
-async fn whois(
-    state: web::Data<AppState>,
-    _admin: Admin,
-    path: web::Path<String>,
-) -> Result<HttpResponse> {
-    whois_of(&state, &path)
-}
-
-/// `GET /_matrix/client/v3/admin/whois/{userId}`: the spec lets a server restrict this
-/// to admins and the user being looked up, as Synapse does.
-async fn client_whois(
-    state: web::Data<AppState>,
-    authed: crate::api::extract::Authed,
-    path: web::Path<String>,
-) -> Result<HttpResponse> {
-    let sender = authed.0.user_id.as_str();
-    let is_admin = state.storage.users.get(sender)?.is_some_and(|u| u.admin);
-    if sender != path.as_str() && !is_admin {
-        return Err(Error::forbidden("You are not a server admin"));
-    }
-    whois_of(&state, &path)
-}
-
-fn whois_of(state: &AppState, raw_user_id: &str) -> Result<HttpResponse> {
-    let user_id = local_user(state, raw_user_id, "whois")?;
-    existing(state, &user_id)?;
-    let mut devices = serde_json::Map::new();
-    for (device_id, device) in state.storage.devices.list(&user_id)? {
-        let connections: Vec<Value> = match (&device.last_seen_ip, device.last_seen_ts) {
-            (Some(ip), Some(ts)) => vec![json!({ "ip": ip, "last_seen": ts, "user_agent": "" })],
-            _ => Vec::new(),
-        };
-        devices.insert(
-            device_id,
-            json!({ "sessions": [{ "connections": connections }] }),
-        );
-    }
-    Ok(HttpResponse::Ok().json(json!({ "user_id": user_id, "devices": devices })))
 }
