@@ -84,30 +84,72 @@ pub fn send(
                 body[key] = value.clone();
             }
         }
-        let notification = json!({ "notification": body });
-        // With the server's trusted roots and extra CAs: a client of its own would trust
-        // no certificate at all (reqwest is built without a root store).
-        let client = match state.federation.outbound_http() {
-            Ok(client) => client,
-            Err(e) => {
-                tracing::warn!(error = %e, "no HTTP client for push gateways");
-                return Ok(());
-            }
-        };
-        tokio::spawn(async move {
-            for attempt in 0..3u32 {
-                match client.post(&url).json(&notification).send().await {
-                    Ok(response) if response.status().is_success() => return,
-                    Ok(response) => {
-                        tracing::warn!(%url, status = %response.status(), "push gateway refused")
-                    }
-                    Err(e) => tracing::warn!(%url, error = %e, "push gateway unreachable"),
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(500 * 2u64.pow(attempt))).await;
-            }
-        });
+        post(state, url, json!({ "notification": body }));
     }
     Ok(())
+}
+
+/// Tells every HTTP pusher of the user the new badge, with a notification that carries
+/// only counts (as Synapse does when a read receipt clears a room), so a phone's badge
+/// goes down without a new message.
+pub fn badge_update(state: &AppState, user: &ruma::UserId) -> Result<()> {
+    let pushers = state.storage.notifications.pushers(Some(user.as_str()))?;
+    if pushers.is_empty() {
+        return Ok(());
+    }
+    let badge = crate::push::read::badge_count(state, user)?;
+    for (_, pusher) in pushers {
+        let pusher: Value = serde_json::from_str(pusher.get()).unwrap_or_default();
+        if pusher["kind"] != "http" {
+            continue;
+        }
+        let Some(url) = pusher["data"]["url"].as_str().map(str::to_owned) else {
+            continue;
+        };
+        let mut data = pusher["data"].clone();
+        if let Some(data) = data.as_object_mut() {
+            data.remove("url");
+        }
+        let body = json!({ "notification": {
+            "id": "",
+            "type": null,
+            "sender": "",
+            "counts": { "unread": badge },
+            "devices": [{
+                "app_id": pusher["app_id"],
+                "pushkey": pusher["pushkey"],
+                "pushkey_ts": pusher["pushkey_ts"].as_u64().unwrap_or(0),
+                "data": data,
+            }],
+        }});
+        post(state, url, body);
+    }
+    Ok(())
+}
+
+/// Posts a notification to a gateway in the background, three tries with back-off.
+fn post(state: &AppState, url: String, notification: Value) {
+    // With the server's trusted roots and extra CAs: a client of its own would trust
+    // no certificate at all (reqwest is built without a root store).
+    let client = match state.federation.outbound_http() {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::warn!(error = %e, "no HTTP client for push gateways");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        for attempt in 0..3u32 {
+            match client.post(&url).json(&notification).send().await {
+                Ok(response) if response.status().is_success() => return,
+                Ok(response) => {
+                    tracing::warn!(%url, status = %response.status(), "push gateway refused")
+                }
+                Err(e) => tracing::warn!(%url, error = %e, "push gateway unreachable"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500 * 2u64.pow(attempt))).await;
+        }
+    });
 }
 
 /// The `set_tweak` actions as a tweaks object.

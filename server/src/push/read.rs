@@ -34,6 +34,16 @@ pub fn read_upto_in(
     Ok(upto)
 }
 
+/// Whether the user has notifications in the room past their read receipts.
+pub fn room_unread(state: &AppState, user: &UserId, room_id: &str) -> Result<bool> {
+    let upto = read_upto(state, user, room_id)?;
+    let (notifications, _) = state
+        .storage
+        .notifications
+        .unread(user.as_str(), room_id, upto)?;
+    Ok(notifications > 0)
+}
+
 /// The badge a push gateway shows: how many of the user's rooms have unread
 /// notifications (Synapse's default, counting rooms rather than messages).
 pub fn badge_count(state: &AppState, user: &UserId) -> Result<u64> {
@@ -42,13 +52,7 @@ pub fn badge_count(state: &AppState, user: &UserId) -> Result<u64> {
         if record.membership != "join" {
             continue;
         }
-        let upto = read_upto(state, user, &room_id)?;
-        let (notifications, _) =
-            state
-                .storage
-                .notifications
-                .unread(user.as_str(), &room_id, upto)?;
-        if notifications > 0 {
+        if room_unread(state, user, &room_id)? {
             rooms += 1;
         }
     }

@@ -295,3 +295,43 @@ async fn pushers_go_with_their_device() {
     assert_eq!(keys, ["laptop-key"]);
     assert!(listed["pushers"][0].get("device_id").is_none(), "{listed}");
 }
+
+/// A read receipt that clears a room's notifications sends the gateway the new badge, in
+/// a notification that carries only counts; a receipt that changes nothing sends none.
+#[tokio::test]
+async fn a_read_receipt_sends_the_new_badge() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let (url, received) = gateway().await;
+    set_pusher(&alice, &url, "badge-phone").await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room).await;
+    let event = bob.send_text(&room, "read me").await;
+    let got = wait_for_pushes(&received, 1).await;
+    assert_eq!(got[0]["notification"]["counts"]["unread"], 1, "{got:?}");
+
+    let receipt = format!(
+        "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+        enc(&room),
+        enc(&event)
+    );
+    let (status, body) = alice.client.post(&receipt, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let got = wait_for_pushes(&received, 2).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    let badge = &got[1]["notification"];
+    assert_eq!(badge["counts"], json!({"unread": 0}));
+    assert_eq!(badge["id"], "");
+    assert_eq!(badge["type"], Value::Null);
+    assert!(badge.get("event_id").is_none(), "{badge}");
+    assert_eq!(badge["devices"][0]["pushkey"], "badge-phone");
+    assert_eq!(badge["devices"][0]["app_id"], "org.example.app");
+    assert!(badge["devices"][0]["data"].get("url").is_none(), "{badge}");
+
+    // The same receipt again clears nothing: no further request.
+    let (status, _) = alice.client.post(&receipt, json!({})).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(received.lock().unwrap().len(), 2);
+}

@@ -105,7 +105,20 @@ async fn store_receipt(
         ts: now_ms(),
         thread_id: thread.as_str().map(str::to_owned),
     };
+    // A read receipt that clears the room's notifications lowers the user's badge;
+    // their push gateways hear the new count (only then, as Synapse sends it on change).
+    let is_read = kind == "m.read" || kind == "m.read.private";
+    let had_unread = is_read
+        && !state
+            .storage
+            .notifications
+            .pushers(Some(user.as_str()))?
+            .is_empty()
+        && crate::push::read::room_unread(state, user, room_id.as_str())?;
     apply_receipt(state, room_id, &receipt).await?;
+    if had_unread && !crate::push::read::room_unread(state, user, room_id.as_str())? {
+        crate::push::gateway::badge_update(state, user)?;
+    }
     if kind == "m.read" {
         crate::federation::edu_out::receipt(
             state,
