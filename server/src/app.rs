@@ -42,6 +42,8 @@ pub struct AppState {
     pub pdu_cache: crate::rooms::PduCache,
     /// Recently built `rooms` sections of initial syncs.
     pub initial_sync_cache: crate::sync::cache::InitialSyncCache,
+    /// Which lazy-loaded member events each device was sent.
+    pub lazy_members_cache: crate::sync::lazy_members::LazyMembersCache,
     /// Who is in which room, per state snapshot.
     pub members_cache: crate::rooms::members::MembersCache,
     pub push_cache: crate::push::cache::PushCache,
@@ -140,6 +142,7 @@ impl AppState {
             create_clock: Default::default(),
             pdu_cache: Default::default(),
             initial_sync_cache: Default::default(),
+            lazy_members_cache: Default::default(),
             members_cache: Default::default(),
             push_cache: Default::default(),
             stream: Default::default(),

@@ -189,12 +189,13 @@ pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Erro
 
 /// A `/pushrules/` request no route took names no valid scope, kind, rule or
 /// attribute (or a method the path does not have): a malformed request, `400` as from
-/// Synapse, not a missing page.
+/// Synapse, not a missing page. `/pushrules` itself, without the slash, is no endpoint:
+/// `404` (Synapse too).
 fn is_push_rules(req: &actix_web::HttpRequest) -> bool {
     req.path()
         .strip_prefix("/_matrix/client/")
         .and_then(|rest| rest.split_once('/'))
-        .is_some_and(|(_, rest)| rest.starts_with("pushrules"))
+        .is_some_and(|(_, rest)| rest.starts_with("pushrules/"))
 }
 
 /// CORS preflight: every path answers `OPTIONS` with 200 so browser clients can call us

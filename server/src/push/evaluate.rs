@@ -263,10 +263,15 @@ pub async fn on_remote_invite(
     state.storage.commit(batch).await?;
 
     let mut details = serde_json::Map::new();
-    if let Some(name) = shown("m.room.name", "").and_then(|c| c["name"].as_str()) {
+    let alias = shown("m.room.canonical_alias", "").and_then(|c| c["alias"].as_str());
+    if let Some(name) = shown("m.room.name", "")
+        .and_then(|c| c["name"].as_str())
+        .filter(|n| !n.is_empty())
+        .or(alias)
+    {
         details.insert("room_name".into(), name.into());
     }
-    if let Some(alias) = shown("m.room.canonical_alias", "").and_then(|c| c["alias"].as_str()) {
+    if let Some(alias) = alias {
         details.insert("room_alias".into(), alias.into());
     }
     if let Some(name) =
@@ -275,6 +280,7 @@ pub async fn on_remote_invite(
         details.insert("sender_display_name".into(), name.into());
     }
     details.insert("user_is_target".into(), true.into());
+    details.insert("membership".into(), "invite".into());
     crate::push::gateway::send(
         state,
         user_id.as_str(),

@@ -179,17 +179,20 @@ fn room_details(
         Ok(crate::rooms::state::current_event(state, room, kind, key)?
             .and_then(|event| serde_json::from_str::<Value>(event.content.get()).ok()))
     };
-    if let Some(name) = content_of("m.room.name", "")?.and_then(|c| {
+    let name = content_of("m.room.name", "")?.and_then(|c| {
         c["name"]
             .as_str()
             .filter(|n| !n.is_empty())
             .map(str::to_owned)
-    }) {
+    });
+    let alias = content_of("m.room.canonical_alias", "")?
+        .and_then(|c| c["alias"].as_str().map(str::to_owned));
+    // The name a client would show: the room's name, else its canonical alias (as
+    // Synapse names rooms in notifications).
+    if let Some(name) = name.clone().or_else(|| alias.clone()) {
         out.insert("room_name".into(), name.into());
     }
-    if let Some(alias) = content_of("m.room.canonical_alias", "")?
-        .and_then(|c| c["alias"].as_str().map(str::to_owned))
-    {
+    if let Some(alias) = alias {
         out.insert("room_alias".into(), alias.into());
     }
     if let Some(name) = content_of("m.room.member", pdu.sender.as_str())?
@@ -202,6 +205,13 @@ fn room_details(
             "user_is_target".into(),
             (pdu.state_key.as_deref() == Some(user_id)).into(),
         );
+        // Synapse's addition, which gateways use to word invites.
+        if let Some(membership) = serde_json::from_str::<Value>(pdu.content.get())
+            .ok()
+            .and_then(|c| c["membership"].as_str().map(str::to_owned))
+        {
+            out.insert("membership".into(), membership.into());
+        }
     }
     Ok(out)
 }

@@ -40,6 +40,7 @@ pub(crate) fn events_between(
         full_state: false,
         timeline_limit: EVENTS_PER_ROOM,
         lazy_load_members: false,
+        include_redundant_members: false,
         unread_thread_notifications: false,
         filter: SyncFilter::from_value(&filter),
         federation_format: false,

@@ -5,6 +5,7 @@ pub mod account;
 pub mod cache;
 pub mod events;
 pub mod filter;
+pub mod lazy_members;
 pub mod notifier;
 pub mod room;
 pub mod sliding;

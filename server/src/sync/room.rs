@@ -54,33 +54,16 @@ pub(crate) fn joined_room(
         return Ok(None);
     }
     if options.lazy_load_members {
-        // Members only for who speaks in this timeline (and the user), current as of its
-        // start; everything else about the room as usual.
-        let mut senders: std::collections::BTreeSet<&str> = timeline
-            .iter()
-            .filter_map(|e| e["sender"].as_str())
-            .collect();
-        senders.insert(user_id);
-        state_events.retain(|pdu| {
-            pdu.kind != ruma::events::TimelineEventType::RoomMember
-                || pdu
-                    .state_key
-                    .as_deref()
-                    .is_some_and(|k| senders.contains(k))
-        });
-        let at_start = before_count(state, room, timeline_start)?;
-        for sender in senders {
-            let already = state_events.iter().any(|p| {
-                p.kind == ruma::events::TimelineEventType::RoomMember
-                    && p.state_key.as_deref() == Some(sender)
-            });
-            if !already
-                && let Some(member) =
-                    crate::rooms::state::event_in(state, &at_start, "m.room.member", sender)?
-            {
-                state_events.push(member);
-            }
-        }
+        lazy_load_members(
+            state,
+            room,
+            user_id,
+            options,
+            initial,
+            &timeline,
+            timeline_start,
+            &mut state_events,
+        )?;
     }
     let summary = summary(state, room, user_id)?;
     let (unread, thread_unread) =
@@ -98,6 +81,85 @@ pub(crate) fn joined_room(
         "summary": summary,
         "unread_thread_notifications": thread_unread,
     })))
+}
+
+/// Narrows a joined room's state to the members a client needs (lazy-loading members,
+/// spec "Lazy-loading room members"): the senders of the timeline as of its start, the
+/// user themself in a whole-state answer, and in a gappy incremental one every
+/// membership change of the gap; less those this device was already sent, unless the
+/// filter asks for `include_redundant_members`.
+#[allow(clippy::too_many_arguments)]
+fn lazy_load_members(
+    state: &AppState,
+    room: &RoomCtx,
+    user_id: &str,
+    options: &Options,
+    initial: bool,
+    timeline: &[Value],
+    timeline_start: u64,
+    state_events: &mut Vec<std::sync::Arc<citadel_federation::pdu::Pdu>>,
+) -> Result<()> {
+    use ruma::events::TimelineEventType::RoomMember;
+    let mut senders: std::collections::BTreeSet<&str> = timeline
+        .iter()
+        .filter_map(|e| e["sender"].as_str())
+        .collect();
+    if initial {
+        senders.insert(user_id);
+        // A whole-state answer holds every member: only the senders' stay.
+        state_events.retain(|pdu| {
+            pdu.kind != RoomMember
+                || pdu
+                    .state_key
+                    .as_deref()
+                    .is_some_and(|k| senders.contains(k))
+        });
+    }
+    let in_timeline: std::collections::BTreeSet<&str> = timeline
+        .iter()
+        .filter(|e| e["type"] == "m.room.member")
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    let at_start = before_count(state, room, timeline_start)?;
+    for sender in &senders {
+        let already = state_events
+            .iter()
+            .any(|p| p.kind == RoomMember && p.state_key.as_deref() == Some(*sender));
+        if !already
+            && let Some(member) =
+                crate::rooms::state::event_in(state, &at_start, "m.room.member", sender)?
+            && !in_timeline.contains(member.event_id.as_str())
+        {
+            state_events.push(member);
+        }
+    }
+    if options.include_redundant_members || options.full_state {
+        return Ok(());
+    }
+    let cache = &state.lazy_members_cache;
+    let room_id = room.room_id.as_str();
+    let device = options.device_id.as_str();
+    state_events.retain(|pdu| {
+        pdu.kind != RoomMember
+            || !pdu.state_key.as_deref().is_some_and(|member| {
+                cache.was_sent(user_id, device, room_id, member, pdu.event_id.as_str())
+            })
+    });
+    let sent_in_state = state_events
+        .iter()
+        .filter(|pdu| pdu.kind == RoomMember)
+        .filter_map(|pdu| Some((pdu.state_key.as_deref()?, pdu.event_id.as_str())));
+    let sent_in_timeline = timeline
+        .iter()
+        .filter(|e| e["type"] == "m.room.member")
+        .filter_map(|e| Some((e["state_key"].as_str()?, e["event_id"].as_str()?)));
+    cache.record(
+        user_id,
+        device,
+        room_id,
+        sent_in_state.chain(sent_in_timeline),
+    );
+    Ok(())
 }
 
 /// Joined and invited counts and, for rooms without a name or canonical alias, up to

@@ -33,6 +33,8 @@ pub(crate) struct Options {
     pub(crate) timeline_limit: usize,
     /// Send only the member events of the timeline's senders (and the user's own).
     pub(crate) lazy_load_members: bool,
+    /// With lazy-loading: send the senders' members even if this device has them.
+    pub(crate) include_redundant_members: bool,
     /// Count notifications per thread (`unread_thread_notifications` in the filter).
     pub(crate) unread_thread_notifications: bool,
     pub(crate) filter: crate::sync::filter::SyncFilter,

@@ -62,6 +62,7 @@ mod state_events;
 mod synapse;
 mod sync;
 mod sync_details;
+mod sync_lazy_members;
 mod sync_membership;
 mod tls;
 mod visibility;

@@ -97,6 +97,45 @@ async fn default_rules_and_rule_management() {
     );
 }
 
+/// A message naming the user in its body highlights when it carries no `m.mentions`
+/// (a client from before intentional mentions), and not when it does.
+#[tokio::test]
+async fn body_mentions_highlight_only_without_m_mentions() {
+    let server = TestServer::spawn();
+    let alice = server.client().register("alice", "pw-alice-1").await;
+    let bob = server.client().register("bob", "pw-bob-1").await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room).await;
+    let send = |txn: &str, content: serde_json::Value| {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}",
+            enc(&room)
+        );
+        let client = bob.client.clone();
+        async move { assert_eq!(client.put(&path, content).await.0, 200) }
+    };
+    send(
+        "old",
+        json!({"msgtype": "m.text", "body": "ping @alice:localhost"}),
+    )
+    .await;
+    let counts =
+        |body: serde_json::Value| body["rooms"]["join"][&room]["unread_notifications"].clone();
+    assert_eq!(
+        counts(alice.sync(None, 0).await),
+        json!({"notification_count": 1, "highlight_count": 1})
+    );
+    send(
+        "new",
+        json!({"msgtype": "m.text", "body": "about alice", "m.mentions": {}}),
+    )
+    .await;
+    assert_eq!(
+        counts(alice.sync(None, 0).await),
+        json!({"notification_count": 2, "highlight_count": 1})
+    );
+}
+
 #[tokio::test]
 async fn messages_count_as_unread_until_read_and_mentions_highlight() {
     let server = TestServer::spawn();
@@ -330,6 +369,13 @@ async fn push_rule_paths_are_checked() {
             .await;
         assert_error(&answer, 400, "M_UNRECOGNIZED");
     }
+    // `/pushrules` without its slash is no endpoint at all.
+    assert_error(&alice.client.get(base).await, 404, "M_UNRECOGNIZED");
+    // Old clients' body mentions highlight (the legacy rule Synapse keeps), unless the
+    // event carries `m.mentions`.
+    let (_, content) = alice.client.get(&format!("{base}/global/content/")).await;
+    assert_eq!(content[0]["rule_id"], ".m.rule.contains_user_name");
+    assert_eq!(content[0]["pattern"], "alice");
     // Actions the spec does not know are refused, on a new rule and on its actions;
     // the legacy no-op actions are still taken.
     let rule_path = format!("{base}/global/content/shout");

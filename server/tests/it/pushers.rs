@@ -248,6 +248,8 @@ async fn invites_are_pushed_to_the_invitee() {
     assert_eq!(notification["devices"][0]["pushkey"], "carol-phone");
     assert_eq!(notification["type"], "m.room.member");
     assert_eq!(notification["content"]["membership"], "invite");
+    assert_eq!(notification["membership"], "invite");
+    assert_eq!(notification["user_is_target"], true);
     if let Some(event_id) = member["event_id"].as_str() {
         assert_eq!(notification["event_id"], event_id);
     }

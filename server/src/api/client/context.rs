@@ -66,12 +66,16 @@ async fn get_context(
     let start = before.last().map_or(at, |(c, _)| *c);
     let end = after.last().map_or(at + 1, |(c, _)| c + 1);
 
+    // With lazy-loaded members, the state holds only the member events of the senders
+    // of what is returned.
+    let mut senders = std::collections::BTreeSet::from([pdu.sender.to_string()]);
     let mut events_before = Vec::new();
     for (_, stored) in &before {
         let p = parse_stored(stored)?;
         if keep(&p)
             && let Some(seen) = visibility.view(&p)?
         {
+            senders.insert(seen.sender.to_string());
             events_before.push(to_raw(&client_event(&state, &seen, user, true)?)?);
         }
     }
@@ -83,13 +87,20 @@ async fn get_context(
         if keep(&p)
             && let Some(seen) = visibility.view(&p)?
         {
+            senders.insert(seen.sender.to_string());
             events_after.push(to_raw(&client_event(&state, &seen, user, true)?)?);
         }
     }
     // The room state at the last event returned.
     let state_map = after_event(&state, &last_event_id)?.unwrap_or_default();
+    let lazy = !filter.lazy_load_options.is_disabled();
     let state_events = events_of(&state, &state_map)?
         .iter()
+        .filter(|p| {
+            !lazy
+                || p.kind != ruma::events::TimelineEventType::RoomMember
+                || p.state_key.as_deref().is_some_and(|k| senders.contains(k))
+        })
         .map(|p| to_raw(&p.to_client_event(true)))
         .collect::<Result<Vec<_>>>()?;
 

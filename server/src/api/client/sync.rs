@@ -69,6 +69,7 @@ async fn sync(
             .as_u64()
             .map_or(DEFAULT_TIMELINE_LIMIT, |n| n.min(500) as usize),
         lazy_load_members: filter["room"]["state"]["lazy_load_members"] == true,
+        include_redundant_members: filter["room"]["state"]["include_redundant_members"] == true,
         unread_thread_notifications: filter["room"]["timeline"]["unread_thread_notifications"]
             == true,
         filter: crate::sync::filter::SyncFilter::from_value(&filter),
@@ -81,6 +82,12 @@ async fn sync(
             )
         }),
     };
+    if options.since.is_none() {
+        // The client starts afresh: whatever lazy-loaded members it was sent are gone.
+        state
+            .lazy_members_cache
+            .reset(sender.user_id.as_str(), sender.device_id.as_str());
+    }
     let timeout = Duration::from_millis(query.timeout.unwrap_or(0).min(MAX_TIMEOUT_MS));
     let deadline = Instant::now() + timeout;
     // Syncing marks the user online unless the client says otherwise.
